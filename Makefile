@@ -1,0 +1,42 @@
+# make run   - set up everything on a fresh machine and serve the demo trial at http://127.0.0.1:8000
+# make test  - the whole test suite (PostgreSQL and Redis when reachable, SQLite otherwise)
+# make bench - the benchmarks, as a table
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+export TRIAL_VAR_DIR ?= $(CURDIR)/var
+
+.PHONY: run test bench lint messages install setup clean-var
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is needed ($(PYTHON) not found); set PYTHON=..."; exit 1; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+install: $(VENV)/.installed
+
+setup: install
+	mkdir -p var
+	$(PY) manage.py ensure_encryption_key
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py load_demo
+
+run: setup
+	@echo "Serving the demo trial at http://127.0.0.1:8000 with a Celery worker and beat (Ctrl-C stops all)."
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/honcho -f Procfile.dev start
+
+test: install
+	bash scripts/test.sh
+
+bench: install
+	bash scripts/bench.sh
+
+lint: install
+	$(VENV)/bin/ruff check .
+
+# Re-extract the translatable strings (needs GNU gettext) after changing user-facing text.
+messages: install
+	$(PY) manage.py makemessages -l nb --no-obsolete --ignore=.venv --ignore=staticfiles --ignore=var
+	$(PY) manage.py compilemessages -l nb --ignore=.venv

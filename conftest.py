@@ -1,0 +1,88 @@
+"""Fixtures every app's tests share: the sites, and users alice, bob, carol, ... in each role."""
+
+import os
+
+import pytest
+from django.db import connection
+
+from trial.models import TrialSettings
+from trial.roles import Role
+from trial.tests.factories import PASSWORD, SiteFactory, UserFactory
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def require(condition: bool, reason: str) -> None:
+    """Skip when a service this test needs is missing; in CI, fail instead: nothing may be skipped there."""
+    if condition:
+        return
+    if IN_CI:
+        pytest.fail(f"CI must run this test, but: {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def postgres(db):
+    require(connection.vendor == "postgresql", "needs PostgreSQL (set DATABASE_URL)")
+
+
+@pytest.fixture
+def password() -> str:
+    return PASSWORD
+
+
+@pytest.fixture
+def oei(db):
+    return SiteFactory(code="OEI")
+
+
+@pytest.fixture
+def lar(db):
+    return SiteFactory(code="LAR")
+
+
+@pytest.fixture
+def trial_settings(db):
+    return TrialSettings.current()
+
+
+@pytest.fixture
+def alice(oei):
+    """A researcher at Øvre Eiker."""
+    return UserFactory(username="alice", roles=[Role.RESEARCHER], sites=[oei])
+
+
+@pytest.fixture
+def bob(lar):
+    """A researcher at Larvik (another site than alice's)."""
+    return UserFactory(username="bob", roles=[Role.RESEARCHER], sites=[lar])
+
+
+@pytest.fixture
+def carol(oei):
+    """A blinded outcome assessor at Øvre Eiker."""
+    return UserFactory(username="carol", roles=[Role.OUTCOME_ASSESSOR], sites=[oei])
+
+
+@pytest.fixture
+def frank(oei):
+    """A Family Partner at Øvre Eiker."""
+    return UserFactory(username="frank", roles=[Role.FAMILY_PARTNER], sites=[oei])
+
+
+@pytest.fixture
+def paula(db):
+    """The principal investigator (all sites)."""
+    return UserFactory(username="paula", roles=[Role.PRINCIPAL_INVESTIGATOR])
+
+
+@pytest.fixture
+def dina(db):
+    """The data manager (all sites)."""
+    return UserFactory(username="dina", roles=[Role.DATA_MANAGER], is_staff=True)
+
+
+@pytest.fixture
+def adam(db):
+    """The administrator."""
+    return UserFactory(username="adam", roles=[Role.ADMINISTRATOR], is_staff=True, is_superuser=True)

@@ -1,0 +1,42 @@
+"""The admin shows research records read-only and never deletes them; direct identifiers are not
+registered at all (they are reachable only through the family page, by the site's researchers)."""
+
+from django.contrib import admin
+from simple_history.admin import SimpleHistoryAdmin
+
+from families.models import Consent, Family, Screening, Withdrawal
+
+
+class ResearchRecordAdmin(SimpleHistoryAdmin):
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        # Changes go through the services, which keep the family's life cycle and audit trail.
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Family)
+class FamilyAdmin(ResearchRecordAdmin):
+    list_display = ["study_id", "site", "status", "referral_date"]
+    list_filter = ["site", "status"]
+    search_fields = ["study_id"]
+
+
+@admin.register(Screening)
+class ScreeningAdmin(ResearchRecordAdmin):
+    list_display = ["family", "screened_on", "eligible"]
+    list_filter = ["eligible"]
+
+
+@admin.register(Consent)
+class ConsentAdmin(ResearchRecordAdmin):
+    list_display = ["family", "decision", "decided_on"]
+
+
+@admin.register(Withdrawal)
+class WithdrawalAdmin(ResearchRecordAdmin):
+    list_display = ["family", "withdrawn_on", "reason"]

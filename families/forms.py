@@ -1,0 +1,145 @@
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from families.models import ConsentDecision, DeclineReason, FamilyStatus, ReferralSource, StruggleArea, WithdrawalReason
+from families.validators import validate_national_id_number, validate_phone
+from trial.forms import DateInput, SubmissionTokenMixin, YesNoField
+
+
+class RegistrationForm(SubmissionTokenMixin):
+    site = forms.ModelChoiceField(queryset=None, label=_("Site"), empty_label=None)
+    referral_date = forms.DateField(label=_("Referral date"), widget=DateInput)
+    referral_source = forms.ChoiceField(label=_("Referred by"), choices=ReferralSource.choices)
+    contact_name = forms.CharField(label=_("Parent's full name"), max_length=200)
+    national_id_number = forms.CharField(
+        label=_("National identity number"),
+        required=False,
+        max_length=20,
+        validators=[validate_national_id_number],
+        help_text=_("11 digits. Optional."),
+    )
+    phone = forms.CharField(label=_("Phone"), required=False, max_length=30, validators=[validate_phone])
+    address = forms.CharField(
+        label=_("Address"), required=False, max_length=300, widget=forms.Textarea(attrs={"rows": 2})
+    )
+    other_members = forms.CharField(
+        label=_("Other household members"),
+        required=False,
+        max_length=1000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text=_("Names of the other parents and the children. Kept encrypted, like the fields above."),
+    )
+
+    def __init__(self, *args, sites, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["site"].queryset = sites
+
+
+class ParentForm(forms.Form):
+    birth_year = forms.IntegerField(
+        label=_("Parent's birth year"),
+        min_value=1900,
+        max_value=2100,
+        required=False,
+        widget=forms.NumberInput(attrs={"inputmode": "numeric"}),
+    )
+
+
+class ChildForm(forms.Form):
+    birth_date = forms.DateField(label=_("Child's birth date"), required=False, widget=DateInput)
+
+
+class BaseHouseholdFormSet(forms.BaseFormSet):
+    """Blank rows are ignored; the service requires at least one parent and one child."""
+
+    field_name = ""
+
+    def values(self) -> list:
+        return [form.cleaned_data[self.field_name] for form in self.forms if form.cleaned_data.get(self.field_name)]
+
+
+class BaseParentFormSet(BaseHouseholdFormSet):
+    field_name = "birth_year"
+
+
+class BaseChildFormSet(BaseHouseholdFormSet):
+    field_name = "birth_date"
+
+
+ParentFormSet = forms.formset_factory(ParentForm, formset=BaseParentFormSet, extra=2, max_num=4, absolute_max=4)
+ChildFormSet = forms.formset_factory(ChildForm, formset=BaseChildFormSet, extra=3, max_num=12, absolute_max=12)
+
+
+class ScreeningForm(SubmissionTokenMixin):
+    screened_on = forms.DateField(label=_("Screening date"), widget=DateInput)
+    involved_with_child_welfare = YesNoField(label=_("Is the family already involved with child welfare services?"))
+    harmful_circumstances = YesNoField(label=_("Do the children live under potentially harmful circumstances?"))
+    struggle_areas = forms.MultipleChoiceField(
+        label=_("Areas the parents struggle in"),
+        choices=StruggleArea.choices,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
+    rescreening_reason = forms.CharField(
+        label=_("Reason for screening again"), required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 2})
+    )
+
+    def __init__(self, *args, family, **kwargs):
+        super().__init__(*args, **kwargs)
+        if family.status == FamilyStatus.REFERRED:
+            del self.fields["rescreening_reason"]
+        else:
+            self.fields["rescreening_reason"].required = True
+
+
+class ConsentForm(SubmissionTokenMixin):
+    decision = forms.ChoiceField(
+        label=_("The family's answer"), choices=ConsentDecision.choices, widget=forms.RadioSelect
+    )
+    decided_on = forms.DateField(label=_("Date"), widget=DateInput)
+    form_version = forms.CharField(
+        label=_("Consent form version"), required=False, max_length=32, help_text=_("As printed on the signed form.")
+    )
+    obtained_by = forms.ModelChoiceField(queryset=None, label=_("Consent obtained by"), required=False)
+    decline_reason = forms.ChoiceField(
+        label=_("Reason for declining"), choices=[("", "---------"), *DeclineReason.choices], required=False
+    )
+    decline_details = forms.CharField(
+        label=_("Details"), required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 2})
+    )
+
+    def __init__(self, *args, researchers, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["obtained_by"].queryset = researchers
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("decision") == ConsentDecision.CONSENTED:
+            if not cleaned.get("form_version", "").strip():
+                self.add_error("form_version", _("Enter the version of the consent form the family signed."))
+            if not cleaned.get("obtained_by"):
+                self.add_error("obtained_by", _("Choose who obtained the consent."))
+        elif cleaned.get("decision") == ConsentDecision.DECLINED and not cleaned.get("decline_reason"):
+            self.add_error("decline_reason", _("Choose the reason the family declined."))
+        return cleaned
+
+
+class WithdrawalForm(SubmissionTokenMixin):
+    withdrawn_on = forms.DateField(label=_("Withdrawal date"), widget=DateInput)
+    reason = forms.ChoiceField(label=_("Reason"), choices=WithdrawalReason.choices)
+    details = forms.CharField(
+        label=_("Details"), required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 2})
+    )
+    data_may_be_kept = YesNoField(label=_("May the data collected so far be kept and analysed?"))
+
+
+class FamilyFilterForm(forms.Form):
+    q = forms.CharField(label=_("Study ID"), required=False, max_length=12)
+    site = forms.ModelChoiceField(queryset=None, label=_("Site"), required=False, empty_label=_("All sites"))
+    status = forms.ChoiceField(
+        label=_("Status"), choices=[("", _("Any status")), *FamilyStatus.choices], required=False
+    )
+
+    def __init__(self, *args, sites, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["site"].queryset = sites

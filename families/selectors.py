@@ -1,0 +1,167 @@
+"""Reads of families that several views share: who may see which family, and a family's timeline."""
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from django.contrib.auth import get_user_model
+from django.db import models
+from django.db.models import QuerySet
+from django.utils.formats import date_format
+from django.utils.translation import gettext as _
+
+from families.models import (
+    Child,
+    Consent,
+    Criterion,
+    Family,
+    FamilyIdentity,
+    Parent,
+    Screening,
+    StruggleArea,
+    Withdrawal,
+)
+from trial.models import Site
+from trial.roles import Role, site_ids_for
+
+# Roles that see a site's families (read-only unless also a researcher). Family Partners will see
+# their assigned families once assignment exists (the caseload issue); until then, none.
+VIEW_ROLES = (Role.RESEARCHER, Role.OUTCOME_ASSESSOR, Role.PRINCIPAL_INVESTIGATOR)
+ACT_ROLES = (Role.RESEARCHER,)
+IDENTIFIER_ROLES = (Role.RESEARCHER,)
+
+
+def families_visible_to(user) -> QuerySet[Family]:
+    site_ids = site_ids_for(user, *VIEW_ROLES)
+    families = Family.objects.select_related("site")
+    if site_ids is None:
+        return families
+    return families.filter(site_id__in=site_ids)
+
+
+@dataclass
+class Change:
+    label: str
+    old: str
+    new: str
+
+
+@dataclass
+class TimelineEvent:
+    when: datetime
+    who: str
+    what: str
+    changes: list[Change] = field(default_factory=list)
+
+
+# The audited models of a family, how their history finds the family, and what each event is called.
+_TIMELINE_SOURCES = [
+    (Family, "id"),
+    (Parent, "family_id"),
+    (Child, "family_id"),
+    (FamilyIdentity, "family_id"),
+    (Screening, "family_id"),
+    (Consent, "family_id"),
+    (Withdrawal, "family_id"),
+]
+_NOT_SHOWN = {"id", "family", "number", "study_id", "registered_at", "recorded_at", "thresholds"}
+_CHOICE_LISTS = {"struggle_areas": StruggleArea, "failed_criteria": Criterion}
+
+
+def _event_title(model: type[models.Model], history_type: str) -> str:
+    name = str(model._meta.verbose_name)
+    if history_type == "+":
+        return _("%(record)s added") % {"record": name.capitalize()}
+    if history_type == "-":
+        return _("%(record)s removed") % {"record": name.capitalize()}
+    return _("%(record)s changed") % {"record": name.capitalize()}
+
+
+def family_timeline(family: Family) -> list[TimelineEvent]:
+    """Every audited change of the family and its records, newest first: who, when, what, old → new.
+
+    One query per audited model plus one for the users and sites named, however long the history.
+    Direct identifiers are named as changed, never shown.
+    """
+    histories = []
+    user_ids: set[int] = set()
+    for model, key in _TIMELINE_SOURCES:
+        rows = list(
+            model.history.filter(**{key: family.pk})
+            .select_related("history_user")
+            .order_by("id", "history_date", "history_id")
+        )
+        audited = {f.name for f in model.history.model._meta.concrete_fields}
+        fields = [f for f in model._meta.concrete_fields if f.name in audited and f.name not in _NOT_SHOWN]
+        for row in rows:
+            for f in fields:
+                if f.is_relation and f.related_model is get_user_model():
+                    value = getattr(row, f.attname)
+                    if value is not None:
+                        user_ids.add(value)
+        histories.append((model, fields, rows))
+    users = get_user_model().objects.in_bulk(user_ids)
+    sites = Site.objects.in_bulk([family.site_id])
+    related = {get_user_model(): users, Site: sites}
+
+    events = []
+    for model, fields, rows in histories:
+        previous: dict[int, models.Model] = {}
+        for row in rows:
+            before = previous.get(row.id)
+            previous[row.id] = row
+            changes = []
+            for f in fields:
+                new = getattr(row, f.attname)
+                old = getattr(before, f.attname) if before is not None else None
+                if before is not None and old == new:
+                    continue
+                if before is None and new in (None, "", [], {}):
+                    continue
+                if model is FamilyIdentity:
+                    changes.append(Change(str(f.verbose_name), "", _("(hidden)")))
+                else:
+                    changes.append(
+                        Change(
+                            str(f.verbose_name),
+                            _display(f, old, related) if before is not None else "",
+                            _display(f, new, related),
+                        )
+                    )
+            if row.history_type == "~" and not changes:
+                continue
+            events.append(
+                TimelineEvent(
+                    when=row.history_date,
+                    who=_person(row.history_user) if row.history_user else _("the system"),
+                    what=_event_title(model, row.history_type),
+                    changes=changes,
+                )
+            )
+    events.sort(key=lambda event: event.when, reverse=True)
+    return events
+
+
+def _person(user) -> str:
+    return user.get_full_name() or user.get_username()
+
+
+def _display(f: models.Field, value, related) -> str:
+    if value is None or value == "":
+        return "—"
+    if f.is_relation:
+        target = related.get(f.related_model, {}).get(value)
+        if target is None:
+            return "—"
+        return _person(target) if f.related_model is get_user_model() else str(target)
+    if f.choices:
+        return str(dict(f.flatchoices).get(value, value))
+    if f.name in _CHOICE_LISTS and isinstance(value, list):
+        labels = dict(_CHOICE_LISTS[f.name].choices)
+        return ", ".join(str(labels.get(code, code)) for code in value) or "—"
+    if isinstance(value, bool):
+        return _("Yes") if value else _("No")
+    if isinstance(value, datetime):
+        return date_format(value, "SHORT_DATETIME_FORMAT")
+    if isinstance(value, date):
+        return date_format(value, "SHORT_DATE_FORMAT")
+    return str(value)

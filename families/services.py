@@ -1,0 +1,377 @@
+"""Workflows that move a family through enrolment. Views call these; nothing else writes families.
+
+Each service runs in one transaction that first locks the row whose state it depends on (the site
+for a new study number, the family for every later step), re-reads the state under that lock, and only
+then checks the rules and writes. A resubmitted form carries the same one-time token and gets the record
+the first submission made, so a double click never makes two.
+"""
+
+import uuid
+from dataclasses import dataclass
+from datetime import date
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.translation import gettext as _
+
+from families.models import (
+    Child,
+    Consent,
+    ConsentDecision,
+    Criterion,
+    Family,
+    FamilyIdentity,
+    FamilyStatus,
+    Parent,
+    Screening,
+    StruggleArea,
+    Withdrawal,
+)
+from trial.models import Site, TrialSettings
+
+# Dates before this are typing mistakes (0225 for 2025), not referrals of this trial.
+EARLIEST_TRIAL_DATE = date(2000, 1, 1)
+MAX_PARENTS = 4
+MAX_CHILDREN = 12
+
+
+@dataclass(frozen=True)
+class Identifiers:
+    contact_name: str
+    national_id_number: str = ""
+    phone: str = ""
+    address: str = ""
+    other_members: str = ""
+
+
+def _check_date(value: date, *, field: str, not_before: date | None = None, too_early: str = "") -> None:
+    """A date of the trial is not in the future, not absurdly old, and not before the step it follows."""
+    today = timezone.localdate()
+    if value > today:
+        raise ValidationError({field: _("The date cannot be in the future.")})
+    if value < EARLIEST_TRIAL_DATE:
+        raise ValidationError({field: _("The date is too far in the past; check the year.")})
+    if not_before is not None and value < not_before:
+        raise ValidationError({field: too_early % {"date": date_format(not_before, "SHORT_DATE_FORMAT")}})
+
+
+def _check_household(*, parent_birth_years: list[int], child_birth_dates: list[date]) -> None:
+    today = timezone.localdate()
+    if not parent_birth_years:
+        raise ValidationError({"parents": _("Add at least one parent.")})
+    if not child_birth_dates:
+        raise ValidationError({"children": _("Add at least one child.")})
+    if len(parent_birth_years) > MAX_PARENTS:
+        raise ValidationError({"parents": _("A household can have at most %(n)d parents.") % {"n": MAX_PARENTS}})
+    if len(child_birth_dates) > MAX_CHILDREN:
+        raise ValidationError({"children": _("A household can have at most %(n)d children.") % {"n": MAX_CHILDREN}})
+    for year in parent_birth_years:
+        if not 1900 <= year <= today.year:
+            raise ValidationError({"parents": _("A parent's birth year must lie between 1900 and this year.")})
+    for born in child_birth_dates:
+        if not date(1900, 1, 1) <= born <= today:
+            raise ValidationError({"children": _("A child's birth date cannot be in the future.")})
+
+
+def family_register(
+    *,
+    site: Site,
+    referral_date: date,
+    referral_source: str,
+    parent_birth_years: list[int],
+    child_birth_dates: list[date],
+    identifiers: Identifiers,
+    registered_by: AbstractBaseUser,
+    token: uuid.UUID,
+) -> Family:
+    _check_date(referral_date, field="referral_date")
+    _check_household(parent_birth_years=parent_birth_years, child_birth_dates=child_birth_dates)
+    if not identifiers.contact_name.strip():
+        raise ValidationError({"contact_name": _("Enter the name of the parent to contact.")})
+
+    with transaction.atomic():
+        # Locking the site serialises registrations at that site: two researchers registering at
+        # the same moment would otherwise both read the same last number and collide (or skip one).
+        locked_site = Site.objects.select_for_update().get(pk=site.pk)
+        existing = Family.objects.filter(registration_token=token).first()
+        if existing is not None:
+            return existing
+        number = locked_site.last_family_number + 1
+        Site.objects.filter(pk=site.pk).update(last_family_number=F("last_family_number") + 1)
+        family = Family(
+            site=locked_site,
+            number=number,
+            study_id=Family.format_study_id(locked_site.code, number),
+            referral_date=referral_date,
+            referral_source=referral_source,
+            registered_by=registered_by,
+            registration_token=token,
+        )
+        family._history_user = registered_by
+        family.full_clean(exclude=["registered_by"])
+        family.save()
+        for year in parent_birth_years:
+            _save_as(Parent(family=family, birth_year=year), registered_by)
+        for born in child_birth_dates:
+            _save_as(Child(family=family, birth_date=born), registered_by)
+        _save_as(
+            FamilyIdentity(
+                family=family,
+                contact_name=identifiers.contact_name.strip(),
+                national_id_number=identifiers.national_id_number.strip(),
+                phone=identifiers.phone.strip(),
+                address=identifiers.address.strip(),
+                other_members=identifiers.other_members.strip(),
+            ),
+            registered_by,
+        )
+    return family
+
+
+def _save_as(instance, user: AbstractBaseUser) -> None:
+    # The audit trail records the acting user also when a service runs outside a request.
+    instance._history_user = user
+    instance.save()
+
+
+def _lock_family(family: Family) -> Family:
+    return Family.objects.select_for_update().select_related("site").get(pk=family.pk)
+
+
+def screening_assess(
+    *,
+    parent_birth_years: list[int],
+    child_birth_dates: list[date],
+    screened_on: date,
+    involved_with_child_welfare: bool,
+    harmful_circumstances: bool,
+    struggle_areas: list[str],
+    trial_settings: TrialSettings,
+) -> list[str]:
+    """The registry's criteria, as configured; returns the codes of the criteria that failed."""
+    failed = []
+    # Only the birth year of a parent is kept (data minimisation): a parent counts as reaching an
+    # age in the calendar year of that birthday. See docs/decisions.md.
+    if not any(screened_on.year - year >= trial_settings.min_parent_age for year in parent_birth_years):
+        failed.append(Criterion.PARENT_AGE)
+    if not any(
+        born <= screened_on and _age_on(born, screened_on) < trial_settings.max_child_age for born in child_birth_dates
+    ):
+        failed.append(Criterion.CHILD_AGE)
+    if not involved_with_child_welfare:
+        failed.append(Criterion.CHILD_WELFARE)
+    if not harmful_circumstances:
+        failed.append(Criterion.HARMFUL_CIRCUMSTANCES)
+    if len(set(struggle_areas)) < trial_settings.min_struggle_areas:
+        failed.append(Criterion.STRUGGLE_AREAS)
+    return [str(code) for code in failed]
+
+
+def _age_on(born: date, on: date) -> int:
+    return on.year - born.year - ((on.month, on.day) < (born.month, born.day))
+
+
+def family_screen(
+    *,
+    family: Family,
+    screened_on: date,
+    involved_with_child_welfare: bool,
+    harmful_circumstances: bool,
+    struggle_areas: list[str],
+    rescreening_reason: str = "",
+    screened_by: AbstractBaseUser,
+    token: uuid.UUID,
+) -> Screening:
+    unknown = set(struggle_areas) - set(StruggleArea.values)
+    if unknown:
+        raise ValidationError({"struggle_areas": _("Choose areas from the list.")})
+    with transaction.atomic():
+        family = _lock_family(family)
+        existing = Screening.objects.filter(submission_token=token).first()
+        if existing is not None:
+            return existing
+        if family.status not in (FamilyStatus.REFERRED, FamilyStatus.ELIGIBLE, FamilyStatus.INELIGIBLE):
+            raise ValidationError(
+                _("%(study_id)s can no longer be screened: the family is %(status)s.")
+                % {"study_id": family.study_id, "status": family.get_status_display().lower()}
+            )
+        rescreening_reason = rescreening_reason.strip()
+        if family.status != FamilyStatus.REFERRED and not rescreening_reason:
+            raise ValidationError(
+                {"rescreening_reason": _("This family has been screened before: give the reason for screening again.")}
+            )
+        _check_date(
+            screened_on,
+            field="screened_on",
+            not_before=family.referral_date,
+            too_early=_("The screening date cannot be before the referral date (%(date)s)."),
+        )
+        trial_settings = TrialSettings.current()
+        failed = screening_assess(
+            parent_birth_years=list(family.parents.values_list("birth_year", flat=True)),
+            child_birth_dates=list(family.children.values_list("birth_date", flat=True)),
+            screened_on=screened_on,
+            involved_with_child_welfare=involved_with_child_welfare,
+            harmful_circumstances=harmful_circumstances,
+            struggle_areas=struggle_areas,
+            trial_settings=trial_settings,
+        )
+        screening = Screening(
+            family=family,
+            screened_on=screened_on,
+            screened_by=screened_by,
+            involved_with_child_welfare=involved_with_child_welfare,
+            harmful_circumstances=harmful_circumstances,
+            struggle_areas=sorted(set(struggle_areas)),
+            eligible=not failed,
+            failed_criteria=failed,
+            thresholds={
+                "min_parent_age": trial_settings.min_parent_age,
+                "max_child_age": trial_settings.max_child_age,
+                "min_struggle_areas": trial_settings.min_struggle_areas,
+            },
+            rescreening_reason=rescreening_reason,
+            submission_token=token,
+        )
+        _save_as(screening, screened_by)
+        family.status = FamilyStatus.ELIGIBLE if screening.eligible else FamilyStatus.INELIGIBLE
+        _save_as(family, screened_by)
+    return screening
+
+
+def _latest_screening(family: Family) -> Screening:
+    return family.screenings.order_by("-recorded_at", "-pk").first()
+
+
+def _check_can_decide(family: Family) -> Screening:
+    if family.status != FamilyStatus.ELIGIBLE:
+        if family.status in (FamilyStatus.CONSENTED, FamilyStatus.DECLINED, FamilyStatus.WITHDRAWN):
+            message = _("%(study_id)s already has a consent decision.")
+        elif family.status == FamilyStatus.INELIGIBLE:
+            message = _("%(study_id)s was screened not eligible and cannot be asked for consent.")
+        else:
+            message = _("%(study_id)s must be screened eligible before consent is recorded.")
+        raise ValidationError(message % {"study_id": family.study_id})
+    return _latest_screening(family)
+
+
+def family_record_consent(
+    *,
+    family: Family,
+    decided_on: date,
+    form_version: str,
+    obtained_by: AbstractBaseUser,
+    recorded_by: AbstractBaseUser,
+    token: uuid.UUID,
+) -> Consent:
+    form_version = form_version.strip()
+    if not form_version:
+        raise ValidationError({"form_version": _("Enter the version of the consent form the family signed.")})
+    with transaction.atomic():
+        family = _lock_family(family)
+        existing = Consent.objects.filter(submission_token=token).first()
+        if existing is not None:
+            return existing
+        screening = _check_can_decide(family)
+        _check_date(
+            decided_on,
+            field="decided_on",
+            not_before=screening.screened_on,
+            too_early=_("The decision cannot be dated before the screening (%(date)s)."),
+        )
+        consent = Consent(
+            family=family,
+            decision=ConsentDecision.CONSENTED,
+            decided_on=decided_on,
+            form_version=form_version,
+            obtained_by=obtained_by,
+            recorded_by=recorded_by,
+            submission_token=token,
+        )
+        _save_as(consent, recorded_by)
+        family.status = FamilyStatus.CONSENTED
+        _save_as(family, recorded_by)
+    return consent
+
+
+def family_record_decline(
+    *,
+    family: Family,
+    decided_on: date,
+    reason: str,
+    details: str = "",
+    recorded_by: AbstractBaseUser,
+    token: uuid.UUID,
+) -> Consent:
+    with transaction.atomic():
+        family = _lock_family(family)
+        existing = Consent.objects.filter(submission_token=token).first()
+        if existing is not None:
+            return existing
+        screening = _check_can_decide(family)
+        _check_date(
+            decided_on,
+            field="decided_on",
+            not_before=screening.screened_on,
+            too_early=_("The decision cannot be dated before the screening (%(date)s)."),
+        )
+        decline = Consent(
+            family=family,
+            decision=ConsentDecision.DECLINED,
+            decided_on=decided_on,
+            decline_reason=reason,
+            decline_details=details.strip(),
+            recorded_by=recorded_by,
+            submission_token=token,
+        )
+        decline.full_clean(exclude=["family", "recorded_by", "obtained_by"])
+        _save_as(decline, recorded_by)
+        family.status = FamilyStatus.DECLINED
+        _save_as(family, recorded_by)
+    return decline
+
+
+def family_withdraw(
+    *,
+    family: Family,
+    withdrawn_on: date,
+    reason: str,
+    details: str = "",
+    data_may_be_kept: bool,
+    recorded_by: AbstractBaseUser,
+    token: uuid.UUID,
+) -> Withdrawal:
+    with transaction.atomic():
+        family = _lock_family(family)
+        existing = Withdrawal.objects.filter(submission_token=token).first()
+        if existing is not None:
+            return existing
+        if family.status != FamilyStatus.CONSENTED:
+            raise ValidationError(
+                _("Only a family that has consented can withdraw; %(study_id)s is %(status)s.")
+                % {"study_id": family.study_id, "status": family.get_status_display().lower()}
+            )
+        _check_date(
+            withdrawn_on,
+            field="withdrawn_on",
+            not_before=family.consent.decided_on,
+            too_early=_("The withdrawal cannot be dated before the consent (%(date)s)."),
+        )
+        withdrawal = Withdrawal(
+            family=family,
+            withdrawn_on=withdrawn_on,
+            reason=reason,
+            details=details.strip(),
+            data_may_be_kept=data_may_be_kept,
+            recorded_by=recorded_by,
+            submission_token=token,
+        )
+        withdrawal.full_clean(exclude=["family", "recorded_by"])
+        _save_as(withdrawal, recorded_by)
+        family.status = FamilyStatus.WITHDRAWN
+        _save_as(family, recorded_by)
+    return withdrawal

@@ -1,0 +1,235 @@
+from django.contrib import messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+
+from families import services
+from families.forms import (
+    ChildFormSet,
+    ConsentForm,
+    FamilyFilterForm,
+    ParentFormSet,
+    RegistrationForm,
+    ScreeningForm,
+    WithdrawalForm,
+)
+from families.models import ConsentDecision, Family, FamilyStatus
+from families.selectors import ACT_ROLES, IDENTIFIER_ROLES, VIEW_ROLES, families_visible_to, family_timeline
+from trial.forms import add_service_error
+from trial.roles import Role, can_at_site, has_role, sites_for
+
+FAMILIES_PER_PAGE = 25
+
+
+def _get_family_for_user(request: HttpRequest, study_id: str, *, act: bool = False) -> Family:
+    """The one access check for a family: 404 to anyone who may not see it (so its existence does not
+    leak to other sites), 403 to someone who may see it but not act on it."""
+    family = Family.objects.select_related("site").filter(study_id=study_id).first()
+    if family is None:
+        raise Http404
+    if can_at_site(request.user, family.site_id, *ACT_ROLES):
+        return family
+    if not can_at_site(request.user, family.site_id, *VIEW_ROLES):
+        raise Http404
+    if act:
+        raise PermissionDenied
+    return family
+
+
+def _require_role(request: HttpRequest, *roles: str) -> None:
+    if not has_role(request.user, *roles):
+        raise PermissionDenied
+
+
+@login_required
+def family_list(request: HttpRequest) -> HttpResponse:
+    _require_role(request, *VIEW_ROLES)
+    form = FamilyFilterForm(request.GET or None, sites=sites_for(request.user, *VIEW_ROLES))
+    families = families_visible_to(request.user)
+    if form.is_valid():
+        if form.cleaned_data["q"]:
+            families = families.filter(study_id__icontains=form.cleaned_data["q"].strip())
+        if form.cleaned_data["site"]:
+            families = families.filter(site=form.cleaned_data["site"])
+        if form.cleaned_data["status"]:
+            families = families.filter(status=form.cleaned_data["status"])
+    page = Paginator(families.order_by("site__code", "number"), FAMILIES_PER_PAGE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "families/family_list.html",
+        {
+            "form": form,
+            "page": page,
+            "query": query.urlencode(),
+            "can_register": has_role(request.user, *ACT_ROLES),
+        },
+    )
+
+
+@login_required
+def family_register(request: HttpRequest) -> HttpResponse:
+    _require_role(request, *ACT_ROLES)
+    sites = sites_for(request.user, *ACT_ROLES)
+    if not sites.exists():
+        raise PermissionDenied
+    form = RegistrationForm(request.POST or None, sites=sites)
+    parents = ParentFormSet(request.POST or None, prefix="parents")
+    children = ChildFormSet(request.POST or None, prefix="children")
+    if request.method == "POST" and all([form.is_valid(), parents.is_valid(), children.is_valid()]):
+        data = form.cleaned_data
+        try:
+            family = services.family_register(
+                site=data["site"],
+                referral_date=data["referral_date"],
+                referral_source=data["referral_source"],
+                parent_birth_years=parents.values(),
+                child_birth_dates=children.values(),
+                identifiers=services.Identifiers(
+                    contact_name=data["contact_name"],
+                    national_id_number=data["national_id_number"],
+                    phone=data["phone"],
+                    address=data["address"],
+                    other_members=data["other_members"],
+                ),
+                registered_by=request.user,
+                token=data["token"],
+            )
+        except ValidationError as error:
+            add_service_error(form, error)
+        else:
+            messages.success(request, _("Family %(study_id)s registered.") % {"study_id": family.study_id})
+            return redirect("families:detail", study_id=family.study_id)
+    return render(request, "families/family_register.html", {"form": form, "parents": parents, "children": children})
+
+
+@login_required
+def family_detail(request: HttpRequest, study_id: str) -> HttpResponse:
+    family = _get_family_for_user(request, study_id)
+    can_act = can_at_site(request.user, family.site_id, *ACT_ROLES)
+    context = {
+        "family": family,
+        "parents": list(family.parents.all()),
+        "children": list(family.children.all()),
+        "screenings": list(family.screenings.select_related("screened_by").order_by("-recorded_at", "-pk")),
+        "consent": getattr(family, "consent", None),
+        "withdrawal": getattr(family, "withdrawal", None),
+        "identity": getattr(family, "identity", None)
+        if can_at_site(request.user, family.site_id, *IDENTIFIER_ROLES)
+        else None,
+        "timeline": family_timeline(family),
+        "can_screen": can_act
+        and family.status in (FamilyStatus.REFERRED, FamilyStatus.ELIGIBLE, FamilyStatus.INELIGIBLE),
+        "can_decide": can_act and family.status == FamilyStatus.ELIGIBLE,
+        "can_withdraw": can_act and family.status == FamilyStatus.CONSENTED,
+    }
+    return render(request, "families/family_detail.html", context)
+
+
+@login_required
+def family_screen(request: HttpRequest, study_id: str) -> HttpResponse:
+    family = _get_family_for_user(request, study_id, act=True)
+    form = ScreeningForm(request.POST or None, family=family)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            screening = services.family_screen(
+                family=family,
+                screened_on=data["screened_on"],
+                involved_with_child_welfare=data["involved_with_child_welfare"],
+                harmful_circumstances=data["harmful_circumstances"],
+                struggle_areas=data["struggle_areas"],
+                rescreening_reason=data.get("rescreening_reason", ""),
+                screened_by=request.user,
+                token=data["token"],
+            )
+        except ValidationError as error:
+            add_service_error(form, error)
+        else:
+            if screening.eligible:
+                messages.success(request, _("%(study_id)s is eligible.") % {"study_id": family.study_id})
+            else:
+                messages.warning(request, _("%(study_id)s is not eligible.") % {"study_id": family.study_id})
+            return redirect("families:detail", study_id=family.study_id)
+    return render(
+        request,
+        "families/family_screen.html",
+        {"family": family, "form": form, "heading": _("Screening"), "submit_label": _("Save screening")},
+    )
+
+
+@login_required
+def family_consent(request: HttpRequest, study_id: str) -> HttpResponse:
+    family = _get_family_for_user(request, study_id, act=True)
+    researchers = (
+        get_user_model()
+        .objects.filter(is_active=True, groups__name=Role.RESEARCHER, trial_sites=family.site)
+        .order_by("first_name", "last_name", "username")
+        .distinct()
+    )
+    form = ConsentForm(request.POST or None, researchers=researchers, initial={"obtained_by": request.user.pk})
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            if data["decision"] == ConsentDecision.CONSENTED:
+                services.family_record_consent(
+                    family=family,
+                    decided_on=data["decided_on"],
+                    form_version=data["form_version"],
+                    obtained_by=data["obtained_by"],
+                    recorded_by=request.user,
+                    token=data["token"],
+                )
+                messages.success(request, _("Consent of %(study_id)s recorded.") % {"study_id": family.study_id})
+            else:
+                services.family_record_decline(
+                    family=family,
+                    decided_on=data["decided_on"],
+                    reason=data["decline_reason"],
+                    details=data["decline_details"],
+                    recorded_by=request.user,
+                    token=data["token"],
+                )
+                messages.info(request, _("%(study_id)s declined.") % {"study_id": family.study_id})
+        except ValidationError as error:
+            add_service_error(form, error)
+        else:
+            return redirect("families:detail", study_id=family.study_id)
+    return render(
+        request,
+        "families/family_consent.html",
+        {"family": family, "form": form, "heading": _("Consent"), "submit_label": _("Save the decision")},
+    )
+
+
+@login_required
+def family_withdraw(request: HttpRequest, study_id: str) -> HttpResponse:
+    family = _get_family_for_user(request, study_id, act=True)
+    form = WithdrawalForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            services.family_withdraw(
+                family=family,
+                withdrawn_on=data["withdrawn_on"],
+                reason=data["reason"],
+                details=data["details"],
+                data_may_be_kept=data["data_may_be_kept"],
+                recorded_by=request.user,
+                token=data["token"],
+            )
+        except ValidationError as error:
+            add_service_error(form, error)
+        else:
+            messages.info(request, _("Withdrawal of %(study_id)s recorded.") % {"study_id": family.study_id})
+            return redirect("families:detail", study_id=family.study_id)
+    return render(
+        request,
+        "families/family_withdraw.html",
+        {"family": family, "form": form, "heading": _("Withdrawal"), "submit_label": _("Record withdrawal")},
+    )

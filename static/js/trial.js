@@ -1,0 +1,30 @@
+// A submitted form's buttons are disabled so that a double click sends it once; the server
+// also recognises a resubmission by its one-time token, so this is a courtesy, not the guard.
+document.addEventListener("submit", function (event) {
+  var form = event.target;
+  if (form.dataset.submitted) {
+    event.preventDefault();
+    return;
+  }
+  form.dataset.submitted = "1";
+  window.setTimeout(function () {
+    form.querySelectorAll("button[type=submit]").forEach(function (button) { button.disabled = true; });
+  }, 0);
+});
+
+// "Add a row" for the household formsets: copies the empty form, renumbered.
+document.addEventListener("click", function (event) {
+  var button = event.target.closest("[data-add-row]");
+  if (!button) return;
+  var prefix = button.dataset.addRow;
+  var total = document.getElementById("id_" + prefix + "-TOTAL_FORMS");
+  var max = document.getElementById("id_" + prefix + "-MAX_NUM_FORMS");
+  var count = parseInt(total.value, 10);
+  if (count >= parseInt(max.value, 10)) { button.disabled = true; return; }
+  var template = document.getElementById(prefix + "-empty").innerHTML.replace(/__prefix__/g, count);
+  document.getElementById(prefix + "-rows").insertAdjacentHTML("beforeend", template);
+  total.value = count + 1;
+  if (count + 1 >= parseInt(max.value, 10)) button.disabled = true;
+  var inputs = document.getElementById(prefix + "-rows").querySelectorAll("input");
+  inputs[inputs.length - 1].focus();
+});

@@ -1,0 +1,56 @@
+"""Form pieces that every app's forms share."""
+
+import uuid
+
+from django import forms
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.utils.translation import gettext_lazy as _
+
+
+class DateInput(forms.DateInput):
+    """The browser's own date picker (a phone shows its native one); the value travels as ISO."""
+
+    input_type = "date"
+
+    def __init__(self, attrs=None):
+        super().__init__(attrs=attrs, format="%Y-%m-%d")
+
+
+class YesNoField(forms.TypedChoiceField):
+    """A required yes/no answer: an unticked checkbox cannot tell "no" from "not answered"."""
+
+    widget = forms.RadioSelect
+
+    def __init__(self, **kwargs):
+        super().__init__(
+            choices=[("yes", _("Yes")), ("no", _("No"))],
+            coerce=lambda value: value == "yes",
+            empty_value=None,
+            **kwargs,
+        )
+
+
+class SubmissionTokenMixin(forms.Form):
+    """A one-time token per rendered form: a resubmission (a double click, a reload) carries the
+    same token, and the service returns what the first submission made instead of making it twice."""
+
+    token = forms.UUIDField(
+        widget=forms.HiddenInput, error_messages={"required": _("The form has expired; reload the page.")}
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not self.is_bound:
+            self.initial.setdefault("token", uuid.uuid4())
+
+
+def add_service_error(form: forms.Form, error: ValidationError) -> None:
+    """Show a service's ValidationError on the form: on the field it names when the form has one."""
+    if hasattr(error, "error_dict"):
+        for field, errors in error.error_dict.items():
+            form.add_error(field if field in form.fields else None, errors)
+    else:
+        form.add_error(None, error)
+
+
+__all__ = ["NON_FIELD_ERRORS", "DateInput", "SubmissionTokenMixin", "YesNoField", "add_service_error"]

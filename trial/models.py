@@ -1,0 +1,161 @@
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+from simple_history.models import HistoricalRecords
+
+
+class Site(models.Model):
+    """A recruiting municipality: one stratum of the randomisation and one scope of access."""
+
+    code = models.CharField(
+        _("code"),
+        max_length=3,
+        unique=True,
+        help_text=_("Three capital letters; the prefix of the site's study IDs."),
+    )
+    name = models.CharField(_("name"), max_length=100, unique=True)
+    expected_recruitment = models.PositiveIntegerField(
+        _("expected recruitment"), default=15, help_text=_("Families this site expects to randomise.")
+    )
+    # The last study number handed out at this site. Registration locks this row and increments it,
+    # so numbers are gapless and unique even when researchers register at the same moment.
+    last_family_number = models.PositiveIntegerField(_("last family number"), default=0, editable=False)
+    members = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, related_name="trial_sites", blank=True, verbose_name=_("members")
+    )
+    # Membership changes are recorded by the admin log (LogEntry); see docs/decisions.md.
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("site")
+        verbose_name_plural = _("sites")
+        constraints = [
+            models.CheckConstraint(condition=models.Q(code__regex=r"^[A-Z]{3}$"), name="site_code_three_capitals"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.code})"
+
+
+def _default_follow_up_months() -> list[int]:
+    return [3, 6, 12, 18]
+
+
+class TrialSettings(models.Model):
+    """The trial's configurable numbers: one row, edited by a data manager in the admin.
+
+    Every figure defaults to DOMAIN.md's value; code reads them from here, never from constants.
+    """
+
+    singleton = models.BooleanField(default=True, unique=True, editable=False)
+
+    # Eligibility (registry criteria)
+    min_parent_age = models.PositiveSmallIntegerField(
+        _("minimum parent age"), default=18, validators=[MinValueValidator(14), MaxValueValidator(30)]
+    )
+    max_child_age = models.PositiveSmallIntegerField(
+        _("children must be younger than (years)"),
+        default=18,
+        validators=[MinValueValidator(1), MaxValueValidator(18)],
+        help_text=_("The registry says under 18; the published pilot used under 12."),
+    )
+    min_struggle_areas = models.PositiveSmallIntegerField(
+        _("minimum number of areas the parents struggle in"),
+        default=2,
+        validators=[MinValueValidator(1), MaxValueValidator(8)],
+    )
+
+    # Recruitment, caseload and intensity
+    target_sample_size = models.PositiveIntegerField(_("target number of randomised families"), default=45)
+    partner_capacity = models.PositiveSmallIntegerField(
+        _("families per Family Partner at a time"), default=5, validators=[MinValueValidator(1)]
+    )
+    weekly_hours_target = models.DecimalField(
+        _("hours per family per week"),
+        max_digits=4,
+        decimal_places=2,
+        default=6,
+        validators=[MinValueValidator(0)],
+    )
+    intervention_min_months = models.PositiveSmallIntegerField(_("minimum intervention length (months)"), default=3)
+    intervention_expected_months = models.PositiveSmallIntegerField(
+        _("expected intervention length (months)"), default=12
+    )
+    intervention_max_months = models.PositiveSmallIntegerField(_("maximum intervention length (months)"), default=18)
+
+    # Follow-up
+    follow_up_months = models.JSONField(
+        _("follow-up time points (months after randomisation)"),
+        default=_default_follow_up_months,
+        help_text=_("A list of whole months, for example [3, 6, 12, 18]. Baseline is always collected."),
+    )
+    assessment_window_days_before = models.PositiveSmallIntegerField(
+        _("assessment window opens (days before the time point)"), default=14
+    )
+    assessment_window_days_after = models.PositiveSmallIntegerField(
+        _("assessment window closes (days after the time point)"), default=28
+    )
+
+    # Progression criteria (percentages), set in advance of the trial
+    progression_recruitment_green = models.PositiveSmallIntegerField(
+        _("recruitment: green from (% of target)"), default=75, validators=[MaxValueValidator(100)]
+    )
+    progression_recruitment_amber = models.PositiveSmallIntegerField(
+        _("recruitment: amber from (% of target)"), default=50, validators=[MaxValueValidator(100)]
+    )
+    progression_retention_green = models.PositiveSmallIntegerField(
+        _("retention: green from (%)"), default=80, validators=[MaxValueValidator(100)]
+    )
+    progression_retention_amber = models.PositiveSmallIntegerField(
+        _("retention: amber from (%)"), default=60, validators=[MaxValueValidator(100)]
+    )
+    progression_adherence_green = models.PositiveSmallIntegerField(
+        _("adherence: green from (% of weeks on target)"), default=75, validators=[MaxValueValidator(100)]
+    )
+    progression_adherence_amber = models.PositiveSmallIntegerField(
+        _("adherence: amber from (% of weeks on target)"), default=50, validators=[MaxValueValidator(100)]
+    )
+
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("trial settings")
+        verbose_name_plural = _("trial settings")
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(intervention_min_months__lte=models.F("intervention_expected_months"))
+                & models.Q(intervention_expected_months__lte=models.F("intervention_max_months")),
+                name="trialsettings_intervention_months_ordered",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return str(_("Trial settings"))
+
+    def clean(self) -> None:
+        errors = {}
+        if not (self.intervention_min_months <= self.intervention_expected_months <= self.intervention_max_months):
+            errors["intervention_expected_months"] = _(
+                "The expected length must lie between the minimum and the maximum."
+            )
+        months = self.follow_up_months
+        if (
+            not isinstance(months, list)
+            or not months
+            or not all(isinstance(m, int) and not isinstance(m, bool) and 0 < m <= 60 for m in months)
+            or sorted(set(months)) != months
+        ):
+            errors["follow_up_months"] = _("Give whole months between 1 and 60, in increasing order, e.g. [3, 6, 12].")
+        for name in ("recruitment", "retention", "adherence"):
+            if getattr(self, f"progression_{name}_amber") > getattr(self, f"progression_{name}_green"):
+                errors[f"progression_{name}_amber"] = _("Amber must not be above green.")
+        if errors:
+            raise ValidationError(errors)
+
+    @classmethod
+    def current(cls) -> "TrialSettings":
+        settings_row, _created = cls.objects.get_or_create(singleton=True)
+        return settings_row

@@ -1,0 +1,74 @@
+"""The trial's roles (DOMAIN.md, "Who uses it") and the sites a user may act at.
+
+A role is a Django group. Site-bound roles (researcher, Family Partner, outcome assessor) apply at
+the sites the user is a member of; trial-wide roles (principal investigator, data manager) see every
+site. A user may hold several roles. Everything here is computed once per request and cached on the
+user object, so scoping a page costs at most two queries.
+"""
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from trial.models import Site
+
+
+class Role(models.TextChoices):
+    RESEARCHER = "researcher", _("Researcher")
+    FAMILY_PARTNER = "family_partner", _("Family Partner")
+    OUTCOME_ASSESSOR = "outcome_assessor", _("Outcome assessor")
+    PRINCIPAL_INVESTIGATOR = "principal_investigator", _("Principal investigator")
+    DATA_MANAGER = "data_manager", _("Data manager")
+    ADMINISTRATOR = "administrator", _("Administrator")
+
+
+TRIAL_WIDE_ROLES = frozenset({Role.PRINCIPAL_INVESTIGATOR, Role.DATA_MANAGER})
+
+User = AbstractBaseUser | AnonymousUser
+
+
+def roles_of(user: User) -> frozenset[str]:
+    if not user.is_authenticated or not user.is_active:
+        return frozenset()
+    cached = getattr(user, "_trial_roles", None)
+    if cached is None:
+        cached = frozenset(user.groups.filter(name__in=Role.values).values_list("name", flat=True))
+        user._trial_roles = cached
+    return cached
+
+
+def has_role(user: User, *roles: str) -> bool:
+    return not roles_of(user).isdisjoint(roles)
+
+
+def member_site_ids(user: User) -> frozenset[int]:
+    """Sites the user belongs to (whatever their roles)."""
+    if not user.is_authenticated:
+        return frozenset()
+    cached = getattr(user, "_trial_site_ids", None)
+    if cached is None:
+        cached = frozenset(user.trial_sites.values_list("pk", flat=True))
+        user._trial_site_ids = cached
+    return cached
+
+
+def site_ids_for(user: User, *roles: str) -> frozenset[int] | None:
+    """Sites where the user holds one of `roles`; None means every site (a trial-wide role)."""
+    held = roles_of(user).intersection(roles)
+    if not held:
+        return frozenset()
+    if held & TRIAL_WIDE_ROLES:
+        return None
+    return member_site_ids(user)
+
+
+def sites_for(user: User, *roles: str) -> models.QuerySet[Site]:
+    site_ids = site_ids_for(user, *roles)
+    if site_ids is None:
+        return Site.objects.all()
+    return Site.objects.filter(pk__in=site_ids)
+
+
+def can_at_site(user: User, site_id: int, *roles: str) -> bool:
+    site_ids = site_ids_for(user, *roles)
+    return site_ids is None or site_id in site_ids
