@@ -28,7 +28,7 @@ run: setup
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/honcho -f Procfile.dev start
 
 test: install
-	bash scripts/test.sh
+	bash scripts/test.sh $(PYTEST_ARGS)
 
 bench: install
 	bash scripts/bench.sh

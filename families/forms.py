@@ -2,14 +2,14 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from families.models import ConsentDecision, DeclineReason, FamilyStatus, ReferralSource, StruggleArea, WithdrawalReason
+from families.services import Identifiers
 from families.validators import validate_national_id_number, validate_phone
 from trial.forms import DateInput, SubmissionTokenMixin, YesNoField
 
 
-class RegistrationForm(SubmissionTokenMixin):
-    site = forms.ModelChoiceField(queryset=None, label=_("Site"), empty_label=None)
-    referral_date = forms.DateField(label=_("Referral date"), widget=DateInput)
-    referral_source = forms.ChoiceField(label=_("Referred by"), choices=ReferralSource.choices)
+class IdentifiersForm(forms.Form):
+    """Direct identifiers: encrypted at rest, shown only to the family's site researchers."""
+
     contact_name = forms.CharField(label=_("Parent's full name"), max_length=200)
     national_id_number = forms.CharField(
         label=_("National identity number"),
@@ -29,6 +29,15 @@ class RegistrationForm(SubmissionTokenMixin):
         widget=forms.Textarea(attrs={"rows": 2}),
         help_text=_("Names of the other parents and the children. Kept encrypted, like the fields above."),
     )
+
+    def identifiers(self) -> Identifiers:
+        return Identifiers(**{name: self.cleaned_data[name] for name in IdentifiersForm.base_fields})
+
+
+class RegistrationForm(SubmissionTokenMixin, IdentifiersForm):
+    site = forms.ModelChoiceField(queryset=None, label=_("Site"), empty_label=None)
+    referral_date = forms.DateField(label=_("Referral date"), widget=DateInput)
+    referral_source = forms.ChoiceField(label=_("Referred by"), choices=ReferralSource.choices)
 
     def __init__(self, *args, sites, **kwargs):
         super().__init__(*args, **kwargs)

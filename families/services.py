@@ -132,6 +132,25 @@ def family_register(
     return family
 
 
+def family_update_identifiers(
+    *, family: Family, identifiers: Identifiers, changed_by: AbstractBaseUser
+) -> FamilyIdentity:
+    """Correct a family's direct identifiers; the audit trail keeps the (encrypted) earlier values."""
+    if not identifiers.contact_name.strip():
+        raise ValidationError({"contact_name": _("Enter the name of the parent to contact.")})
+    with transaction.atomic():
+        family = _lock_family(family)
+        identity = family.identity
+        changed = False
+        for name, value in vars(identifiers).items():
+            if getattr(identity, name) != value.strip():
+                setattr(identity, name, value.strip())
+                changed = True
+        if changed:
+            _save_as(identity, changed_by)
+    return identity
+
+
 def _save_as(instance, user: AbstractBaseUser) -> None:
     # The audit trail records the acting user also when a service runs outside a request.
     instance._history_user = user

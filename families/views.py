@@ -12,6 +12,7 @@ from families.forms import (
     ChildFormSet,
     ConsentForm,
     FamilyFilterForm,
+    IdentifiersForm,
     ParentFormSet,
     RegistrationForm,
     ScreeningForm,
@@ -90,13 +91,7 @@ def family_register(request: HttpRequest) -> HttpResponse:
                 referral_source=data["referral_source"],
                 parent_birth_years=parents.values(),
                 child_birth_dates=children.values(),
-                identifiers=services.Identifiers(
-                    contact_name=data["contact_name"],
-                    national_id_number=data["national_id_number"],
-                    phone=data["phone"],
-                    address=data["address"],
-                    other_members=data["other_members"],
-                ),
+                identifiers=form.identifiers(),
                 registered_by=request.user,
                 token=data["token"],
             )
@@ -232,4 +227,28 @@ def family_withdraw(request: HttpRequest, study_id: str) -> HttpResponse:
         request,
         "families/family_withdraw.html",
         {"family": family, "form": form, "heading": _("Withdrawal"), "submit_label": _("Record withdrawal")},
+    )
+
+
+@login_required
+def family_identifiers(request: HttpRequest, study_id: str) -> HttpResponse:
+    family = _get_family_for_user(request, study_id, act=True)
+    if not can_at_site(request.user, family.site_id, *IDENTIFIER_ROLES):
+        raise PermissionDenied
+    identity = family.identity
+    form = IdentifiersForm(
+        request.POST or None, initial={name: getattr(identity, name) for name in IdentifiersForm.base_fields}
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.family_update_identifiers(family=family, identifiers=form.identifiers(), changed_by=request.user)
+        except ValidationError as error:
+            add_service_error(form, error)
+        else:
+            messages.success(request, _("Identifiers of %(study_id)s saved.") % {"study_id": family.study_id})
+            return redirect("families:detail", study_id=family.study_id)
+    return render(
+        request,
+        "families/family_identifiers.html",
+        {"family": family, "form": form, "heading": _("Direct identifiers"), "submit_label": _("Save")},
     )
