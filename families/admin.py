@@ -2,6 +2,7 @@
 registered at all (they are reachable only through the family page, by the site's researchers)."""
 
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
 from simple_history.admin import SimpleHistoryAdmin
 
 from families.models import Consent, Family, Screening, Withdrawal
@@ -17,6 +18,13 @@ class ResearchRecordAdmin(SimpleHistoryAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+    def history_form_view(self, request, object_id, version_id, extra_context=None):
+        # simple-history's revert form saves on POST whenever one may view; research records
+        # change only through the services, which keep the life cycle and the audit trail.
+        if request.method != "GET":
+            raise PermissionDenied
+        return super().history_form_view(request, object_id, version_id, extra_context)
 
 
 @admin.register(Family)

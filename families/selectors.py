@@ -100,8 +100,7 @@ def family_timeline(family: Family) -> list[TimelineEvent]:
                         user_ids.add(value)
         histories.append((model, fields, rows))
     users = get_user_model().objects.in_bulk(user_ids)
-    sites = Site.objects.in_bulk([family.site_id])
-    related = {get_user_model(): users, Site: sites}
+    related = {get_user_model(): users, Site: {family.site_id: family.site}}
 
     events = []
     for model, fields, rows in histories:

@@ -17,6 +17,7 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
+from django.views.decorators.debug import sensitive_variables
 
 from families.models import (
     Child,
@@ -39,13 +40,17 @@ MAX_PARENTS = 4
 MAX_CHILDREN = 12
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Identifiers:
     contact_name: str
     national_id_number: str = ""
     phone: str = ""
     address: str = ""
     other_members: str = ""
+
+    def __repr__(self) -> str:
+        # Never the values: a repr ends up in tracebacks, error reports and logs.
+        return "Identifiers(<hidden>)"
 
 
 def _check_date(value: date, *, field: str, not_before: date | None = None, too_early: str = "") -> None:
@@ -77,6 +82,7 @@ def _check_household(*, parent_birth_years: list[int], child_birth_dates: list[d
             raise ValidationError({"children": _("A child's birth date cannot be in the future.")})
 
 
+@sensitive_variables("identifiers")
 def family_register(
     *,
     site: Site,
@@ -132,6 +138,7 @@ def family_register(
     return family
 
 
+@sensitive_variables("identifiers")
 def family_update_identifiers(
     *, family: Family, identifiers: Identifiers, changed_by: AbstractBaseUser
 ) -> FamilyIdentity:

@@ -6,6 +6,7 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
+from django.views.decorators.debug import sensitive_post_parameters
 
 from families import services
 from families.forms import (
@@ -18,7 +19,7 @@ from families.forms import (
     ScreeningForm,
     WithdrawalForm,
 )
-from families.models import ConsentDecision, Family, FamilyStatus
+from families.models import Consent, ConsentDecision, Family, FamilyStatus
 from families.selectors import ACT_ROLES, IDENTIFIER_ROLES, VIEW_ROLES, families_visible_to, family_timeline
 from trial.forms import add_service_error
 from trial.roles import Role, can_at_site, has_role, sites_for
@@ -73,6 +74,10 @@ def family_list(request: HttpRequest) -> HttpResponse:
     )
 
 
+IDENTIFIER_FIELDS = tuple(IdentifiersForm.base_fields)
+
+
+@sensitive_post_parameters(*IDENTIFIER_FIELDS)
 @login_required
 def family_register(request: HttpRequest) -> HttpResponse:
     _require_role(request, *ACT_ROLES)
@@ -112,7 +117,7 @@ def family_detail(request: HttpRequest, study_id: str) -> HttpResponse:
         "parents": list(family.parents.all()),
         "children": list(family.children.all()),
         "screenings": list(family.screenings.select_related("screened_by").order_by("-recorded_at", "-pk")),
-        "consent": getattr(family, "consent", None),
+        "consent": Consent.objects.select_related("obtained_by").filter(family=family).first(),
         "withdrawal": getattr(family, "withdrawal", None),
         "identity": getattr(family, "identity", None)
         if can_at_site(request.user, family.site_id, *IDENTIFIER_ROLES)
@@ -230,15 +235,14 @@ def family_withdraw(request: HttpRequest, study_id: str) -> HttpResponse:
     )
 
 
+@sensitive_post_parameters(*IDENTIFIER_FIELDS)
 @login_required
 def family_identifiers(request: HttpRequest, study_id: str) -> HttpResponse:
     family = _get_family_for_user(request, study_id, act=True)
     if not can_at_site(request.user, family.site_id, *IDENTIFIER_ROLES):
         raise PermissionDenied
     identity = family.identity
-    form = IdentifiersForm(
-        request.POST or None, initial={name: getattr(identity, name) for name in IdentifiersForm.base_fields}
-    )
+    form = IdentifiersForm(request.POST or None, initial={name: getattr(identity, name) for name in IDENTIFIER_FIELDS})
     if request.method == "POST" and form.is_valid():
         try:
             services.family_update_identifiers(family=family, identifiers=form.identifiers(), changed_by=request.user)

@@ -1,0 +1,459 @@
+"""Who may open which page: every URL of the project, as every role.
+
+PAGES below is the access policy of the trial's pages, one row per URL name and one answer per role.
+test_it_has_an_access_rule_for_every_url walks the URL resolver and fails for a URL the table does not
+name, so a new view cannot ship without deciding who may open it. The admin's own URLs and Django's
+set_language are checked by the tests at the end of this file.
+"""
+
+import re
+import uuid
+from dataclasses import dataclass, field
+from urllib.parse import urlencode
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from families.models import Child, Consent, Family, FamilyIdentity, FamilyStatus, Parent, Screening, Withdrawal
+from families.tests.factories import days_ago, family_in_state
+from trial.models import Site, TrialSettings
+from trial.roles import Role
+from trial.tests.factories import UserFactory
+
+# Every role the policy speaks of, and the user (a fixture) who holds it. The family in each test is
+# registered at Øvre Eiker (OEI), so "of site" means OEI and "of other site" means Larvik (LAR).
+ROLES = {
+    "researcher_of_site": "alice",
+    "researcher_of_other_site": "bob",
+    "assessor_of_site": "carol",
+    "assessor_of_other_site": "lars",
+    "family_partner": "frank",
+    "principal_investigator": "paula",
+    "data_manager": "dina",
+    "administrator": "adam",
+    "no_role": "nora",
+    "anonymous": None,
+}
+LOGGED_IN = [role for role, user in ROLES.items() if user is not None]
+
+
+@pytest.fixture
+def lars(lar):
+    """A blinded outcome assessor at Larvik."""
+    return UserFactory(username="lars", roles=[Role.OUTCOME_ASSESSOR], sites=[lar])
+
+
+@pytest.fixture
+def nora(db):
+    """A user whose account has no role in the trial yet."""
+    return UserFactory(username="nora")
+
+
+@dataclass(frozen=True)
+class Expect:
+    """What a role gets: a status, and for a redirect the URL name it leads to."""
+
+    status: int
+    to: str = ""
+    with_next: bool = False  # a redirect to the login page that comes back here afterwards
+    form_error: bool = False  # the form again, with an error, and nothing saved
+
+    def __str__(self) -> str:
+        return f"{self.status} → {self.to}" if self.to else str(self.status)
+
+
+OK = Expect(200)
+FORBIDDEN = Expect(403)
+NOT_FOUND = Expect(404)
+METHOD_NOT_ALLOWED = Expect(405)
+TO_LOGIN = Expect(302, "login", with_next=True)
+TO_FAMILY = Expect(302, "families:detail")
+FORM_ERROR = Expect(200, form_error=True)
+
+
+def redirect_to(url_name: str) -> Expect:
+    return Expect(302, url_name)
+
+
+def rule(*, others: Expect, anonymous: Expect = TO_LOGIN, **by_role: Expect) -> dict[str, Expect]:
+    """An answer for every role: `others` for each logged-in role not named."""
+    unknown = set(by_role) - set(LOGGED_IN)
+    assert not unknown, f"unknown roles {unknown}"
+    return {role: by_role.get(role, others) for role in LOGGED_IN} | {"anonymous": anonymous}
+
+
+@dataclass(frozen=True)
+class Page:
+    get: dict[str, Expect]
+    family_state: str | None = None  # the state of the OEI family a family page is opened for
+    post: dict[str, Expect] = field(default_factory=dict)
+
+
+# Roles that see families (of their own sites; the PI all): the family list is their landing page.
+FAMILY_VIEWERS = {
+    "researcher_of_site": OK,
+    "researcher_of_other_site": OK,
+    "assessor_of_site": OK,
+    "assessor_of_other_site": OK,
+    "principal_investigator": OK,
+}
+# A family page of an OEI family: seen by OEI's researchers and assessors and the PI, acted on only by
+# OEI's researchers; to everyone else the family does not exist.
+FAMILY_ACTION = rule(
+    others=NOT_FOUND, researcher_of_site=OK, assessor_of_site=FORBIDDEN, principal_investigator=FORBIDDEN
+)
+FAMILY_ACTION_POST = rule(
+    others=NOT_FOUND, researcher_of_site=TO_FAMILY, assessor_of_site=FORBIDDEN, principal_investigator=FORBIDDEN
+)
+
+PAGES: dict[str, Page] = {
+    "home": Page(get=rule(others=OK, **{role: redirect_to("families:list") for role in FAMILY_VIEWERS})),
+    "healthz": Page(get=rule(others=OK, anonymous=OK)),
+    "login": Page(get=rule(others=redirect_to("home"), anonymous=OK)),
+    "logout": Page(
+        get=rule(others=METHOD_NOT_ALLOWED, anonymous=METHOD_NOT_ALLOWED),
+        post=rule(others=redirect_to("login"), anonymous=redirect_to("login")),
+    ),
+    "password_change": Page(get=rule(others=OK)),
+    "password_change_done": Page(get=rule(others=OK)),
+    "families:list": Page(get=rule(others=FORBIDDEN, **FAMILY_VIEWERS)),
+    "families:register": Page(
+        # A researcher registers at their own sites: bob gets the form, but not for OEI.
+        get=rule(others=FORBIDDEN, researcher_of_site=OK, researcher_of_other_site=OK),
+        post=rule(others=FORBIDDEN, researcher_of_site=TO_FAMILY, researcher_of_other_site=FORM_ERROR),
+    ),
+    "families:detail": Page(
+        family_state="consented",
+        get=rule(others=NOT_FOUND, researcher_of_site=OK, assessor_of_site=OK, principal_investigator=OK),
+    ),
+    "families:identifiers": Page(family_state="referred", get=FAMILY_ACTION, post=FAMILY_ACTION_POST),
+    "families:screen": Page(family_state="referred", get=FAMILY_ACTION, post=FAMILY_ACTION_POST),
+    "families:consent": Page(family_state="eligible", get=FAMILY_ACTION, post=FAMILY_ACTION_POST),
+    "families:withdraw": Page(family_state="consented", get=FAMILY_ACTION, post=FAMILY_ACTION_POST),
+}
+
+# Checked by their own tests below: the admin guards itself (staff status and model permissions),
+# and set_language is a POST that anyone may send.
+EXCLUDED_NAMESPACES = {"admin"}
+EXCLUDED_NAMES = {"set_language"}
+
+
+def _walk(patterns, namespace: str = "", prefix: str = ""):
+    for pattern in patterns:
+        if isinstance(pattern, URLResolver):
+            inner = namespace
+            if pattern.namespace:
+                inner = f"{namespace}:{pattern.namespace}" if namespace else pattern.namespace
+            yield from _walk(pattern.url_patterns, inner, prefix + str(pattern.pattern))
+        elif isinstance(pattern, URLPattern):
+            yield namespace, pattern.name, prefix + str(pattern.pattern)
+
+
+def project_urls() -> dict[str, str]:
+    """Every URL pattern of the project outside the admin: {"namespace:name": route}."""
+    urls = {}
+    for namespace, name, route in _walk(get_resolver().url_patterns):
+        if namespace.split(":")[0] in EXCLUDED_NAMESPACES:
+            continue
+        assert name, f"the URL {route!r} has no name, so no access rule can be given for it"
+        full_name = f"{namespace}:{name}" if namespace else name
+        if full_name not in EXCLUDED_NAMES:
+            urls[full_name] = route
+    return urls
+
+
+def test_it_has_an_access_rule_for_every_url():
+    urls = project_urls()
+    missing = sorted(set(urls) - set(PAGES))
+    assert not missing, (
+        f"These URLs have no access rule in tests/test_access_matrix.py PAGES: "
+        f"{', '.join(f'{name} ({urls[name]})' for name in missing)}. Add a row saying what every role gets."
+    )
+    stale = sorted(set(PAGES) - set(urls))
+    assert not stale, f"PAGES names URLs that no longer exist: {stale}"
+
+
+def test_it_gives_every_rule_an_answer_for_every_role():
+    for name, page in PAGES.items():
+        assert set(page.get) == set(ROLES), name
+        assert not page.post or set(page.post) == set(ROLES), name
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The table, as every role
+
+
+@pytest.fixture
+def as_role(request, client, db):
+    """as_role("assessor_of_site") -> a client logged in as the user who holds that role."""
+
+    def log_in(role: str):
+        if ROLES[role] is not None:
+            client.force_login(request.getfixturevalue(ROLES[role]))
+        return client
+
+    return log_in
+
+
+def family_for(page: Page, request) -> Family | None:
+    if page.family_state is None:
+        return None
+    return family_in_state(page.family_state, site=request.getfixturevalue("oei"), by=request.getfixturevalue("alice"))
+
+
+def url_of(name: str, family: Family | None) -> str:
+    return reverse(name, kwargs={"study_id": family.study_id}) if family else reverse(name)
+
+
+def assert_answer(response, expected: Expect, *, url: str, family: Family | None = None) -> None:
+    assert response.status_code == expected.status, f"expected {expected}, got {response.status_code}"
+    if expected.status != 302:
+        return
+    if expected.with_next:
+        target = f"{reverse(expected.to)}?{urlencode({'next': url}, safe='/')}"
+    elif expected == TO_FAMILY:
+        target = reverse("families:detail", kwargs={"study_id": (family or Family.objects.latest("pk")).study_id})
+    else:
+        target = reverse(expected.to)
+    assert response.url == target
+
+
+def _cases(method: str):
+    for name, page in PAGES.items():
+        rules = page.get if method == "get" else page.post
+        for role, expected in rules.items():
+            yield pytest.param(name, role, expected, id=f"{name}-as-{role}")
+
+
+@pytest.mark.parametrize(("url_name", "role", "expected"), list(_cases("get")))
+def test_it_answers_a_page_as_the_access_table_says(request, as_role, url_name, role, expected):
+    page = PAGES[url_name]
+    family = family_for(page, request)
+    url = url_of(url_name, family)
+    client = as_role(role)
+
+    response = client.get(url)
+
+    assert_answer(response, expected, url=url, family=family)
+
+
+def research_records() -> dict:
+    """Everything a POST could change about the trial's families, to compare before and after."""
+    counts = {}
+    for model in (Family, Parent, Child, FamilyIdentity, Screening, Consent, Withdrawal):
+        counts[model.__name__] = model.objects.count()
+        counts[f"history of {model.__name__}"] = model.history.count()
+    counts["statuses"] = dict(Family.objects.values_list("study_id", "status"))
+    counts["last numbers"] = dict(Site.objects.values_list("code", "last_family_number"))
+    counts["trial settings"] = TrialSettings.history.count()
+    return counts
+
+
+def form_data(url_name: str, *, site: Site, researcher) -> dict:
+    """A valid submission of each action's form (for `oei` and a family registered there)."""
+    token = str(uuid.uuid4())
+    if url_name == "families:register":
+        return {
+            "token": token,
+            "site": site.pk,
+            "referral_date": days_ago(3).isoformat(),
+            "referral_source": "child_welfare_caseworker",
+            "contact_name": "Ola Nordmann",
+            "national_id_number": "",
+            "phone": "",
+            "address": "",
+            "other_members": "",
+            "parents-TOTAL_FORMS": 1,
+            "parents-INITIAL_FORMS": 0,
+            "parents-0-birth_year": 1988,
+            "children-TOTAL_FORMS": 1,
+            "children-INITIAL_FORMS": 0,
+            "children-0-birth_date": "2019-03-01",
+        }
+    if url_name == "families:identifiers":
+        return {
+            "contact_name": "Kari Nordmann-Berg",
+            "national_id_number": "",
+            "phone": "91234567",
+            "address": "",
+            "other_members": "",
+        }
+    if url_name == "families:screen":
+        return {
+            "token": token,
+            "screened_on": days_ago(1).isoformat(),
+            "involved_with_child_welfare": "yes",
+            "harmful_circumstances": "yes",
+            "struggle_areas": ["finances", "housing"],
+        }
+    if url_name == "families:consent":
+        return {
+            "token": token,
+            "decision": "consented",
+            "decided_on": days_ago(1).isoformat(),
+            "form_version": "v2",
+            "obtained_by": researcher.pk,
+        }
+    if url_name == "families:withdraw":
+        return {
+            "token": token,
+            "withdrawn_on": days_ago(1).isoformat(),
+            "reason": "moved_away",
+            "details": "",
+            "data_may_be_kept": "yes",
+        }
+    return {}
+
+
+# What an allowed POST does to the family (or the trial's list of families).
+EFFECT = {
+    "families:register": lambda before, after, family: after["Family"] == before["Family"] + 1,
+    "families:identifiers": lambda before, after, family: (
+        after["history of FamilyIdentity"] == before["history of FamilyIdentity"] + 1
+        and FamilyIdentity.objects.get(family=family).contact_name == "Kari Nordmann-Berg"
+    ),
+    "families:screen": lambda before, after, family: after["statuses"][family.study_id] == FamilyStatus.ELIGIBLE,
+    "families:consent": lambda before, after, family: after["statuses"][family.study_id] == FamilyStatus.CONSENTED,
+    "families:withdraw": lambda before, after, family: after["statuses"][family.study_id] == FamilyStatus.WITHDRAWN,
+}
+
+
+@pytest.mark.parametrize(("url_name", "role", "expected"), list(_cases("post")))
+def test_it_lets_only_the_allowed_roles_change_anything(request, as_role, oei, alice, url_name, role, expected):
+    page = PAGES[url_name]
+    family = family_for(page, request)
+    url = url_of(url_name, family)
+    client = as_role(role)
+    before = research_records()
+
+    response = client.post(url, form_data(url_name, site=oei, researcher=alice))
+
+    assert_answer(response, expected, url=url, family=family)
+    after = research_records()
+    if expected == TO_FAMILY:
+        assert EFFECT[url_name](before, after, family)
+    else:
+        assert after == before, "a refused POST changed the trial's records"
+    if expected.form_error:
+        assert response.context["form"].errors
+    if url_name == "logout":
+        assert "_auth_user_id" not in client.session
+
+
+def test_it_does_not_reveal_whether_a_family_exists_at_another_site(client, oei, alice, bob):
+    family = family_in_state("referred", site=oei, by=alice)
+    client.force_login(bob)
+    pages = {}
+    for study_id in (family.study_id, "OEI-999"):
+        response = client.get(reverse("families:detail", kwargs={"study_id": study_id}))
+        assert response.status_code == 404
+        # The pages differ only in their own address (the language form's "next") and CSRF token.
+        page = response.content.decode().replace(study_id, "<study id>")
+        pages[study_id] = re.sub(r'name="csrfmiddlewaretoken" value="[^"]+"', "", page)
+    assert pages[family.study_id] == pages["OEI-999"]
+
+
+def detail_link(family: Family) -> str:
+    return f'href="{reverse("families:detail", kwargs={"study_id": family.study_id})}"'
+
+
+def test_it_lists_only_the_families_of_the_users_sites(client, oei, lar, alice, bob, lars, paula):
+    at_oei = family_in_state("referred", site=oei, by=alice)
+    at_lar = family_in_state("referred", site=lar, by=bob)
+    for user, visible, hidden in [(alice, at_oei, at_lar), (bob, at_lar, at_oei), (lars, at_lar, at_oei)]:
+        client.force_login(user)
+        content = client.get(reverse("families:list")).content.decode()
+        assert detail_link(visible) in content
+        assert detail_link(hidden) not in content
+    client.force_login(paula)
+    content = client.get(reverse("families:list")).content.decode()
+    assert detail_link(at_oei) in content and detail_link(at_lar) in content
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The admin (its own URLs are guarded by staff status and model permissions)
+
+
+def admin_login_redirect(path: str) -> str:
+    return f"{reverse('admin:login')}?{urlencode({'next': path}, safe='/')}"
+
+
+def test_it_sends_anonymous_visitors_of_the_admin_to_its_login(client):
+    response = client.get("/admin/")
+    assert response.status_code == 302
+    assert response.url == admin_login_redirect("/admin/")
+
+
+@pytest.mark.parametrize("role", [role for role in LOGGED_IN if role not in ("data_manager", "administrator")])
+def test_it_keeps_users_without_staff_status_out_of_the_admin(as_role, role):
+    client = as_role(role)
+    for path in ("/admin/", reverse("admin:families_family_changelist")):
+        response = client.get(path)
+        assert response.status_code == 302, path
+        assert response.url == admin_login_redirect(path)
+
+
+def test_it_opens_the_admin_for_the_administrator(client, adam, oei, alice):
+    family_in_state("referred", site=oei, by=alice)
+    client.force_login(adam)
+    assert client.get("/admin/").status_code == 200
+    assert client.get(reverse("admin:families_family_changelist")).status_code == 200
+    assert client.get(reverse("admin:auth_user_changelist")).status_code == 200
+
+
+def test_it_lets_the_data_manager_change_the_trial_settings_but_not_see_families(client, dina, oei, alice):
+    family = family_in_state("referred", site=oei, by=alice)
+    client.force_login(dina)
+    index = client.get("/admin/")
+    assert index.status_code == 200
+    assert reverse("admin:trial_trialsettings_changelist").encode() in index.content
+    assert reverse("admin:families_family_changelist").encode() not in index.content
+
+    settings_page = reverse("admin:trial_trialsettings_change", args=[TrialSettings.current().pk])
+    assert client.get(settings_page).status_code == 200
+
+    assert client.get(reverse("admin:families_family_changelist")).status_code == 403
+    assert client.get(reverse("admin:families_family_change", args=[family.pk])).status_code == 403
+    assert client.get(reverse("admin:families_screening_changelist")).status_code == 403
+    assert client.get(reverse("admin:auth_user_changelist")).status_code == 403
+
+
+# ---------------------------------------------------------------------------------------------------------
+# set_language: a POST anyone may send, that only ever redirects within the site
+
+
+@pytest.mark.parametrize("role", ["anonymous", "researcher_of_site", "no_role"])
+def test_it_switches_the_language_by_post(as_role, role):
+    client = as_role(role)
+    response = client.post(reverse("set_language"), {"language": "nb", "next": "/families/"})
+    assert response.status_code == 302
+    assert response.url == "/families/"
+    assert response.cookies["django_language"].value == "nb"
+
+
+def test_it_does_not_switch_the_language_by_get(client):
+    response = client.get(reverse("set_language"), {"language": "nb", "next": "/families/"})
+    assert response.status_code == 302
+    assert "django_language" not in response.cookies
+
+
+def test_it_never_redirects_to_another_site_after_switching_the_language(client):
+    response = client.post(reverse("set_language"), {"language": "nb", "next": "https://evil.example/"})
+    assert response.status_code == 302
+    assert response.url == "/"
+
+
+@pytest.mark.parametrize("state", ["referred", "eligible", "consented"])
+def test_it_offers_the_actions_only_to_those_who_may_take_them(client, oei, alice, carol, paula, state):
+    family = family_in_state(state, site=oei, by=alice)
+    actions = [
+        reverse(name, kwargs={"study_id": family.study_id})
+        for name in ("families:identifiers", "families:screen", "families:consent", "families:withdraw")
+    ]
+    client.force_login(alice)
+    page = client.get(reverse("families:detail", kwargs={"study_id": family.study_id})).content.decode()
+    assert any(f'href="{action}"' in page for action in actions)
+    for viewer in (carol, paula):
+        client.force_login(viewer)
+        page = client.get(reverse("families:detail", kwargs={"study_id": family.study_id})).content.decode()
+        assert [action for action in actions if f'href="{action}"' in page] == []
