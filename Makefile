@@ -38,5 +38,5 @@ lint: install
 
 # Re-extract the translatable strings (needs GNU gettext) after changing user-facing text.
 messages: install
-	$(PY) manage.py makemessages -l nb --no-obsolete --ignore=.venv --ignore=staticfiles --ignore=var
+	$(PY) manage.py makemessages -l nb --no-obsolete --ignore=.venv --ignore=staticfiles --ignore=var --ignore=tests --ignore=bench
 	$(PY) manage.py compilemessages -l nb --ignore=.venv

@@ -101,6 +101,11 @@ class ScreeningForm(SubmissionTokenMixin):
             self.fields["rescreening_reason"].required = True
 
 
+class PersonChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, user) -> str:
+        return user.get_full_name() or user.get_username()
+
+
 class ConsentForm(SubmissionTokenMixin):
     decision = forms.ChoiceField(
         label=_("The family's answer"), choices=ConsentDecision.choices, widget=forms.RadioSelect
@@ -109,7 +114,7 @@ class ConsentForm(SubmissionTokenMixin):
     form_version = forms.CharField(
         label=_("Consent form version"), required=False, max_length=32, help_text=_("As printed on the signed form.")
     )
-    obtained_by = forms.ModelChoiceField(queryset=None, label=_("Consent obtained by"), required=False)
+    obtained_by = PersonChoiceField(queryset=None, label=_("Consent obtained by"), required=False)
     decline_reason = forms.ChoiceField(
         label=_("Reason for declining"), choices=[("", "---------"), *DeclineReason.choices], required=False
     )
