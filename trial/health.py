@@ -18,7 +18,7 @@ def database_status() -> str:
 def broker_status() -> str:
     try:
         with celery_app.connection_for_write() as conn:
-            conn.ensure_connection(max_retries=1, timeout=2)
+            conn.ensure_connection(max_retries=1, interval_start=0, timeout=2)
             # Opening a channel is what touches the broker (for the filesystem transport, its folder).
             conn.default_channel.close()
     except Exception as exc:

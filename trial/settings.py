@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
@@ -72,6 +73,13 @@ if PRODUCTION:
         raise ImproperlyConfigured("Refusing to start: set SECRET_KEY to a random value of 50+ characters.")
     if not ENCRYPTION_KEYS:
         raise ImproperlyConfigured("Refusing to start: set ENCRYPTION_KEYS (a Fernet key) for direct identifiers.")
+    try:
+        for _key in ENCRYPTION_KEYS:
+            Fernet(_key.encode())
+    except ValueError:
+        raise ImproperlyConfigured(
+            "Refusing to start: ENCRYPTION_KEYS holds a value that is not a Fernet key."
+        ) from None
 
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", "" if PRODUCTION else "127.0.0.1,localhost,testserver")
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS")
@@ -261,4 +269,10 @@ LOGGING = {
 }
 
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = envint("EMAIL_PORT", "25")
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = envbool("EMAIL_USE_TLS", "false")
+EMAIL_TIMEOUT = envint("EMAIL_TIMEOUT", "10")
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "familypartner@localhost")
