@@ -86,3 +86,14 @@ def dina(db):
 def adam(db):
     """The administrator."""
     return UserFactory(username="adam", roles=[Role.ADMINISTRATOR], is_staff=True, is_superuser=True)
+
+
+@pytest.fixture(autouse=True)
+def _default_language():
+    """LocaleMiddleware leaves the last request's language active in the thread; start every test in English."""
+    from django.conf import settings
+    from django.utils import translation
+
+    translation.activate(settings.LANGUAGE_CODE)
+    yield
+    translation.activate(settings.LANGUAGE_CODE)

@@ -57,7 +57,32 @@ def _recreate_database(url: str) -> None:
 
 def percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(share * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
+
+
+def run_concurrently(clients: int, calls_per_client: int, call) -> tuple[list[float], float]:
+    """Run `call` from `clients` threads at once (each with its own database connection);
+    returns every call's latency in seconds and the elapsed wall time."""
+    from django.db import connection
+
+    latencies: list[float] = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(clients)
+
+    def client() -> None:
+        barrier.wait()
+        mine = [call() for _ in range(calls_per_client)]
+        with lock:
+            latencies.extend(mine)
+        connection.close()
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return latencies, time.perf_counter() - started
 
 
 def main() -> None:
@@ -109,28 +134,16 @@ def main() -> None:
 
     site = sites[0]
     for clients in (1, 4, 8):
-        per_client = max(1, REQUESTS // clients)
-        latencies: list[float] = []
-        lock = threading.Lock()
-        barrier = threading.Barrier(clients)
-
-        def worker() -> None:
-            barrier.wait()
-            mine = [register_once(site) for _ in range(per_client)]
-            with lock:
-                latencies.extend(mine)
-            connection.close()
-
-        threads = [threading.Thread(target=worker) for _ in range(clients)]
-        t0 = time.perf_counter()
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        elapsed = time.perf_counter() - t0
+        latencies, elapsed = run_concurrently(clients, max(1, REQUESTS // clients), lambda: register_once(site))
         rows.append(
-            (f"register family, {clients} concurrent", len(latencies), f"{len(latencies) / elapsed:.0f}/s",
-             statistics.median(latencies) * 1000, percentile(latencies, 0.95) * 1000, "")
+            (
+                f"register family, {clients} concurrent",
+                len(latencies),
+                f"{len(latencies) / elapsed:.0f}/s",
+                statistics.median(latencies) * 1000,
+                percentile(latencies, 0.95) * 1000,
+                "",
+            )
         )
     numbers = list(Family.objects.filter(site=site).order_by("number").values_list("number", flat=True))
     gapless = numbers == list(range(1, len(numbers) + 1))
@@ -154,12 +167,15 @@ def main() -> None:
             assert response.status_code == 200, (path, response.status_code)
         with CaptureQueriesContext(connection) as queries:
             client.get(path)
-        rows.append((label, len(times), "", statistics.median(times) * 1000, percentile(times, 0.95) * 1000,
-                     str(len(queries))))
+        rows.append(
+            (label, len(times), "", statistics.median(times) * 1000, percentile(times, 0.95) * 1000, str(len(queries)))
+        )
 
     print()
-    print(f"database: {connection.vendor} ({url.split('@')[-1]}), {Family.objects.count()} families "
-          f"(filled in {fill_seconds:.0f} s); study numbers at {site.code} gapless after the runs: {gapless}")
+    print(
+        f"database: {connection.vendor} ({url.split('@')[-1]}), {Family.objects.count()} families "
+        f"(filled in {fill_seconds:.0f} s); study numbers at {site.code} gapless after the runs: {gapless}"
+    )
     print()
     header = ("what", "n", "rate", "median ms", "p95 ms", "queries")
     print(f"| {header[0]:<36} | {header[1]:>5} | {header[2]:>7} | {header[3]:>9} | {header[4]:>8} | {header[5]:>7} |")

@@ -1,3 +1,5 @@
+import re
+
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
@@ -29,6 +31,9 @@ class IdentifiersForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 2}),
         help_text=_("Names of the other parents and the children. Kept encrypted, like the fields above."),
     )
+
+    def clean_national_id_number(self) -> str:
+        return re.sub(r"\s", "", self.cleaned_data["national_id_number"])
 
     def identifiers(self) -> Identifiers:
         return Identifiers(**{name: self.cleaned_data[name] for name in IdentifiersForm.base_fields})
@@ -95,10 +100,10 @@ class ScreeningForm(SubmissionTokenMixin):
 
     def __init__(self, *args, family, **kwargs):
         super().__init__(*args, **kwargs)
+        # Required for a family screened before, but checked by the service after it has looked up
+        # the form's token: a double-clicked first screening must find the first, not ask for a reason.
         if family.status == FamilyStatus.REFERRED:
             del self.fields["rescreening_reason"]
-        else:
-            self.fields["rescreening_reason"].required = True
 
 
 class PersonChoiceField(forms.ModelChoiceField):

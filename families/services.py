@@ -24,6 +24,7 @@ from families.models import (
     Consent,
     ConsentDecision,
     Criterion,
+    DeclineReason,
     Family,
     FamilyIdentity,
     FamilyStatus,
@@ -31,6 +32,7 @@ from families.models import (
     Screening,
     StruggleArea,
     Withdrawal,
+    WithdrawalReason,
 )
 from trial.models import Site, TrialSettings
 
@@ -164,6 +166,17 @@ def _save_as(instance, user: AbstractBaseUser) -> None:
     instance.save()
 
 
+def _already_submitted(model, *, family: Family, token: uuid.UUID):
+    """The record this form's token made before (a double click, a reload), or None.
+
+    A token seen on another family's record is a tampered or mixed-up form: refuse it rather than
+    return that family's record."""
+    existing = model.objects.filter(submission_token=token).first()
+    if existing is not None and existing.family_id != family.pk:
+        raise ValidationError(_("The form has expired; reload the page."))
+    return existing
+
+
 def _lock_family(family: Family) -> Family:
     return Family.objects.select_for_update().select_related("site").get(pk=family.pk)
 
@@ -217,7 +230,7 @@ def family_screen(
         raise ValidationError({"struggle_areas": _("Choose areas from the list.")})
     with transaction.atomic():
         family = _lock_family(family)
-        existing = Screening.objects.filter(submission_token=token).first()
+        existing = _already_submitted(Screening, family=family, token=token)
         if existing is not None:
             return existing
         if family.status not in (FamilyStatus.REFERRED, FamilyStatus.ELIGIBLE, FamilyStatus.INELIGIBLE):
@@ -236,6 +249,14 @@ def family_screen(
             not_before=family.referral_date,
             too_early=_("The screening date cannot be before the referral date (%(date)s)."),
         )
+        previous = _latest_screening(family)
+        if previous is not None:
+            _check_date(
+                screened_on,
+                field="screened_on",
+                not_before=previous.screened_on,
+                too_early=_("A new screening cannot be dated before the previous one (%(date)s)."),
+            )
         trial_settings = TrialSettings.current()
         failed = screening_assess(
             parent_birth_years=list(family.parents.values_list("birth_year", flat=True)),
@@ -297,9 +318,11 @@ def family_record_consent(
     form_version = form_version.strip()
     if not form_version:
         raise ValidationError({"form_version": _("Enter the version of the consent form the family signed.")})
+    if obtained_by is None:
+        raise ValidationError({"obtained_by": _("Choose who obtained the consent.")})
     with transaction.atomic():
         family = _lock_family(family)
-        existing = Consent.objects.filter(submission_token=token).first()
+        existing = _already_submitted(Consent, family=family, token=token)
         if existing is not None:
             return existing
         screening = _check_can_decide(family)
@@ -333,9 +356,11 @@ def family_record_decline(
     recorded_by: AbstractBaseUser,
     token: uuid.UUID,
 ) -> Consent:
+    if reason not in DeclineReason.values:
+        raise ValidationError({"decline_reason": _("Choose the reason the family declined.")})
     with transaction.atomic():
         family = _lock_family(family)
-        existing = Consent.objects.filter(submission_token=token).first()
+        existing = _already_submitted(Consent, family=family, token=token)
         if existing is not None:
             return existing
         screening = _check_can_decide(family)
@@ -371,9 +396,11 @@ def family_withdraw(
     recorded_by: AbstractBaseUser,
     token: uuid.UUID,
 ) -> Withdrawal:
+    if reason not in WithdrawalReason.values:
+        raise ValidationError({"reason": _("Choose the reason for the withdrawal.")})
     with transaction.atomic():
         family = _lock_family(family)
-        existing = Withdrawal.objects.filter(submission_token=token).first()
+        existing = _already_submitted(Withdrawal, family=family, token=token)
         if existing is not None:
             return existing
         if family.status != FamilyStatus.CONSENTED:

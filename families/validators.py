@@ -1,4 +1,5 @@
 import re
+from datetime import date
 
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
@@ -16,16 +17,37 @@ def _control_digit(digits: list[int], weights: tuple[int, ...]) -> int | None:
     return remainder
 
 
+def _is_birth_date(day: int, month: int, year: int) -> bool:
+    # D-numbers add 40 to the day, H-numbers 40 to the month, synthetic test numbers 80 to the month.
+    if day > 40:
+        day -= 40
+    if month > 80:
+        month -= 80
+    elif month > 40:
+        month -= 40
+    # The century is in the individual number; a leap day is possible if any century allows it.
+    for century in (2000, 1900):
+        try:
+            date(century + year, month, day)
+        except ValueError:
+            continue
+        return True
+    return False
+
+
 def validate_national_id_number(value: str) -> None:
-    """A Norwegian national identity number (fødselsnummer or D-number): 11 digits, two check digits."""
+    """A Norwegian national identity number (fødselsnummer or D-number): a birth date, 11 digits, two check digits."""
     number = re.sub(r"\s", "", value)
-    if not re.fullmatch(r"\d{11}", number):
+    if not re.fullmatch(r"[0-9]{11}", number):
         raise ValidationError(_("A national identity number has 11 digits."), code="format")
     digits = [int(c) for c in number]
+    if not _is_birth_date(int(number[0:2]), int(number[2:4]), int(number[4:6])):
+        raise ValidationError(_("This national identity number is not valid; check the digits."), code="date")
     if _control_digit(digits[:9], _WEIGHTS_1) != digits[9] or _control_digit(digits[:10], _WEIGHTS_2) != digits[10]:
         raise ValidationError(_("This national identity number is not valid; check the digits."), code="checksum")
 
 
 def validate_phone(value: str) -> None:
-    if not re.fullmatch(r"\+?[\d\s\-()]{8,20}", value.strip()):
+    value = value.strip()
+    if not re.fullmatch(r"\+?[0-9 \-()]{8,20}", value) or len(re.sub(r"[^0-9]", "", value)) < 8:
         raise ValidationError(_("Enter a phone number of 8 or more digits, for example 912 34 567."), code="phone")

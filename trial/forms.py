@@ -35,13 +35,24 @@ class SubmissionTokenMixin(forms.Form):
     same token, and the service returns what the first submission made instead of making it twice."""
 
     token = forms.UUIDField(
-        widget=forms.HiddenInput, error_messages={"required": _("The form has expired; reload the page.")}
+        widget=forms.HiddenInput,
+        error_messages={
+            "required": _("The form has expired; reload the page."),
+            "invalid": _("The form has expired; reload the page."),
+        },
     )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         if not self.is_bound:
             self.initial.setdefault("token", uuid.uuid4())
+
+    def full_clean(self) -> None:
+        super().full_clean()
+        # The token is a hidden field, whose errors no template shows: show them above the form.
+        token_errors = self._errors.pop("token", None) if self._errors else None
+        if token_errors:
+            self.add_error(None, ValidationError(list(token_errors)))
 
 
 def add_service_error(form: forms.Form, error: ValidationError) -> None:

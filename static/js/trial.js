@@ -28,3 +28,24 @@ document.addEventListener("click", function (event) {
   var inputs = document.getElementById(prefix + "-rows").querySelectorAll("input");
   inputs[inputs.length - 1].focus();
 });
+
+// The consent form asks for the form version and who obtained consent only for a consent, and for a
+// reason only for a decline. Without JavaScript all fields show and the server still checks them.
+function showFieldsForDecision(form) {
+  var chosen = form.querySelector("input[name=decision]:checked");
+  var decision = chosen ? chosen.value : "";
+  var groups = { consented: ["form_version", "obtained_by"], declined: ["decline_reason", "decline_details"] };
+  Object.keys(groups).forEach(function (value) {
+    groups[value].forEach(function (name) {
+      var wrapper = form.querySelector("#div_id_" + name);
+      if (wrapper) wrapper.hidden = decision !== value;
+    });
+  });
+}
+document.querySelectorAll("form").forEach(function (form) {
+  if (!form.querySelector("input[name=decision]")) return;
+  showFieldsForDecision(form);
+  form.addEventListener("change", function (event) {
+    if (event.target.name === "decision") showFieldsForDecision(form);
+  });
+});
