@@ -320,31 +320,15 @@ def family_record_consent(
         raise ValidationError({"form_version": _("Enter the version of the consent form the family signed.")})
     if obtained_by is None:
         raise ValidationError({"obtained_by": _("Choose who obtained the consent.")})
-    with transaction.atomic():
-        family = _lock_family(family)
-        existing = _already_submitted(Consent, family=family, token=token)
-        if existing is not None:
-            return existing
-        screening = _check_can_decide(family)
-        _check_date(
-            decided_on,
-            field="decided_on",
-            not_before=screening.screened_on,
-            too_early=_("The decision cannot be dated before the screening (%(date)s)."),
-        )
-        consent = Consent(
-            family=family,
-            decision=ConsentDecision.CONSENTED,
-            decided_on=decided_on,
-            form_version=form_version,
-            obtained_by=obtained_by,
-            recorded_by=recorded_by,
-            submission_token=token,
-        )
-        _save_as(consent, recorded_by)
-        family.status = FamilyStatus.CONSENTED
-        _save_as(family, recorded_by)
-    return consent
+    return _record_decision(
+        family=family,
+        decided_on=decided_on,
+        recorded_by=recorded_by,
+        token=token,
+        decision=ConsentDecision.CONSENTED,
+        form_version=form_version,
+        obtained_by=obtained_by,
+    )
 
 
 def family_record_decline(
@@ -358,6 +342,21 @@ def family_record_decline(
 ) -> Consent:
     if reason not in DeclineReason.values:
         raise ValidationError({"decline_reason": _("Choose the reason the family declined.")})
+    return _record_decision(
+        family=family,
+        decided_on=decided_on,
+        recorded_by=recorded_by,
+        token=token,
+        decision=ConsentDecision.DECLINED,
+        decline_reason=reason,
+        decline_details=details.strip(),
+    )
+
+
+def _record_decision(
+    *, family: Family, decided_on: date, recorded_by: AbstractBaseUser, token: uuid.UUID, decision: str, **fields
+) -> Consent:
+    """The family's one answer to the invitation, consent or decline, after an eligible screening."""
     with transaction.atomic():
         family = _lock_family(family)
         existing = _already_submitted(Consent, family=family, token=token)
@@ -370,20 +369,18 @@ def family_record_decline(
             not_before=screening.screened_on,
             too_early=_("The decision cannot be dated before the screening (%(date)s)."),
         )
-        decline = Consent(
+        answer = Consent(
             family=family,
-            decision=ConsentDecision.DECLINED,
+            decision=decision,
             decided_on=decided_on,
-            decline_reason=reason,
-            decline_details=details.strip(),
             recorded_by=recorded_by,
             submission_token=token,
+            **fields,
         )
-        decline.full_clean(exclude=["family", "recorded_by", "obtained_by"])
-        _save_as(decline, recorded_by)
-        family.status = FamilyStatus.DECLINED
+        _save_as(answer, recorded_by)
+        family.status = FamilyStatus.CONSENTED if decision == ConsentDecision.CONSENTED else FamilyStatus.DECLINED
         _save_as(family, recorded_by)
-    return decline
+    return answer
 
 
 def family_withdraw(
