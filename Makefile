@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export TRIAL_VAR_DIR ?= $(CURDIR)/var
 
-.PHONY: run test bench lint messages install setup clean-var
+.PHONY: run test bench lint typecheck messages install setup clean-var
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is needed ($(PYTHON) not found); set PYTHON=..."; exit 1; }
@@ -35,6 +35,11 @@ bench: install
 
 lint: install
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy .
+
+# mypy with django-stubs (configured in mypy.ini); tests/test_typecheck.py runs it in `make test` too.
+typecheck: install
+	$(VENV)/bin/mypy .
 
 # Re-extract the translatable strings (needs GNU gettext) after changing user-facing text.
 messages: install

@@ -151,6 +151,7 @@ def main() -> None:
     client = Client()
     client.force_login(researcher)
     detail_family = Family.objects.filter(status="consented").first()
+    assert detail_family is not None, "the filled trial has consented families"
     pages = [
         ("family list, page 1", "/families/"),
         ("family list, page 40", "/families/?page=40"),
@@ -180,8 +181,8 @@ def main() -> None:
     header = ("what", "n", "rate", "median ms", "p95 ms", "queries")
     print(f"| {header[0]:<36} | {header[1]:>5} | {header[2]:>7} | {header[3]:>9} | {header[4]:>8} | {header[5]:>7} |")
     print(f"|{'-' * 38}|{'-' * 7}|{'-' * 9}|{'-' * 11}|{'-' * 10}|{'-' * 9}|")
-    for what, n, rate, median, p95, queries in rows:
-        print(f"| {what:<36} | {n:>5} | {rate:>7} | {median:>9.1f} | {p95:>8.1f} | {queries:>7} |")
+    for what, n, rate, median, p95, query_count in rows:
+        print(f"| {what:<36} | {n:>5} | {rate:>7} | {median:>9.1f} | {p95:>8.1f} | {query_count:>7} |")
     print()
 
 

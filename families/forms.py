@@ -1,4 +1,5 @@
 import re
+from typing import Any, cast
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
@@ -7,6 +8,7 @@ from families.models import ConsentDecision, DeclineReason, FamilyStatus, Referr
 from families.services import Identifiers
 from families.validators import validate_national_id_number, validate_phone
 from trial.forms import DateInput, SubmissionTokenMixin, YesNoField
+from trial.models import Site
 
 
 class IdentifiersForm(forms.Form):
@@ -40,13 +42,13 @@ class IdentifiersForm(forms.Form):
 
 
 class RegistrationForm(SubmissionTokenMixin, IdentifiersForm):
-    site = forms.ModelChoiceField(queryset=None, label=_("Site"), empty_label=None)
+    site: "forms.ModelChoiceField[Site]" = forms.ModelChoiceField(queryset=None, label=_("Site"), empty_label=None)
     referral_date = forms.DateField(label=_("Referral date"), widget=DateInput)
     referral_source = forms.ChoiceField(label=_("Referred by"), choices=ReferralSource.choices)
 
     def __init__(self, *args, sites, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["site"].queryset = sites
+        cast("forms.ModelChoiceField[Site]", self.fields["site"]).queryset = sites
 
 
 class ParentForm(forms.Form):
@@ -80,8 +82,13 @@ class BaseChildFormSet(BaseHouseholdFormSet):
     field_name = "birth_date"
 
 
-ParentFormSet = forms.formset_factory(ParentForm, formset=BaseParentFormSet, extra=2, max_num=4, absolute_max=4)
-ChildFormSet = forms.formset_factory(ChildForm, formset=BaseChildFormSet, extra=3, max_num=12, absolute_max=12)
+# formset_factory returns a subclass of `formset`; the stubs type it as a plain BaseFormSet.
+ParentFormSet: type[BaseParentFormSet] = forms.formset_factory(  # type: ignore[assignment]
+    ParentForm, formset=BaseParentFormSet, extra=2, max_num=4, absolute_max=4
+)
+ChildFormSet: type[BaseChildFormSet] = forms.formset_factory(  # type: ignore[assignment]
+    ChildForm, formset=BaseChildFormSet, extra=3, max_num=12, absolute_max=12
+)
 
 
 class ScreeningForm(SubmissionTokenMixin):
@@ -129,10 +136,11 @@ class ConsentForm(SubmissionTokenMixin):
 
     def __init__(self, *args, researchers, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["obtained_by"].queryset = researchers
+        cast(PersonChoiceField, self.fields["obtained_by"]).queryset = researchers
 
-    def clean(self):
-        cleaned = super().clean()
+    def clean(self) -> dict[str, Any]:
+        # Form.clean() returns cleaned_data; the stubs also allow None, for overrides that return nothing.
+        cleaned = cast(dict[str, Any], super().clean())
         if cleaned.get("decision") == ConsentDecision.CONSENTED:
             if not cleaned.get("form_version", "").strip():
                 self.add_error("form_version", _("Enter the version of the consent form the family signed."))
@@ -154,11 +162,13 @@ class WithdrawalForm(SubmissionTokenMixin):
 
 class FamilyFilterForm(forms.Form):
     q = forms.CharField(label=_("Study ID"), required=False, max_length=12)
-    site = forms.ModelChoiceField(queryset=None, label=_("Site"), required=False, empty_label=_("All sites"))
+    site: "forms.ModelChoiceField[Site]" = forms.ModelChoiceField(
+        queryset=None, label=_("Site"), required=False, empty_label=_("All sites")
+    )
     status = forms.ChoiceField(
         label=_("Status"), choices=[("", _("Any status")), *FamilyStatus.choices], required=False
     )
 
     def __init__(self, *args, sites, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["site"].queryset = sites
+        cast("forms.ModelChoiceField[Site]", self.fields["site"]).queryset = sites

@@ -1,9 +1,12 @@
 """Reads of families that several views share: who may see which family, and a family's timeline."""
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import Any, cast
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.db.models import QuerySet
 from django.utils.formats import date_format
@@ -21,7 +24,7 @@ from families.models import (
     Withdrawal,
 )
 from trial.models import Site
-from trial.roles import Role, site_ids_for
+from trial.roles import Role, User, site_ids_for
 
 # Roles that see a site's families (read-only unless also a researcher). Family Partners will see
 # their assigned families once assignment exists (the caseload issue); until then, none.
@@ -30,7 +33,7 @@ ACT_ROLES = (Role.RESEARCHER,)
 IDENTIFIER_ROLES = (Role.RESEARCHER,)
 
 
-def families_visible_to(user) -> QuerySet[Family]:
+def families_visible_to(user: User) -> QuerySet[Family]:
     site_ids = site_ids_for(user, *VIEW_ROLES)
     families = Family.objects.select_related("site")
     if site_ids is None:
@@ -85,12 +88,14 @@ def family_timeline(family: Family) -> list[TimelineEvent]:
     histories = []
     user_ids: set[int] = set()
     for model, key in _TIMELINE_SOURCES:
+        # simple-history adds the `history` manager when the model class is made; the stubs cannot see it.
+        history = model.history  # type: ignore[attr-defined]
         rows = list(
-            model.history.filter(**{key: family.pk})
+            history.filter(**{key: family.pk})
             .select_related("history_user")
             .order_by("id", "history_date", "history_id")
         )
-        audited = {f.name for f in model.history.model._meta.concrete_fields}
+        audited = {f.name for f in history.model._meta.concrete_fields}
         fields = [f for f in model._meta.concrete_fields if f.name in audited and f.name not in _NOT_SHOWN]
         for row in rows:
             for f in fields:
@@ -100,7 +105,8 @@ def family_timeline(family: Family) -> list[TimelineEvent]:
                         user_ids.add(value)
         histories.append((model, fields, rows))
     users = get_user_model().objects.in_bulk(user_ids)
-    related = {get_user_model(): users, Site: {family.site_id: family.site}}
+    # The users and sites the history names, by model and primary key.
+    related: dict[Any, Mapping[Any, models.Model]] = {get_user_model(): users, Site: {family.site_id: family.site}}
 
     events = []
     for model, fields, rows in histories:
@@ -140,18 +146,18 @@ def family_timeline(family: Family) -> list[TimelineEvent]:
     return events
 
 
-def _person(user) -> str:
+def _person(user: AbstractUser) -> str:
     return user.get_full_name() or user.get_username()
 
 
-def _display(f: models.Field, value, related) -> str:
+def _display(f: models.Field, value: Any, related: Mapping[Any, Mapping[Any, models.Model]]) -> str:
     if value is None or value == "":
         return "—"
     if f.is_relation:
         target = related.get(f.related_model, {}).get(value)
         if target is None:
             return "—"
-        return _person(target) if f.related_model is get_user_model() else str(target)
+        return _person(cast(AbstractUser, target)) if f.related_model is get_user_model() else str(target)
     if f.choices:
         return str(dict(f.flatchoices).get(value, value))
     if f.name in _CHOICE_LISTS and isinstance(value, list):

@@ -7,12 +7,14 @@ the first submission made, so a double click never makes two.
 """
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
+from typing import Any, TypeVar
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import models, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.formats import date_format
@@ -93,7 +95,7 @@ def family_register(
     parent_birth_years: list[int],
     child_birth_dates: list[date],
     identifiers: Identifiers,
-    registered_by: AbstractBaseUser,
+    registered_by: User,
     token: uuid.UUID,
 ) -> Family:
     _check_date(referral_date, field="referral_date")
@@ -119,7 +121,7 @@ def family_register(
             registered_by=registered_by,
             registration_token=token,
         )
-        family._history_user = registered_by
+        family._history_user = registered_by  # type: ignore[attr-defined]  # simple-history's hook; not a field
         family.full_clean(exclude=["registered_by"])
         family.save()
         for year in parent_birth_years:
@@ -141,9 +143,7 @@ def family_register(
 
 
 @sensitive_variables("identifiers")
-def family_update_identifiers(
-    *, family: Family, identifiers: Identifiers, changed_by: AbstractBaseUser
-) -> FamilyIdentity:
+def family_update_identifiers(*, family: Family, identifiers: Identifiers, changed_by: User) -> FamilyIdentity:
     """Correct a family's direct identifiers; the audit trail keeps the (encrypted) earlier values."""
     if not identifiers.contact_name.strip():
         raise ValidationError({"contact_name": _("Enter the name of the parent to contact.")})
@@ -160,13 +160,17 @@ def family_update_identifiers(
     return identity
 
 
-def _save_as(instance, user: AbstractBaseUser) -> None:
+def _save_as(instance: models.Model, user: User) -> None:
     # The audit trail records the acting user also when a service runs outside a request.
-    instance._history_user = user
+    instance._history_user = user  # type: ignore[attr-defined]  # simple-history's hook; not a field
     instance.save()
 
 
-def _already_submitted(model, *, family: Family, token: uuid.UUID):
+# The records a form with a one-time token makes after the family exists.
+_Submitted = TypeVar("_Submitted", Screening, Consent, Withdrawal)
+
+
+def _already_submitted(model: type[_Submitted], *, family: Family, token: uuid.UUID) -> _Submitted | None:
     """The record this form's token made before (a double click, a reload), or None.
 
     A token seen on another family's record is a tampered or mixed-up form: refuse it rather than
@@ -188,7 +192,7 @@ def screening_assess(
     screened_on: date,
     involved_with_child_welfare: bool,
     harmful_circumstances: bool,
-    struggle_areas: list[str],
+    struggle_areas: Sequence[str],
     trial_settings: TrialSettings,
 ) -> list[str]:
     """The registry's criteria, as configured; returns the codes of the criteria that failed."""
@@ -220,9 +224,9 @@ def family_screen(
     screened_on: date,
     involved_with_child_welfare: bool,
     harmful_circumstances: bool,
-    struggle_areas: list[str],
+    struggle_areas: Sequence[str],
     rescreening_reason: str = "",
-    screened_by: AbstractBaseUser,
+    screened_by: User,
     token: uuid.UUID,
 ) -> Screening:
     unknown = set(struggle_areas) - set(StruggleArea.values)
@@ -290,7 +294,7 @@ def family_screen(
     return screening
 
 
-def _latest_screening(family: Family) -> Screening:
+def _latest_screening(family: Family) -> Screening | None:
     return family.screenings.order_by("-recorded_at", "-pk").first()
 
 
@@ -303,7 +307,9 @@ def _check_can_decide(family: Family) -> Screening:
         else:
             message = _("%(study_id)s must be screened eligible before consent is recorded.")
         raise ValidationError(message % {"study_id": family.study_id})
-    return _latest_screening(family)
+    screening = _latest_screening(family)
+    assert screening is not None, "an eligible family has been screened"
+    return screening
 
 
 def family_record_consent(
@@ -311,8 +317,8 @@ def family_record_consent(
     family: Family,
     decided_on: date,
     form_version: str,
-    obtained_by: AbstractBaseUser,
-    recorded_by: AbstractBaseUser,
+    obtained_by: User | None,
+    recorded_by: User,
     token: uuid.UUID,
 ) -> Consent:
     form_version = form_version.strip()
@@ -337,7 +343,7 @@ def family_record_decline(
     decided_on: date,
     reason: str,
     details: str = "",
-    recorded_by: AbstractBaseUser,
+    recorded_by: User,
     token: uuid.UUID,
 ) -> Consent:
     if reason not in DeclineReason.values:
@@ -354,7 +360,7 @@ def family_record_decline(
 
 
 def _record_decision(
-    *, family: Family, decided_on: date, recorded_by: AbstractBaseUser, token: uuid.UUID, decision: str, **fields
+    *, family: Family, decided_on: date, recorded_by: User, token: uuid.UUID, decision: str, **fields: Any
 ) -> Consent:
     """The family's one answer to the invitation, consent or decline, after an eligible screening."""
     with transaction.atomic():
@@ -390,7 +396,7 @@ def family_withdraw(
     reason: str,
     details: str = "",
     data_may_be_kept: bool,
-    recorded_by: AbstractBaseUser,
+    recorded_by: User,
     token: uuid.UUID,
 ) -> Withdrawal:
     if reason not in WithdrawalReason.values:

@@ -22,7 +22,7 @@ from families.forms import (
 from families.models import Consent, ConsentDecision, Family, FamilyStatus
 from families.selectors import ACT_ROLES, IDENTIFIER_ROLES, VIEW_ROLES, families_visible_to, family_timeline
 from trial.forms import add_service_error
-from trial.roles import Role, can_at_site, has_role, sites_for
+from trial.roles import AuthenticatedHttpRequest, Role, can_at_site, has_role, sites_for
 
 FAMILIES_PER_PAGE = 25
 
@@ -48,7 +48,7 @@ def _require_role(request: HttpRequest, *roles: str) -> None:
 
 
 @login_required
-def family_list(request: HttpRequest) -> HttpResponse:
+def family_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     _require_role(request, *VIEW_ROLES)
     form = FamilyFilterForm(request.GET or None, sites=sites_for(request.user, *VIEW_ROLES))
     families = families_visible_to(request.user)
@@ -79,7 +79,7 @@ IDENTIFIER_FIELDS = tuple(IdentifiersForm.base_fields)
 
 @sensitive_post_parameters(*IDENTIFIER_FIELDS)
 @login_required
-def family_register(request: HttpRequest) -> HttpResponse:
+def family_register(request: AuthenticatedHttpRequest) -> HttpResponse:
     _require_role(request, *ACT_ROLES)
     sites = sites_for(request.user, *ACT_ROLES)
     if not sites.exists():
@@ -109,7 +109,7 @@ def family_register(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def family_detail(request: HttpRequest, study_id: str) -> HttpResponse:
+def family_detail(request: AuthenticatedHttpRequest, study_id: str) -> HttpResponse:
     family = _get_family_for_user(request, study_id)
     can_act = can_at_site(request.user, family.site_id, *ACT_ROLES)
     context = {
@@ -132,7 +132,7 @@ def family_detail(request: HttpRequest, study_id: str) -> HttpResponse:
 
 
 @login_required
-def family_screen(request: HttpRequest, study_id: str) -> HttpResponse:
+def family_screen(request: AuthenticatedHttpRequest, study_id: str) -> HttpResponse:
     family = _get_family_for_user(request, study_id, act=True)
     form = ScreeningForm(request.POST or None, family=family)
     if request.method == "POST" and form.is_valid():
@@ -164,7 +164,7 @@ def family_screen(request: HttpRequest, study_id: str) -> HttpResponse:
 
 
 @login_required
-def family_consent(request: HttpRequest, study_id: str) -> HttpResponse:
+def family_consent(request: AuthenticatedHttpRequest, study_id: str) -> HttpResponse:
     family = _get_family_for_user(request, study_id, act=True)
     researchers = (
         get_user_model()
@@ -208,7 +208,7 @@ def family_consent(request: HttpRequest, study_id: str) -> HttpResponse:
 
 
 @login_required
-def family_withdraw(request: HttpRequest, study_id: str) -> HttpResponse:
+def family_withdraw(request: AuthenticatedHttpRequest, study_id: str) -> HttpResponse:
     family = _get_family_for_user(request, study_id, act=True)
     form = WithdrawalForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -237,7 +237,7 @@ def family_withdraw(request: HttpRequest, study_id: str) -> HttpResponse:
 
 @sensitive_post_parameters(*IDENTIFIER_FIELDS)
 @login_required
-def family_identifiers(request: HttpRequest, study_id: str) -> HttpResponse:
+def family_identifiers(request: AuthenticatedHttpRequest, study_id: str) -> HttpResponse:
     family = _get_family_for_user(request, study_id, act=True)
     if not can_at_site(request.user, family.site_id, *IDENTIFIER_ROLES):
         raise PermissionDenied

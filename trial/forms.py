@@ -50,7 +50,8 @@ class SubmissionTokenMixin(forms.Form):
     def full_clean(self) -> None:
         super().full_clean()
         # The token is a hidden field, whose errors no template shows: show them above the form.
-        token_errors = self._errors.pop("token", None) if self._errors else None
+        # (Django's private BaseForm._errors, which the stubs leave out.)
+        token_errors = self._errors.pop("token", None) if self._errors else None  # type: ignore[attr-defined]
         if token_errors:
             self.add_error(None, ValidationError(list(token_errors)))
 

@@ -6,8 +6,9 @@ site. A user may hold several roles. Everything here is computed once per reques
 user object, so scoping a page costs at most two queries.
 """
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth import models as auth_models
 from django.db import models
+from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
 from trial.models import Site
@@ -24,7 +25,15 @@ class Role(models.TextChoices):
 
 TRIAL_WIDE_ROLES = frozenset({Role.PRINCIPAL_INVESTIGATOR, Role.DATA_MANAGER})
 
-User = AbstractBaseUser | AnonymousUser
+# The project keeps Django's own user model (AUTH_USER_MODEL is not set): a signed-in account or the
+# anonymous visitor.
+User = auth_models.User | auth_models.AnonymousUser
+
+
+class AuthenticatedHttpRequest(HttpRequest):
+    """The request of a view behind @login_required: its user is signed in, never anonymous."""
+
+    user: auth_models.User
 
 
 def roles_of(user: User) -> frozenset[str]:
@@ -33,7 +42,7 @@ def roles_of(user: User) -> frozenset[str]:
     cached = getattr(user, "_trial_roles", None)
     if cached is None:
         cached = frozenset(user.groups.filter(name__in=Role.values).values_list("name", flat=True))
-        user._trial_roles = cached
+        user._trial_roles = cached  # type: ignore[attr-defined]  # a per-request cache on the user, not a field
     return cached
 
 
@@ -48,7 +57,7 @@ def member_site_ids(user: User) -> frozenset[int]:
     cached = getattr(user, "_trial_site_ids", None)
     if cached is None:
         cached = frozenset(user.trial_sites.values_list("pk", flat=True))
-        user._trial_site_ids = cached
+        user._trial_site_ids = cached  # type: ignore[attr-defined]  # a per-request cache on the user, not a field
     return cached
 
 
