@@ -124,11 +124,19 @@ class ConsentForm(SubmissionTokenMixin):
     )
     decided_on = forms.DateField(label=_("Date"), widget=DateInput)
     form_version = forms.CharField(
-        label=_("Consent form version"), required=False, max_length=32, help_text=_("As printed on the signed form.")
+        label=_("Consent form version"),
+        required=False,
+        max_length=32,
+        help_text=_("Required for a consent: the version printed on the signed form."),
     )
-    obtained_by = PersonChoiceField(queryset=None, label=_("Consent obtained by"), required=False)
+    obtained_by = PersonChoiceField(
+        queryset=None, label=_("Consent obtained by"), required=False, help_text=_("Required for a consent.")
+    )
     decline_reason = forms.ChoiceField(
-        label=_("Reason for declining"), choices=[("", "---------"), *DeclineReason.choices], required=False
+        label=_("Reason for declining"),
+        choices=[("", "---------"), *DeclineReason.choices],
+        required=False,
+        help_text=_("Required when the family declines."),
     )
     decline_details = forms.CharField(
         label=_("Details"), required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 2})

@@ -8,12 +8,20 @@ from django.utils.translation import gettext_lazy as _
 
 
 class DateInput(forms.DateInput):
-    """The browser's own date picker (a phone shows its native one); the value travels as ISO."""
+    """A date typed in the page's own format: dd.mm.yyyy in Norwegian, yyyy-mm-dd in English.
 
-    input_type = "date"
+    Not `<input type="date">`: that shows the browser's locale, not the page's, so a Norwegian page in
+    an English browser would ask for mm/dd/yyyy (docs/decisions.md)."""
 
     def __init__(self, attrs=None):
-        super().__init__(attrs=attrs, format="%Y-%m-%d")
+        # No fixed format: Django renders the value in the active language's first DATE_INPUT_FORMATS.
+        super().__init__(attrs={"autocomplete": "off", **(attrs or {})})
+
+    def get_context(self, name, value, attrs):
+        context = super().get_context(name, value, attrs)
+        # Translators: the date format users type, as a hint in empty date fields (Norwegian: dd.mm.åååå).
+        context["widget"]["attrs"].setdefault("placeholder", _("yyyy-mm-dd"))
+        return context
 
 
 class YesNoField(forms.TypedChoiceField):

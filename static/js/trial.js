@@ -49,3 +49,32 @@ document.querySelectorAll("form").forEach(function (form) {
     if (event.target.name === "decision") showFieldsForDecision(form);
   });
 });
+
+// The skip link focuses <main> (tabindex=-1) without putting #main in the address: a form posted
+// from there would come back to #main, and the browser would focus <main> over the error summary.
+document.addEventListener("click", function (event) {
+  if (!event.target.closest(".skip-link")) return;
+  event.preventDefault();
+  document.getElementById("main").focus();
+});
+
+// A form that came back with errors opens with their summary (role=alert). Focusing it makes a
+// screen reader read it and puts a keyboard user one Tab away from the links to the fields.
+var errorSummary = document.querySelector("[data-error-summary]");
+if (errorSummary) errorSummary.focus();
+
+// A link in the summary focuses its field, scrolled so that the field's question (its label, or the
+// legend of its group of radio buttons) shows above it, not cut off at the top of the screen.
+document.addEventListener("click", function (event) {
+  var link = event.target.closest("[data-error-summary] a[href^='#']");
+  if (!link) return;
+  var field = document.getElementById(decodeURIComponent(link.hash.slice(1)));
+  if (!field) return;
+  event.preventDefault();
+  var fieldset = field.closest("fieldset");
+  var question = field.type === "radio" || field.type === "checkbox"
+    ? fieldset && fieldset.querySelector("legend")
+    : field.labels && field.labels[0];
+  (question || field).scrollIntoView();
+  field.focus({ preventScroll: true });
+});
