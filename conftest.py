@@ -4,6 +4,7 @@ import os
 
 import pytest
 from django.db import connection
+from hypothesis import settings as hypothesis_settings
 
 from trial.models import TrialSettings
 from trial.roles import Role
@@ -97,3 +98,10 @@ def _default_language():
     translation.activate(settings.LANGUAGE_CODE)
     yield
     translation.activate(settings.LANGUAGE_CODE)
+
+
+# Hypothesis explores new random inputs on every local run (and keeps what fails in .hypothesis/);
+# in CI it replays a fixed sequence, so that a landing never depends on the luck of the draw.
+hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
+if IN_CI:
+    hypothesis_settings.load_profile("ci")
