@@ -109,8 +109,17 @@ class ScreeningForm(SubmissionTokenMixin):
         super().__init__(*args, **kwargs)
         # Required for a family screened before, but checked by the service after it has looked up
         # the form's token: a double-clicked first screening must find the first, not ask for a reason.
-        if family.status == FamilyStatus.REFERRED:
+        if not family.screenings.exists():
             del self.fields["rescreening_reason"]
+
+
+class HouseholdCorrectionForm(forms.Form):
+    reason = forms.CharField(
+        label=_("Reason for the correction"),
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text=_("Kept in the family's timeline with the correction."),
+    )
 
 
 class PersonChoiceField(forms.ModelChoiceField):

@@ -54,6 +54,7 @@ class TimelineEvent:
     who: str
     what: str
     changes: list[Change] = field(default_factory=list)
+    reason: str = ""
 
 
 # The audited models of a family, how their history finds the family, and what each event is called.
@@ -140,6 +141,7 @@ def family_timeline(family: Family) -> list[TimelineEvent]:
                     who=_person(row.history_user) if row.history_user else _("the system"),
                     what=_event_title(model, row.history_type),
                     changes=changes,
+                    reason=row.history_change_reason or "",
                 )
             )
     events.sort(key=lambda event: event.when, reverse=True)

@@ -7,7 +7,7 @@ the first submission made, so a double click never makes two.
 """
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, TypeVar
@@ -160,10 +160,96 @@ def family_update_identifiers(*, family: Family, identifiers: Identifiers, chang
     return identity
 
 
-def _save_as(instance: models.Model, user: User) -> None:
-    # The audit trail records the acting user also when a service runs outside a request.
-    instance._history_user = user  # type: ignore[attr-defined]  # simple-history's hook; not a field
+# A household may be corrected until the family answers the invitation; from then on it is the
+# household the family consented (or declined) with.
+HOUSEHOLD_CORRECTABLE = (FamilyStatus.REFERRED, FamilyStatus.ELIGIBLE, FamilyStatus.INELIGIBLE)
+
+
+def family_correct_household(
+    *,
+    family: Family,
+    parent_birth_years: list[int],
+    child_birth_dates: list[date],
+    reason: str,
+    corrected_by: User,
+) -> bool:
+    """Correct the household as registered; returns whether anything changed.
+
+    Rows are changed in place, added, or removed (a removed row stays in the audit trail, with the
+    reason). A screened family whose household changed must be screened again: its status goes back
+    to referred, since the earlier screening judged another household."""
+    reason = reason.strip()
+    if not reason:
+        raise ValidationError({"reason": _("Give the reason for the correction.")})
+    _check_household(parent_birth_years=parent_birth_years, child_birth_dates=child_birth_dates)
+    with transaction.atomic():
+        family = _lock_family(family)
+        if family.status not in HOUSEHOLD_CORRECTABLE:
+            raise ValidationError(
+                _("The household of %(study_id)s can no longer be corrected: the family is %(status)s.")
+                % {"study_id": family.study_id, "status": family.get_status_display().lower()}
+            )
+        changed = _correct_rows(
+            list(family.parents.order_by("pk")),
+            parent_birth_years,
+            "birth_year",
+            lambda year: Parent(family=family, birth_year=year),
+            reason,
+            corrected_by,
+        )
+        changed |= _correct_rows(
+            list(family.children.order_by("pk")),
+            child_birth_dates,
+            "birth_date",
+            lambda born: Child(family=family, birth_date=born),
+            reason,
+            corrected_by,
+        )
+        if changed and family.status != FamilyStatus.REFERRED:
+            family.status = FamilyStatus.REFERRED
+            _save_as(family, corrected_by, reason)
+    return changed
+
+
+def _correct_rows(
+    rows: Sequence[models.Model],
+    values: Sequence[Any],
+    field: str,
+    make: Callable[[Any], models.Model],
+    reason: str,
+    user: User,
+) -> bool:
+    """Make the household rows hold `values`, in order; each change carries the reason into the audit trail."""
+    changed = False
+    for row, value in zip(rows, values):
+        if getattr(row, field) != value:
+            setattr(row, field, value)
+            _save_as(row, user, reason)
+            changed = True
+    for value in values[len(rows) :]:
+        _save_as(make(value), user, reason)
+        changed = True
+    for row in rows[len(values) :]:
+        _delete_as(row, user, reason)
+        changed = True
+    return changed
+
+
+def _save_as(instance: models.Model, user: User, reason: str = "") -> None:
+    _audit_as(instance, user, reason)
     instance.save()
+
+
+def _delete_as(instance: models.Model, user: User, reason: str) -> None:
+    _audit_as(instance, user, reason)
+    instance.delete()
+
+
+def _audit_as(instance: models.Model, user: User, reason: str) -> None:
+    # The audit trail records the acting user (also when a service runs outside a request) and why.
+    instance._history_user = user  # type: ignore[attr-defined]  # simple-history's hook; not a field
+    if reason:
+        instance._change_reason = reason  # type: ignore[attr-defined]  # simple-history's hook; not a field
 
 
 # The records a form with a one-time token makes after the family exists.
@@ -243,7 +329,8 @@ def family_screen(
                 % {"study_id": family.study_id, "status": family.get_status_display().lower()}
             )
         rescreening_reason = rescreening_reason.strip()
-        if family.status != FamilyStatus.REFERRED and not rescreening_reason:
+        previous = _latest_screening(family)
+        if previous is not None and not rescreening_reason:
             raise ValidationError(
                 {"rescreening_reason": _("This family has been screened before: give the reason for screening again.")}
             )
@@ -253,7 +340,6 @@ def family_screen(
             not_before=family.referral_date,
             too_early=_("The screening date cannot be before the referral date (%(date)s)."),
         )
-        previous = _latest_screening(family)
         if previous is not None:
             _check_date(
                 screened_on,

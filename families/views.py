@@ -13,6 +13,7 @@ from families.forms import (
     ChildFormSet,
     ConsentForm,
     FamilyFilterForm,
+    HouseholdCorrectionForm,
     IdentifiersForm,
     ParentFormSet,
     RegistrationForm,
@@ -127,6 +128,7 @@ def family_detail(request: AuthenticatedHttpRequest, study_id: str) -> HttpRespo
         and family.status in (FamilyStatus.REFERRED, FamilyStatus.ELIGIBLE, FamilyStatus.INELIGIBLE),
         "can_decide": can_act and family.status == FamilyStatus.ELIGIBLE,
         "can_withdraw": can_act and family.status == FamilyStatus.CONSENTED,
+        "can_correct_household": can_act and family.status in services.HOUSEHOLD_CORRECTABLE,
     }
     return render(request, "families/family_detail.html", context)
 
@@ -255,4 +257,39 @@ def family_identifiers(request: AuthenticatedHttpRequest, study_id: str) -> Http
         request,
         "families/family_identifiers.html",
         {"family": family, "form": form, "heading": _("Direct identifiers"), "submit_label": _("Save")},
+    )
+
+
+@login_required
+def family_household(request: AuthenticatedHttpRequest, study_id: str) -> HttpResponse:
+    family = _get_family_for_user(request, study_id, act=True)
+    data = request.POST or None
+    form = HouseholdCorrectionForm(data)
+    parents = ParentFormSet(
+        data, prefix="parents", initial=[{"birth_year": p.birth_year} for p in family.parents.all()]
+    )
+    children = ChildFormSet(
+        data, prefix="children", initial=[{"birth_date": c.birth_date} for c in family.children.all()]
+    )
+    if request.method == "POST" and all([form.is_valid(), parents.is_valid(), children.is_valid()]):
+        try:
+            changed = services.family_correct_household(
+                family=family,
+                parent_birth_years=parents.values(),
+                child_birth_dates=children.values(),
+                reason=form.cleaned_data["reason"],
+                corrected_by=request.user,
+            )
+        except ValidationError as error:
+            add_service_error(form, error)
+        else:
+            if changed:
+                messages.success(request, _("Household of %(study_id)s corrected.") % {"study_id": family.study_id})
+            else:
+                messages.info(request, _("Nothing in the household changed."))
+            return redirect("families:detail", study_id=family.study_id)
+    return render(
+        request,
+        "families/family_household.html",
+        {"family": family, "form": form, "parents": parents, "children": children},
     )

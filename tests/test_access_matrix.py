@@ -127,6 +127,7 @@ PAGES: dict[str, Page] = {
         get=rule(others=NOT_FOUND, researcher_of_site=OK, assessor_of_site=OK, principal_investigator=OK),
     ),
     "families:identifiers": Page(family_state="referred", get=FAMILY_ACTION, post=FAMILY_ACTION_POST),
+    "families:household": Page(family_state="eligible", get=FAMILY_ACTION, post=FAMILY_ACTION_POST),
     "families:screen": Page(family_state="referred", get=FAMILY_ACTION, post=FAMILY_ACTION_POST),
     "families:consent": Page(family_state="eligible", get=FAMILY_ACTION, post=FAMILY_ACTION_POST),
     "families:withdraw": Page(family_state="consented", get=FAMILY_ACTION, post=FAMILY_ACTION_POST),
@@ -278,6 +279,16 @@ def form_data(url_name: str, *, site: Site, researcher) -> dict:
             "address": "",
             "other_members": "",
         }
+    if url_name == "families:household":
+        return {
+            "reason": "Birth year mistyped",
+            "parents-TOTAL_FORMS": 1,
+            "parents-INITIAL_FORMS": 0,
+            "parents-0-birth_year": 1985,
+            "children-TOTAL_FORMS": 1,
+            "children-INITIAL_FORMS": 0,
+            "children-0-birth_date": "2019-03-01",
+        }
     if url_name == "families:screen":
         return {
             "token": token,
@@ -311,6 +322,10 @@ EFFECT = {
     "families:identifiers": lambda before, after, family: (
         after["history of FamilyIdentity"] == before["history of FamilyIdentity"] + 1
         and FamilyIdentity.objects.get(family=family).contact_name == "Kari Nordmann-Berg"
+    ),
+    "families:household": lambda before, after, family: (
+        list(family.parents.values_list("birth_year", flat=True)) == [1985]
+        and after["statuses"][family.study_id] == FamilyStatus.REFERRED
     ),
     "families:screen": lambda before, after, family: after["statuses"][family.study_id] == FamilyStatus.ELIGIBLE,
     "families:consent": lambda before, after, family: after["statuses"][family.study_id] == FamilyStatus.CONSENTED,
@@ -448,7 +463,13 @@ def test_it_offers_the_actions_only_to_those_who_may_take_them(client, oei, alic
     family = family_in_state(state, site=oei, by=alice)
     actions = [
         reverse(name, kwargs={"study_id": family.study_id})
-        for name in ("families:identifiers", "families:screen", "families:consent", "families:withdraw")
+        for name in (
+            "families:identifiers",
+            "families:household",
+            "families:screen",
+            "families:consent",
+            "families:withdraw",
+        )
     ]
     client.force_login(alice)
     page = client.get(reverse("families:detail", kwargs={"study_id": family.study_id})).content.decode()

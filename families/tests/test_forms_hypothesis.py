@@ -537,3 +537,61 @@ def test_it_returns_the_first_screening_when_the_screening_form_is_submitted_twi
     assert second.status_code == 302
     assert second["Location"] == first["Location"]
     assert family.screenings.count() == 1
+
+
+# --- Household correction ---------------------------------------------------------------------------
+
+
+@st.composite
+def household_corrections(draw) -> dict[str, list[str]]:
+    parent = st.one_of(st.integers(1900, TODAY.year).map(str), st.just(""))
+    child = st.one_of(form_dates(date(1995, 1, 1), TODAY), st.just(""))
+    parents = draw(st.lists(parent, min_size=draw(st.sampled_from([0, 1, 1, 2])), max_size=4))
+    children = draw(st.lists(child, min_size=draw(st.sampled_from([0, 1, 1, 2])), max_size=5))
+    valid = {
+        "reason": [draw(st.one_of(st.just("Birth year mistyped"), st.text(max_size=60)))],
+        **household_rows("parents", "birth_year", parents, draw(st.sampled_from([None, None, None, 0, 7]))),
+        **household_rows("children", "birth_date", children, draw(st.sampled_from([None, None, None, 0, 14]))),
+    }
+    return draw(spoiled(valid, ["parents-INITIAL_FORMS", "children-3-birth_date"]))
+
+
+def household_of(family: Family) -> tuple[list, list]:
+    return (
+        list(family.parents.order_by("pk").values_list("pk", "birth_year")),
+        list(family.children.order_by("pk").values_list("pk", "birth_date")),
+    )
+
+
+@pytest.fixture(params=["referred", "eligible"])
+def family_to_correct(request, alice, oei) -> Family:
+    return family_in_state(request.param, site=oei, by=alice)
+
+
+@FORM_SETTINGS
+@given(data=household_corrections())
+def test_it_corrects_the_whole_household_or_nothing_whatever_is_posted(alice, family_to_correct, people, data):
+    family = Family.objects.get(pk=family_to_correct.pk)
+    url = reverse("families:household", args=[family.study_id])
+    payload = fill_in(data, people)
+    with transaction.atomic():
+        client = logged_in(alice)
+        before = trial_state()
+        household_before = household_of(family)
+        response = client.post(url, payload)
+        event(f"answered {response.status_code}")
+        assert response.status_code < 500
+        after = trial_state()
+        if response.status_code == 302:
+            assert response["Location"] == reverse("families:detail", args=[family.study_id])
+            parents = list(family.parents.values_list("birth_year", flat=True))
+            children = list(family.children.values_list("birth_date", flat=True))
+            assert 1 <= len(parents) <= 4 and 1 <= len(children) <= 12
+            changed = household_before != household_of(family)
+            family.refresh_from_db()
+            if changed and family_to_correct.status != FamilyStatus.REFERRED:
+                assert family.status == FamilyStatus.REFERRED, "a changed household kept its old screening result"
+            assert after["Family"] == before["Family"] and after["Screening"] == before["Screening"]
+        else:
+            assert_refused_visibly(response, before, after)
+        transaction.set_rollback(True)
