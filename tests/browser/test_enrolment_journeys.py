@@ -273,3 +273,26 @@ def test_it_names_the_researcher_who_obtained_consent_as_the_rest_of_the_pages_d
 
     obtained_by = page.get_by_label(field(nb("Consent obtained by")))
     expect(obtained_by.locator("option:checked")).to_have_text(alice.get_full_name())
+
+
+def test_it_corrects_a_mistyped_birth_date_and_sends_the_family_back_to_screening(page, log_in, alice, oei):
+    family = family_in_state("ineligible", site=oei, by=alice)
+    corrected = date(2020, 4, 17)
+
+    log_in(page, alice)
+    page.get_by_role("link", name=family.study_id, exact=True).click()
+    expect_on_family_page(page, family.study_id)
+    page.get_by_role("link", name=re.compile(rf"^{re.escape(nb('Correct'))}\b")).click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text(nb("Correct the household"))
+    page.get_by_label(field(nb("Child's birth date"))).first.fill(norwegian(corrected))
+    page.get_by_label(field(nb("Reason for the correction"))).fill("Fødselsdatoen var feilskrevet")
+    page.get_by_role("button", name=nb("Save the correction")).click()
+
+    expect_on_family_page(page, family.study_id)
+    expect(page.get_by_role("status")).to_contain_text(
+        nb("Household of %(study_id)s corrected.") % {"study_id": family.study_id}
+    )
+    expect(status_badge(page)).to_have_attribute("data-status", FamilyStatus.REFERRED)
+    expect(page.locator("main")).to_contain_text(norwegian(corrected))
+    expect(page.locator("[data-timeline]")).to_contain_text("Fødselsdatoen var feilskrevet")
+    expect(page.get_by_role("link", name=nb("Screen again"), exact=True)).to_be_visible()
