@@ -3,6 +3,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
+from django.forms import Form
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
@@ -41,6 +42,14 @@ def _get_family_for_user(request: HttpRequest, study_id: str, *, act: bool = Fal
     if act:
         raise PermissionDenied
     return family
+
+
+def _form_page(
+    request: HttpRequest, template: str, family: Family, form: Form, *, heading: str, submit_label: str
+) -> HttpResponse:
+    """A family's one-form page (families/family_form_page.html): screening, consent, withdrawal, identifiers."""
+    context = {"family": family, "form": form, "heading": heading, "submit_label": submit_label}
+    return render(request, template, context)
 
 
 def _require_role(request: HttpRequest, *roles: str) -> None:
@@ -158,10 +167,8 @@ def family_screen(request: AuthenticatedHttpRequest, study_id: str) -> HttpRespo
             else:
                 messages.warning(request, _("%(study_id)s is not eligible.") % {"study_id": family.study_id})
             return redirect("families:detail", study_id=family.study_id)
-    return render(
-        request,
-        "families/family_screen.html",
-        {"family": family, "form": form, "heading": _("Screening"), "submit_label": _("Save screening")},
+    return _form_page(
+        request, "families/family_screen.html", family, form, heading=_("Screening"), submit_label=_("Save screening")
     )
 
 
@@ -202,10 +209,8 @@ def family_consent(request: AuthenticatedHttpRequest, study_id: str) -> HttpResp
             add_service_error(form, error)
         else:
             return redirect("families:detail", study_id=family.study_id)
-    return render(
-        request,
-        "families/family_consent.html",
-        {"family": family, "form": form, "heading": _("Consent"), "submit_label": _("Save the decision")},
+    return _form_page(
+        request, "families/family_consent.html", family, form, heading=_("Consent"), submit_label=_("Save the decision")
     )
 
 
@@ -230,10 +235,13 @@ def family_withdraw(request: AuthenticatedHttpRequest, study_id: str) -> HttpRes
         else:
             messages.info(request, _("Withdrawal of %(study_id)s recorded.") % {"study_id": family.study_id})
             return redirect("families:detail", study_id=family.study_id)
-    return render(
+    return _form_page(
         request,
         "families/family_withdraw.html",
-        {"family": family, "form": form, "heading": _("Withdrawal"), "submit_label": _("Record withdrawal")},
+        family,
+        form,
+        heading=_("Withdrawal"),
+        submit_label=_("Record withdrawal"),
     )
 
 
@@ -253,10 +261,13 @@ def family_identifiers(request: AuthenticatedHttpRequest, study_id: str) -> Http
         else:
             messages.success(request, _("Identifiers of %(study_id)s saved.") % {"study_id": family.study_id})
             return redirect("families:detail", study_id=family.study_id)
-    return render(
+    return _form_page(
         request,
         "families/family_identifiers.html",
-        {"family": family, "form": form, "heading": _("Direct identifiers"), "submit_label": _("Save")},
+        family,
+        form,
+        heading=_("Direct identifiers"),
+        submit_label=_("Save"),
     )
 
 

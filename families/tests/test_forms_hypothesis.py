@@ -17,7 +17,7 @@ import pytest
 from django.db import transaction
 from django.test import Client
 from django.urls import reverse
-from django.utils import timezone, translation
+from django.utils import timezone
 from django.utils.html import escape
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
@@ -40,14 +40,6 @@ from families.tests.factories import days_ago, family_in_state
 from trial.models import Site
 from trial.roles import Role
 from trial.tests.factories import UserFactory
-
-
-@pytest.fixture(autouse=True)
-def in_english():
-    # A request in Norwegian (LocaleMiddleware) leaves Norwegian active in the thread for later tests.
-    with translation.override("en"):
-        yield
-
 
 TODAY = timezone.localdate()
 # A few seconds per property; the whole file takes well under a minute.

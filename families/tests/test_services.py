@@ -11,7 +11,7 @@ from unittest import mock
 import pytest
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.utils import timezone, translation
+from django.utils import timezone
 
 from families import services
 from families.models import (
@@ -30,14 +30,6 @@ from families.models import (
 )
 from families.tests.factories import days_ago, family_in_state
 from trial.models import Site, TrialSettings
-
-
-@pytest.fixture(autouse=True)
-def in_english():
-    # A request in Norwegian (LocaleMiddleware) leaves Norwegian active in the thread for later tests.
-    with translation.override("en"):
-        yield
-
 
 TWO_AREAS = [StruggleArea.FINANCES, StruggleArea.MENTAL_HEALTH]
 THREE_AREAS = [StruggleArea.FINANCES, StruggleArea.MENTAL_HEALTH, StruggleArea.HOUSING]

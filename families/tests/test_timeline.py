@@ -5,7 +5,7 @@ from datetime import date
 
 import pytest
 from django.urls import reverse
-from django.utils import timezone, translation
+from django.utils import timezone
 from django.utils.formats import date_format
 
 from families import services
@@ -13,13 +13,6 @@ from families.models import Family, ReferralSource, StruggleArea
 from families.selectors import family_timeline
 from trial.roles import Role
 from trial.tests.factories import UserFactory
-
-
-@pytest.fixture(autouse=True)
-def in_english():
-    # A request in Norwegian (LocaleMiddleware) leaves Norwegian active in the thread for later tests.
-    with translation.override("en"):
-        yield
 
 
 @pytest.fixture

@@ -4,17 +4,8 @@ from datetime import date
 
 import pytest
 from django.core.exceptions import ValidationError
-from django.utils import translation
 
 from families.validators import validate_national_id_number, validate_phone
-
-
-@pytest.fixture(autouse=True)
-def in_english():
-    # A request in Norwegian (LocaleMiddleware) leaves Norwegian active in the thread for later tests.
-    with translation.override("en"):
-        yield
-
 
 WEIGHTS_1 = (3, 7, 6, 1, 8, 9, 4, 5, 2)
 WEIGHTS_2 = (5, 4, 3, 2, 7, 6, 5, 4, 3, 2)
