@@ -31,6 +31,7 @@ from families.models import (
     FamilyIdentity,
     FamilyStatus,
     Parent,
+    ReferralSource,
     Screening,
     StruggleArea,
     Withdrawal,
@@ -87,6 +88,12 @@ def _check_household(*, parent_birth_years: list[int], child_birth_dates: list[d
 
 
 @sensitive_variables("identifiers")
+def _check_identifiers(identifiers: Identifiers) -> None:
+    if not identifiers.contact_name.strip():
+        raise ValidationError({"contact_name": _("Enter the name of the parent to contact.")})
+
+
+@sensitive_variables("identifiers")
 def family_register(
     *,
     site: Site,
@@ -99,10 +106,13 @@ def family_register(
     token: uuid.UUID,
 ) -> Family:
     _check_date(referral_date, field="referral_date")
+    if referral_source not in ReferralSource.values:
+        raise ValidationError({"referral_source": _("Choose who referred the family.")})
     _check_household(parent_birth_years=parent_birth_years, child_birth_dates=child_birth_dates)
-    if not identifiers.contact_name.strip():
-        raise ValidationError({"contact_name": _("Enter the name of the parent to contact.")})
+    _check_identifiers(identifiers)
 
+    # Everything is checked before the site is locked: the lock is the one place where registrations
+    # at a site queue, so it is held only for the writes.
     with transaction.atomic():
         # Locking the site serialises registrations at that site: two researchers registering at
         # the same moment would otherwise both read the same last number and collide (or skip one).
@@ -121,9 +131,7 @@ def family_register(
             registered_by=registered_by,
             registration_token=token,
         )
-        family._history_user = registered_by  # type: ignore[attr-defined]  # simple-history's hook; not a field
-        family.full_clean(exclude=["registered_by"])
-        family.save()
+        _save_as(family, registered_by)
         for year in parent_birth_years:
             _save_as(Parent(family=family, birth_year=year), registered_by)
         for born in child_birth_dates:
@@ -145,8 +153,7 @@ def family_register(
 @sensitive_variables("identifiers")
 def family_update_identifiers(*, family: Family, identifiers: Identifiers, changed_by: User) -> FamilyIdentity:
     """Correct a family's direct identifiers; the audit trail keeps the (encrypted) earlier values."""
-    if not identifiers.contact_name.strip():
-        raise ValidationError({"contact_name": _("Enter the name of the parent to contact.")})
+    _check_identifiers(identifiers)
     with transaction.atomic():
         family = _lock_family(family)
         identity = family.identity
@@ -512,7 +519,6 @@ def family_withdraw(
             recorded_by=recorded_by,
             submission_token=token,
         )
-        withdrawal.full_clean(exclude=["family", "recorded_by"])
         _save_as(withdrawal, recorded_by)
         family.status = FamilyStatus.WITHDRAWN
         _save_as(family, recorded_by)
