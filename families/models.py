@@ -19,6 +19,7 @@ class FamilyStatus(models.TextChoices):
     INELIGIBLE = "ineligible", _("Screened not eligible")
     CONSENTED = "consented", _("Consented")
     DECLINED = "declined", _("Declined")
+    RANDOMISED = "randomised", _("Randomised")
     WITHDRAWN = "withdrawn", _("Withdrawn")
 
 

@@ -1,6 +1,6 @@
 """Reads of families that several views share: who may see which family, and a family's timeline."""
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, cast
@@ -67,7 +67,7 @@ _TIMELINE_SOURCES = [
     (Consent, "family_id"),
     (Withdrawal, "family_id"),
 ]
-_NOT_SHOWN = {"id", "family", "number", "study_id", "registered_at", "recorded_at", "thresholds"}
+_NOT_SHOWN = {"id", "family", "number", "study_id", "registered_at", "recorded_at", "thresholds", "entry", "allocation"}
 _CHOICE_LISTS = {"struggle_areas": StruggleArea, "failed_criteria": Criterion}
 
 
@@ -80,15 +80,18 @@ def _event_title(model: type[models.Model], history_type: str) -> str:
     return _("%(record)s changed") % {"record": name.capitalize()}
 
 
-def family_timeline(family: Family) -> list[TimelineEvent]:
+def family_timeline(
+    family: Family, extra_sources: Sequence[tuple[type[models.Model], str]] = ()
+) -> list[TimelineEvent]:
     """Every audited change of the family and its records, newest first: who, when, what, old → new.
 
-    One query per audited model plus one for the users and sites named, however long the history.
+    `extra_sources` are the audited models of the page's sections (families.sections) that the viewer
+    may see. One query per audited model plus one for the users named, however long the history.
     Direct identifiers are named as changed, never shown.
     """
     histories = []
     user_ids: set[int] = set()
-    for model, key in _TIMELINE_SOURCES:
+    for model, key in [*_TIMELINE_SOURCES, *extra_sources]:
         # simple-history adds the `history` manager when the model class is made; the stubs cannot see it.
         history = model.history  # type: ignore[attr-defined]
         rows = list(

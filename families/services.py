@@ -37,6 +37,7 @@ from families.models import (
     Withdrawal,
     WithdrawalReason,
 )
+from trial.audit import delete_as, save_as
 from trial.models import Site, TrialSettings
 
 # Dates before this are typing mistakes (0225 for 2025), not referrals of this trial.
@@ -131,12 +132,12 @@ def family_register(
             registered_by=registered_by,
             registration_token=token,
         )
-        _save_as(family, registered_by)
+        save_as(family, registered_by)
         for year in parent_birth_years:
-            _save_as(Parent(family=family, birth_year=year), registered_by)
+            save_as(Parent(family=family, birth_year=year), registered_by)
         for born in child_birth_dates:
-            _save_as(Child(family=family, birth_date=born), registered_by)
-        _save_as(
+            save_as(Child(family=family, birth_date=born), registered_by)
+        save_as(
             FamilyIdentity(
                 family=family,
                 contact_name=identifiers.contact_name.strip(),
@@ -155,7 +156,7 @@ def family_update_identifiers(*, family: Family, identifiers: Identifiers, chang
     """Correct a family's direct identifiers; the audit trail keeps the (encrypted) earlier values."""
     _check_identifiers(identifiers)
     with transaction.atomic():
-        family = _lock_family(family)
+        family = lock_family(family)
         identity = family.identity
         changed = False
         for name, value in vars(identifiers).items():
@@ -163,7 +164,7 @@ def family_update_identifiers(*, family: Family, identifiers: Identifiers, chang
                 setattr(identity, name, value.strip())
                 changed = True
         if changed:
-            _save_as(identity, changed_by)
+            save_as(identity, changed_by)
     return identity
 
 
@@ -190,7 +191,7 @@ def family_correct_household(
         raise ValidationError({"reason": _("Give the reason for the correction.")})
     _check_household(parent_birth_years=parent_birth_years, child_birth_dates=child_birth_dates)
     with transaction.atomic():
-        family = _lock_family(family)
+        family = lock_family(family)
         if family.status not in HOUSEHOLD_CORRECTABLE:
             raise ValidationError(
                 _("The household of %(study_id)s can no longer be corrected: the family is %(status)s.")
@@ -214,7 +215,7 @@ def family_correct_household(
         )
         if changed and family.status != FamilyStatus.REFERRED:
             family.status = FamilyStatus.REFERRED
-            _save_as(family, corrected_by, reason)
+            save_as(family, corrected_by, reason)
     return changed
 
 
@@ -231,32 +232,15 @@ def _correct_rows(
     for row, value in zip(rows, values):
         if getattr(row, field) != value:
             setattr(row, field, value)
-            _save_as(row, user, reason)
+            save_as(row, user, reason)
             changed = True
     for value in values[len(rows) :]:
-        _save_as(make(value), user, reason)
+        save_as(make(value), user, reason)
         changed = True
     for row in rows[len(values) :]:
-        _delete_as(row, user, reason)
+        delete_as(row, user, reason)
         changed = True
     return changed
-
-
-def _save_as(instance: models.Model, user: User, reason: str = "") -> None:
-    _audit_as(instance, user, reason)
-    instance.save()
-
-
-def _delete_as(instance: models.Model, user: User, reason: str) -> None:
-    _audit_as(instance, user, reason)
-    instance.delete()
-
-
-def _audit_as(instance: models.Model, user: User, reason: str) -> None:
-    # The audit trail records the acting user (also when a service runs outside a request) and why.
-    instance._history_user = user  # type: ignore[attr-defined]  # simple-history's hook; not a field
-    if reason:
-        instance._change_reason = reason  # type: ignore[attr-defined]  # simple-history's hook; not a field
 
 
 # The records a form with a one-time token makes after the family exists.
@@ -274,7 +258,8 @@ def _already_submitted(model: type[_Submitted], *, family: Family, token: uuid.U
     return existing
 
 
-def _lock_family(family: Family) -> Family:
+def lock_family(family: Family) -> Family:
+    """The family's row, locked until the transaction ends: every step of its life cycle takes this first."""
     return Family.objects.select_for_update().select_related("site").get(pk=family.pk)
 
 
@@ -326,7 +311,7 @@ def family_screen(
     if unknown:
         raise ValidationError({"struggle_areas": _("Choose areas from the list.")})
     with transaction.atomic():
-        family = _lock_family(family)
+        family = lock_family(family)
         existing = _already_submitted(Screening, family=family, token=token)
         if existing is not None:
             return existing
@@ -381,9 +366,9 @@ def family_screen(
             rescreening_reason=rescreening_reason,
             submission_token=token,
         )
-        _save_as(screening, screened_by)
+        save_as(screening, screened_by)
         family.status = FamilyStatus.ELIGIBLE if screening.eligible else FamilyStatus.INELIGIBLE
-        _save_as(family, screened_by)
+        save_as(family, screened_by)
     return screening
 
 
@@ -393,7 +378,7 @@ def _latest_screening(family: Family) -> Screening | None:
 
 def _check_can_decide(family: Family) -> Screening:
     if family.status != FamilyStatus.ELIGIBLE:
-        if family.status in (FamilyStatus.CONSENTED, FamilyStatus.DECLINED, FamilyStatus.WITHDRAWN):
+        if family.status in (*WITHDRAWABLE, FamilyStatus.DECLINED, FamilyStatus.WITHDRAWN):
             message = _("%(study_id)s already has a consent decision.")
         elif family.status == FamilyStatus.INELIGIBLE:
             message = _("%(study_id)s was screened not eligible and cannot be asked for consent.")
@@ -457,7 +442,7 @@ def _record_decision(
 ) -> Consent:
     """The family's one answer to the invitation, consent or decline, after an eligible screening."""
     with transaction.atomic():
-        family = _lock_family(family)
+        family = lock_family(family)
         existing = _already_submitted(Consent, family=family, token=token)
         if existing is not None:
             return existing
@@ -476,10 +461,15 @@ def _record_decision(
             submission_token=token,
             **fields,
         )
-        _save_as(answer, recorded_by)
+        save_as(answer, recorded_by)
         family.status = FamilyStatus.CONSENTED if decision == ConsentDecision.CONSENTED else FamilyStatus.DECLINED
-        _save_as(family, recorded_by)
+        save_as(family, recorded_by)
     return answer
+
+
+# A family can withdraw once it has consented, before or after randomisation; a randomised family keeps
+# its allocation (intention to treat).
+WITHDRAWABLE = (FamilyStatus.CONSENTED, FamilyStatus.RANDOMISED)
 
 
 def family_withdraw(
@@ -495,11 +485,11 @@ def family_withdraw(
     if reason not in WithdrawalReason.values:
         raise ValidationError({"reason": _("Choose the reason for the withdrawal.")})
     with transaction.atomic():
-        family = _lock_family(family)
+        family = lock_family(family)
         existing = _already_submitted(Withdrawal, family=family, token=token)
         if existing is not None:
             return existing
-        if family.status != FamilyStatus.CONSENTED:
+        if family.status not in WITHDRAWABLE:
             raise ValidationError(
                 _("Only a family that has consented can withdraw; %(study_id)s is %(status)s.")
                 % {"study_id": family.study_id, "status": family.get_status_display().lower()}
@@ -519,7 +509,19 @@ def family_withdraw(
             recorded_by=recorded_by,
             submission_token=token,
         )
-        _save_as(withdrawal, recorded_by)
+        save_as(withdrawal, recorded_by)
         family.status = FamilyStatus.WITHDRAWN
-        _save_as(family, recorded_by)
+        save_as(family, recorded_by)
     return withdrawal
+
+
+def family_mark_randomised(*, family: Family, randomised_by: User) -> None:
+    """The family's step into the trial proper; called by the randomisation service inside its
+    transaction, with the family locked (lock_family), just before its allocation is stored."""
+    if family.status != FamilyStatus.CONSENTED:
+        raise ValidationError(
+            _("Only a family that has consented can be randomised; %(study_id)s is %(status)s.")
+            % {"study_id": family.study_id, "status": family.get_status_display().lower()}
+        )
+    family.status = FamilyStatus.RANDOMISED
+    save_as(family, randomised_by)

@@ -22,6 +22,7 @@ from families.forms import (
     WithdrawalForm,
 )
 from families.models import Consent, ConsentDecision, Family, FamilyStatus
+from families.sections import family_sections
 from families.selectors import ACT_ROLES, IDENTIFIER_ROLES, VIEW_ROLES, families_visible_to, family_timeline
 from trial.forms import add_service_error
 from trial.roles import AuthenticatedHttpRequest, Role, can_at_site, has_role, sites_for
@@ -29,7 +30,7 @@ from trial.roles import AuthenticatedHttpRequest, Role, can_at_site, has_role, s
 FAMILIES_PER_PAGE = 25
 
 
-def _get_family_for_user(request: HttpRequest, study_id: str, *, act: bool = False) -> Family:
+def get_family_for_user(request: HttpRequest, study_id: str, *, act: bool = False) -> Family:
     """The one access check for a family: 404 to anyone who may not see it (so its existence does not
     leak to other sites), 403 to someone who may see it but not act on it."""
     family = Family.objects.select_related("site").filter(study_id=study_id).first()
@@ -120,8 +121,9 @@ def family_register(request: AuthenticatedHttpRequest) -> HttpResponse:
 
 @login_required
 def family_detail(request: AuthenticatedHttpRequest, study_id: str) -> HttpResponse:
-    family = _get_family_for_user(request, study_id)
+    family = get_family_for_user(request, study_id)
     can_act = can_at_site(request.user, family.site_id, *ACT_ROLES)
+    sections = family_sections()
     context = {
         "family": family,
         "parents": list(family.parents.all()),
@@ -132,11 +134,18 @@ def family_detail(request: AuthenticatedHttpRequest, study_id: str) -> HttpRespo
         "identity": getattr(family, "identity", None)
         if can_at_site(request.user, family.site_id, *IDENTIFIER_ROLES)
         else None,
-        "timeline": family_timeline(family),
+        "timeline": family_timeline(
+            family, [source for section in sections for source in section.timeline_sources(request, family)]
+        ),
+        "sections": [
+            (section.template_name, section_context)
+            for section in sections
+            if (section_context := section.context(request, family)) is not None
+        ],
         "can_screen": can_act
         and family.status in (FamilyStatus.REFERRED, FamilyStatus.ELIGIBLE, FamilyStatus.INELIGIBLE),
         "can_decide": can_act and family.status == FamilyStatus.ELIGIBLE,
-        "can_withdraw": can_act and family.status == FamilyStatus.CONSENTED,
+        "can_withdraw": can_act and family.status in services.WITHDRAWABLE,
         "can_correct_household": can_act and family.status in services.HOUSEHOLD_CORRECTABLE,
     }
     return render(request, "families/family_detail.html", context)
@@ -144,7 +153,7 @@ def family_detail(request: AuthenticatedHttpRequest, study_id: str) -> HttpRespo
 
 @login_required
 def family_screen(request: AuthenticatedHttpRequest, study_id: str) -> HttpResponse:
-    family = _get_family_for_user(request, study_id, act=True)
+    family = get_family_for_user(request, study_id, act=True)
     form = ScreeningForm(request.POST or None, family=family)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -174,7 +183,7 @@ def family_screen(request: AuthenticatedHttpRequest, study_id: str) -> HttpRespo
 
 @login_required
 def family_consent(request: AuthenticatedHttpRequest, study_id: str) -> HttpResponse:
-    family = _get_family_for_user(request, study_id, act=True)
+    family = get_family_for_user(request, study_id, act=True)
     researchers = (
         get_user_model()
         .objects.filter(is_active=True, groups__name=Role.RESEARCHER, trial_sites=family.site)
@@ -216,7 +225,7 @@ def family_consent(request: AuthenticatedHttpRequest, study_id: str) -> HttpResp
 
 @login_required
 def family_withdraw(request: AuthenticatedHttpRequest, study_id: str) -> HttpResponse:
-    family = _get_family_for_user(request, study_id, act=True)
+    family = get_family_for_user(request, study_id, act=True)
     form = WithdrawalForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -248,7 +257,7 @@ def family_withdraw(request: AuthenticatedHttpRequest, study_id: str) -> HttpRes
 @sensitive_post_parameters(*IDENTIFIER_FIELDS)
 @login_required
 def family_identifiers(request: AuthenticatedHttpRequest, study_id: str) -> HttpResponse:
-    family = _get_family_for_user(request, study_id, act=True)
+    family = get_family_for_user(request, study_id, act=True)
     if not can_at_site(request.user, family.site_id, *IDENTIFIER_ROLES):
         raise PermissionDenied
     identity = family.identity
@@ -273,7 +282,7 @@ def family_identifiers(request: AuthenticatedHttpRequest, study_id: str) -> Http
 
 @login_required
 def family_household(request: AuthenticatedHttpRequest, study_id: str) -> HttpResponse:
-    family = _get_family_for_user(request, study_id, act=True)
+    family = get_family_for_user(request, study_id, act=True)
     data = request.POST or None
     form = HouseholdCorrectionForm(data)
     parents = ParentFormSet(

@@ -41,6 +41,17 @@ class TrialSettingsAdmin(SimpleHistoryAdmin):
             {"fields": ["follow_up_months", "assessment_window_days_before", "assessment_window_days_after"]},
         ),
         (
+            _("Allocation lists"),
+            {
+                "fields": [
+                    "allocation_block_sizes",
+                    ("allocation_ratio_intervention", "allocation_ratio_control"),
+                    "allocation_margin_percent",
+                    ("allocation_low_stock_entries", "allocation_low_stock_percent"),
+                ]
+            },
+        ),
+        (
             _("Progression criteria"),
             {
                 "fields": [

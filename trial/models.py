@@ -44,6 +44,10 @@ def _default_follow_up_months() -> list[int]:
     return [3, 6, 12, 18]
 
 
+def _default_block_sizes() -> list[int]:
+    return [2, 4, 6]
+
+
 class TrialSettings(models.Model):
     """The trial's configurable numbers: one row, edited by a data manager in the admin.
 
@@ -99,6 +103,30 @@ class TrialSettings(models.Model):
         _("assessment window closes (days after the time point)"), default=28
     )
 
+    # Allocation lists: the defaults a data manager starts from when generating or extending a list
+    allocation_block_sizes = models.JSONField(
+        _("allocation block sizes"),
+        default=_default_block_sizes,
+        help_text=_("Block sizes drawn at random, for example [2, 4, 6]; each a multiple of the ratio's sum."),
+    )
+    allocation_ratio_intervention = models.PositiveSmallIntegerField(
+        _("allocation ratio, intervention"), default=1, validators=[MinValueValidator(1), MaxValueValidator(9)]
+    )
+    allocation_ratio_control = models.PositiveSmallIntegerField(
+        _("allocation ratio, control"), default=1, validators=[MinValueValidator(1), MaxValueValidator(9)]
+    )
+    allocation_margin_percent = models.PositiveSmallIntegerField(
+        _("allocation list longer than expected recruitment by (%)"),
+        default=20,
+        validators=[MaxValueValidator(200)],
+    )
+    allocation_low_stock_entries = models.PositiveSmallIntegerField(
+        _("allocation list running low at (entries left)"), default=4
+    )
+    allocation_low_stock_percent = models.PositiveSmallIntegerField(
+        _("allocation list running low at (% left)"), default=20, validators=[MaxValueValidator(100)]
+    )
+
     # Progression criteria (percentages), set in advance of the trial
     progression_recruitment_green = models.PositiveSmallIntegerField(
         _("recruitment: green from (% of target)"), default=75, validators=[MaxValueValidator(100)]
@@ -149,11 +177,28 @@ class TrialSettings(models.Model):
             or sorted(set(months)) != months
         ):
             errors["follow_up_months"] = _("Give whole months between 1 and 60, in increasing order, e.g. [3, 6, 12].")
+        sizes = self.allocation_block_sizes
+        unit = (self.allocation_ratio_intervention or 1) + (self.allocation_ratio_control or 1)
+        if (
+            not isinstance(sizes, list)
+            or not sizes
+            or not all(isinstance(n, int) and not isinstance(n, bool) and 2 <= n <= 20 and n % unit == 0 for n in sizes)
+        ):
+            errors["allocation_block_sizes"] = _(
+                "Give block sizes between 2 and 20, each a multiple of the ratio's sum (%(unit)s), e.g. [2, 4, 6]."
+            ) % {"unit": unit}
         for name in ("recruitment", "retention", "adherence"):
             if getattr(self, f"progression_{name}_amber") > getattr(self, f"progression_{name}_green"):
                 errors[f"progression_{name}_amber"] = _("Amber must not be above green.")
         if errors:
             raise ValidationError(errors)
+
+    def is_low_stock(self, *, remaining: int, length: int) -> bool:
+        """Whether a list with `remaining` of `length` entries left should warn the data manager."""
+        return (
+            remaining <= self.allocation_low_stock_entries
+            or remaining * 100 <= length * self.allocation_low_stock_percent
+        )
 
     @classmethod
     def current(cls) -> "TrialSettings":

@@ -99,6 +99,7 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "trial",
     "families",
+    "randomization",
 ]
 
 MIDDLEWARE = [

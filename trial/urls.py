@@ -13,5 +13,6 @@ urlpatterns = [
     path("accounts/password/done/", auth_views.PasswordChangeDoneView.as_view(), name="password_change_done"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("families/", include("families.urls")),
+    path("", include("randomization.urls")),
     path("admin/", admin.site.urls),
 ]

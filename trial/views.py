@@ -12,6 +12,8 @@ from trial.roles import Role, has_role
 def home(request: HttpRequest) -> HttpResponse:
     if has_role(request.user, Role.RESEARCHER, Role.OUTCOME_ASSESSOR, Role.PRINCIPAL_INVESTIGATOR):
         return redirect("families:list")
+    if has_role(request.user, Role.DATA_MANAGER):
+        return redirect("randomization:lists")
     return render(request, "trial/home.html")
 
 

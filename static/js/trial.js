@@ -78,3 +78,8 @@ document.addEventListener("click", function (event) {
   (question || field).scrollIntoView();
   field.focus({ preventScroll: true });
 });
+
+// The printable commitment's "Print" button (an inline onclick would need a CSP exception).
+document.addEventListener("click", function (event) {
+  if (event.target.closest("[data-print]")) window.print();
+});

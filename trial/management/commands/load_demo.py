@@ -10,6 +10,7 @@ from datetime import timedelta
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
+from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
@@ -72,6 +73,8 @@ class Command(BaseCommand):
             where = ", ".join(site_codes) or "all sites"
             lines.append(f"  {username:<18} {password:<14} {roles_text} ({where})")
         self._load_families(sites, users)
+        # Named, not imported: the randomisation app sits above this one (STYLE.md, layers).
+        call_command("load_demo_allocations", stdout=self.stdout)
         return lines
 
     def _load_families(self, sites, users) -> None:

@@ -1,0 +1,116 @@
+import re
+
+from django import forms
+from django.contrib.auth.models import User
+from django.db.models import QuerySet
+from django.utils.translation import gettext_lazy as _
+
+from trial.models import Site
+
+
+class RandomiseForm(forms.Form):
+    """The researcher confirms the family and its site (the stratum) before the arm is drawn."""
+
+    site = forms.CharField(widget=forms.HiddenInput)
+    confirm = forms.BooleanField(
+        error_messages={"required": _("Tick the box to confirm the family and its site.")},
+    )
+
+    def __init__(self, *args, study_id: str, site: Site, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.initial.setdefault("site", site.code)
+        self.fields["confirm"].label = _(
+            "I have checked that this is family %(study_id)s, recruited at %(site)s (stratum %(code)s)."
+        ) % {"study_id": study_id, "site": site.name, "code": site.code}
+
+    def clean_site(self) -> Site:
+        site = Site.objects.filter(code=self.cleaned_data["site"]).first()
+        if site is None:
+            raise forms.ValidationError(_("The form has expired; reload the page."))
+        return site
+
+
+class AnnotationForm(forms.Form):
+    reason = forms.CharField(
+        label=_("Why was this randomisation a mistake?"),
+        widget=forms.Textarea(attrs={"rows": 3}),
+        max_length=2000,
+        help_text=_("The family stays in its arm and is analysed there (intention to treat)."),
+    )
+
+
+class UnblindForm(forms.Form):
+    user = forms.ModelChoiceField(
+        label=_("Reveal the arm to"),
+        queryset=User.objects.none(),
+        empty_label=_("Choose a blinded outcome assessor"),
+    )
+    reason = forms.CharField(
+        label=_("Reason for breaking the blind"), widget=forms.Textarea(attrs={"rows": 3}), max_length=2000
+    )
+
+    def __init__(self, *args, assessors: QuerySet[User], **kwargs):
+        super().__init__(*args, **kwargs)
+        field = self.fields["user"]
+        assert isinstance(field, forms.ModelChoiceField)
+        field.queryset = assessors
+        field.label_from_instance = lambda user: user.get_full_name() or user.get_username()
+
+
+class BlockSizesField(forms.CharField):
+    """Block sizes typed as "2, 4, 6"."""
+
+    def __init__(self, **kwargs):
+        super().__init__(
+            label=_("Block sizes"),
+            help_text=_("Sizes drawn at random for each block, separated by commas, for example 2, 4, 6."),
+            max_length=100,
+            **kwargs,
+        )
+
+    def to_python(self, value):
+        text = super().to_python(value)
+        parts = [part for part in re.split(r"[\s,;]+", text) if part]
+        if not parts or not all(part.isdigit() for part in parts):
+            raise forms.ValidationError(_("Give whole numbers separated by commas, for example 2, 4, 6."))
+        return sorted({int(part) for part in parts})
+
+    def prepare_value(self, value):
+        if isinstance(value, (list, tuple)):
+            return ", ".join(str(size) for size in value)
+        return value
+
+
+class GenerateForm(forms.Form):
+    site = forms.ModelChoiceField(label=_("Site (stratum)"), queryset=Site.objects.none(), empty_label=None)
+    block_sizes = BlockSizesField()
+    ratio_intervention = forms.IntegerField(label=_("Ratio: intervention"), min_value=1, max_value=9)
+    ratio_control = forms.IntegerField(label=_("Ratio: control"), min_value=1, max_value=9)
+    length = forms.IntegerField(
+        label=_("Length"),
+        required=False,
+        min_value=1,
+        help_text=_("Leave empty for the least allowed: the site's expected recruitment plus the margin."),
+    )
+
+    def __init__(self, *args, sites: QuerySet[Site], **kwargs):
+        super().__init__(*args, **kwargs)
+        field = self.fields["site"]
+        assert isinstance(field, forms.ModelChoiceField)
+        field.queryset = sites
+
+
+class ExtendForm(forms.Form):
+    additional = forms.IntegerField(label=_("Entries to add (at least)"), min_value=1, max_value=2000)
+    block_sizes = BlockSizesField()
+    reason = forms.CharField(label=_("Reason"), widget=forms.Textarea(attrs={"rows": 3}), max_length=2000)
+
+
+class UnsealRequestForm(forms.Form):
+    reason = forms.CharField(
+        label=_("Why unseal the list now?"), widget=forms.Textarea(attrs={"rows": 3}), max_length=2000
+    )
+    confirm = forms.BooleanField(
+        label=_("I understand that no family can be randomised from the list once it is unsealed."),
+        error_messages={"required": _("Tick the box to confirm that recruitment from this list has ended.")},
+    )

@@ -1,0 +1,42 @@
+"""The allocation's section of the family page (families.sections): what a user may see of it."""
+
+from typing import Any
+
+from django.db import models
+from django.http import HttpRequest
+
+from families.models import Family, FamilyStatus
+from randomization.models import Allocation, AllocationAnnotation, Unblinding
+from randomization.selectors import allocation_of, arm_visible_to, can_randomise
+from trial.roles import Role, has_role
+
+
+class AllocationSection:
+    template_name = "randomization/family_section.html"
+
+    def context(self, request: HttpRequest, family: Family) -> dict[str, Any] | None:
+        user = request.user
+        if family.status == FamilyStatus.CONSENTED and can_randomise(user, family):
+            return {"family": family, "can_randomise": True}
+        if family.status not in (FamilyStatus.RANDOMISED, FamilyStatus.WITHDRAWN) or not arm_visible_to(user, family):
+            # Blinded users (and roles without access to arms) see nothing of the randomisation.
+            return None
+        allocation = allocation_of(family)
+        if allocation is None:
+            return None
+        is_pi = has_role(user, Role.PRINCIPAL_INVESTIGATOR)
+        return {
+            "family": family,
+            "allocation": allocation,
+            "annotation": getattr(allocation, "annotation", None),
+            "can_annotate": can_randomise(user, family) and not hasattr(allocation, "annotation"),
+            "can_unblind": is_pi,
+            "unblindings": list(family.unblindings.select_related("user", "unblinded_by")) if is_pi else [],
+        }
+
+    def timeline_sources(self, request: HttpRequest, family: Family) -> list[tuple[type[models.Model], str]]:
+        if family.status not in (FamilyStatus.RANDOMISED, FamilyStatus.WITHDRAWN) or not arm_visible_to(
+            request.user, family
+        ):
+            return []
+        return [(Allocation, "family_id"), (AllocationAnnotation, "allocation__family_id"), (Unblinding, "family_id")]

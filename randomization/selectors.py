@@ -1,0 +1,80 @@
+"""Who may see an arm, and reads of the allocation lists that several views share."""
+
+from dataclasses import dataclass
+
+from django.db.models import QuerySet
+
+from families.models import Family
+from randomization import sequence
+from randomization.models import Allocation, AllocationList, Unblinding
+from trial.models import Site, TrialSettings
+from trial.roles import Role, User, can_at_site, has_role
+
+# Roles that see an allocated family's arm (at the family's site; the PI everywhere). Everyone else sees
+# nothing of the randomisation but the family's status.
+ARM_ROLES = (Role.RESEARCHER, Role.PRINCIPAL_INVESTIGATOR)
+LIST_ROLES = (Role.DATA_MANAGER, Role.PRINCIPAL_INVESTIGATOR)
+
+
+def is_blinded(user: User) -> bool:
+    """An outcome assessor is blinded everywhere, whatever other roles the account also holds."""
+    return has_role(user, Role.OUTCOME_ASSESSOR)
+
+
+def arm_visible_to(user: User, family: Family) -> bool:
+    if is_blinded(user):
+        return Unblinding.objects.filter(family=family, user=user.pk).exists()
+    return can_at_site(user, family.site_id, *ARM_ROLES)
+
+
+def can_randomise(user: User, family: Family) -> bool:
+    # A blinded user never randomises: the arm is shown to whoever randomises.
+    return not is_blinded(user) and can_at_site(user, family.site_id, Role.RESEARCHER)
+
+
+def allocation_of(family: Family) -> Allocation | None:
+    return (
+        Allocation.objects.select_related("randomised_by", "site", "annotation__annotated_by")
+        .filter(family=family)
+        .first()
+    )
+
+
+@dataclass
+class ListState:
+    """A site and its list's metadata: what a data manager may see of a sealed list."""
+
+    site: Site
+    allocation_list: AllocationList | None
+    low: bool = False
+    exhausted: bool = False
+
+
+def list_states() -> list[ListState]:
+    lists = {
+        allocation_list.site_id: allocation_list
+        for allocation_list in AllocationList.objects.select_related("site", "unsealing")
+    }
+    trial_settings = TrialSettings.current()
+    states = []
+    for site in Site.objects.order_by("code"):
+        allocation_list = lists.get(site.pk)
+        state = ListState(site, allocation_list)
+        if allocation_list is not None and allocation_list.is_sealed:
+            state.exhausted = allocation_list.remaining == 0
+            state.low = not state.exhausted and trial_settings.is_low_stock(
+                remaining=allocation_list.remaining, length=allocation_list.length
+            )
+        states.append(state)
+    return states
+
+
+def list_predictability(allocation_list: AllocationList) -> float:
+    """The convergence-strategy share of correct guesses for the list's design. An extended list whose
+    generations used different block sizes is judged on all the sizes it drew from."""
+    sizes = {size for segment in allocation_list.segments.all() for size in segment.block_sizes}
+    return float(sequence.predictability(sequence.design(sizes, allocation_list.ratio)))
+
+
+def recent_unblindings(limit: int = 20) -> QuerySet[Unblinding]:
+    return Unblinding.objects.select_related("family", "user", "unblinded_by").order_by("-unblinded_at")[:limit]

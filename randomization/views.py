@@ -1,0 +1,399 @@
+from django.contrib import messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.forms import Form
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import formats
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from families.models import FamilyStatus
+from families.views import get_family_for_user
+from randomization import services
+from randomization.forms import AnnotationForm, ExtendForm, GenerateForm, RandomiseForm, UnblindForm, UnsealRequestForm
+from randomization.models import AllocationList, Arm, UnsealingRole
+from randomization.selectors import (
+    LIST_ROLES,
+    allocation_of,
+    can_randomise,
+    list_predictability,
+    list_states,
+    recent_unblindings,
+)
+from trial.forms import add_service_error
+from trial.models import Site, TrialSettings
+from trial.roles import AuthenticatedHttpRequest, Role, has_role
+
+
+def _require_role(request: HttpRequest, *roles: str) -> None:
+    if not has_role(request.user, *roles):
+        raise PermissionDenied
+
+
+def _arm_message(arm: str) -> str:
+    return str(Arm(arm).label)
+
+
+def _percent(share: float) -> str:
+    return formats.number_format(round(share * 100, 1), 1)
+
+
+# --- A family's randomisation ------------------------------------------------------------------------------
+
+
+@login_required
+def family_randomise(request: AuthenticatedHttpRequest, study_id: str) -> HttpResponse:
+    family = get_family_for_user(request, study_id, act=True)
+    if not can_randomise(request.user, family):
+        raise PermissionDenied
+    if family.status != FamilyStatus.CONSENTED:
+        # Already randomised (a reload, a colleague), or not yet consented: the family page says which.
+        if allocation_of(family) is None:
+            messages.error(
+                request,
+                _("%(study_id)s cannot be randomised: the family is %(status)s.")
+                % {"study_id": family.study_id, "status": family.get_status_display().lower()},
+            )
+        return redirect("families:detail", study_id=family.study_id)
+    form = RandomiseForm(request.POST or None, study_id=family.study_id, site=family.site)
+    if request.method == "POST" and form.is_valid():
+        try:
+            result = services.family_randomise(
+                family=family, confirmed_site=form.cleaned_data["site"], randomised_by=request.user
+            )
+        except ValidationError as error:
+            add_service_error(form, error)
+        else:
+            values = {"study_id": family.study_id, "arm": _arm_message(result.allocation.arm)}
+            if result.created:
+                messages.success(request, _("%(study_id)s is randomised to: %(arm)s.") % values)
+            else:
+                messages.info(request, _("%(study_id)s was already randomised, to: %(arm)s.") % values)
+            return redirect("families:detail", study_id=family.study_id)
+    return render(request, "randomization/family_randomise.html", {"family": family, "form": form})
+
+
+def _family_form_page(
+    request: HttpRequest, family, form: Form, *, heading: str, submit_label: str, intro: str = ""
+) -> HttpResponse:
+    context = {"family": family, "form": form, "heading": heading, "submit_label": submit_label, "intro": intro}
+    return render(request, "randomization/family_form_page.html", context)
+
+
+@login_required
+def allocation_annotate(request: AuthenticatedHttpRequest, study_id: str) -> HttpResponse:
+    family = get_family_for_user(request, study_id, act=True)
+    if not can_randomise(request.user, family):
+        raise PermissionDenied
+    allocation = allocation_of(family)
+    if allocation is None:
+        messages.error(request, _("%(study_id)s has not been randomised.") % {"study_id": family.study_id})
+        return redirect("families:detail", study_id=family.study_id)
+    form = AnnotationForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.allocation_annotate(
+                allocation=allocation, reason=form.cleaned_data["reason"], annotated_by=request.user
+            )
+        except ValidationError as error:
+            add_service_error(form, error)
+        else:
+            messages.info(
+                request,
+                _("The randomisation of %(study_id)s is marked as made in error.") % {"study_id": family.study_id},
+            )
+            return redirect("families:detail", study_id=family.study_id)
+    return _family_form_page(
+        request,
+        family,
+        form,
+        heading=_("Randomised in error"),
+        submit_label=_("Mark as randomised in error"),
+        intro=_(
+            "A randomisation is never undone. The family keeps its allocation and is analysed in its arm; "
+            "this note records why the randomisation was a mistake."
+        ),
+    )
+
+
+@login_required
+def family_unblind(request: AuthenticatedHttpRequest, study_id: str) -> HttpResponse:
+    family = get_family_for_user(request, study_id)
+    _require_role(request, Role.PRINCIPAL_INVESTIGATOR)
+    if allocation_of(family) is None:
+        messages.error(request, _("%(study_id)s has not been randomised.") % {"study_id": family.study_id})
+        return redirect("families:detail", study_id=family.study_id)
+    assessors = (
+        get_user_model()
+        .objects.filter(is_active=True, groups__name=Role.OUTCOME_ASSESSOR, trial_sites=family.site)
+        .exclude(unblindings__family=family)
+        .order_by("first_name", "last_name", "username")
+        .distinct()
+    )
+    form = UnblindForm(request.POST or None, assessors=assessors)
+    if request.method == "POST" and form.is_valid():
+        try:
+            unblinding = services.family_unblind(
+                family=family,
+                user=form.cleaned_data["user"],
+                reason=form.cleaned_data["reason"],
+                unblinded_by=request.user,
+            )
+        except ValidationError as error:
+            add_service_error(form, error)
+        else:
+            messages.warning(
+                request,
+                _("The arm of %(study_id)s is revealed to %(user)s. The data managers have been told.")
+                % {
+                    "study_id": family.study_id,
+                    "user": unblinding.user.get_full_name() or unblinding.user.get_username(),
+                },
+            )
+            return redirect("families:detail", study_id=family.study_id)
+    return _family_form_page(
+        request,
+        family,
+        form,
+        heading=_("Emergency unblinding"),
+        submit_label=_("Reveal the arm"),
+        intro=_(
+            "Only in an emergency: the chosen assessor will see this family's arm from now on. "
+            "The unblinding is recorded and the data managers are told."
+        ),
+    )
+
+
+# --- Allocation lists ----------------------------------------------------------------------------------
+
+
+def _list_for_site(site_code: str) -> AllocationList:
+    return get_object_or_404(AllocationList.objects.select_related("site", "created_by"), site__code=site_code)
+
+
+@login_required
+def list_overview(request: AuthenticatedHttpRequest) -> HttpResponse:
+    _require_role(request, *LIST_ROLES)
+    states = list_states()
+    return render(
+        request,
+        "randomization/list_overview.html",
+        {
+            "states": states,
+            "can_generate": has_role(request.user, Role.DATA_MANAGER)
+            and any(state.allocation_list is None for state in states),
+            "unblindings": recent_unblindings(),
+        },
+    )
+
+
+@login_required
+def list_generate(request: AuthenticatedHttpRequest) -> HttpResponse:
+    _require_role(request, Role.DATA_MANAGER)
+    trial_settings = TrialSettings.current()
+    sites = Site.objects.filter(allocation_list__isnull=True).order_by("code")
+    form = GenerateForm(
+        request.POST or None,
+        sites=sites,
+        initial={
+            "block_sizes": trial_settings.allocation_block_sizes,
+            "ratio_intervention": trial_settings.allocation_ratio_intervention,
+            "ratio_control": trial_settings.allocation_ratio_control,
+        },
+    )
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            allocation_list = services.allocation_list_generate(
+                site=data["site"],
+                generated_by=request.user,
+                block_sizes=data["block_sizes"],
+                ratio=(data["ratio_intervention"], data["ratio_control"]),
+                length=data["length"],
+            )
+        except ValidationError as error:
+            add_service_error(form, error)
+        else:
+            messages.success(
+                request,
+                _(
+                    "The allocation list of %(site)s is generated and sealed. "
+                    "Print its commitment for the trial master file."
+                )
+                % {"site": allocation_list.site.code},
+            )
+            return redirect("randomization:list", site_code=allocation_list.site.code)
+    return render(
+        request,
+        "randomization/list_form_page.html",
+        {
+            "form": form,
+            "heading": _("Generate an allocation list"),
+            "submit_label": _("Generate and seal"),
+            "intro": _(
+                "The list is drawn from a secret random seed and sealed at once: nobody, you included, will see "
+                "its entries until it is unsealed after recruitment."
+            ),
+            "no_choices": not sites.exists(),
+        },
+    )
+
+
+@login_required
+def list_detail(request: AuthenticatedHttpRequest, site_code: str) -> HttpResponse:
+    _require_role(request, *LIST_ROLES)
+    allocation_list = _list_for_site(site_code)
+    unsealing = getattr(allocation_list, "unsealing", None)
+    context = {
+        "allocation_list": allocation_list,
+        "segments": list(allocation_list.segments.select_related("created_by")),
+        "verifications": [
+            (verification, [services.finding_text(finding) for finding in verification.findings])
+            for verification in allocation_list.verifications.select_related("verified_by")[:10]
+        ],
+        "predictability_percent": _percent(list_predictability(allocation_list)),
+        "unsealing": unsealing,
+        "is_data_manager": has_role(request.user, Role.DATA_MANAGER),
+        "can_approve_unsealing": unsealing is not None
+        and unsealing.approved_at is None
+        and unsealing.requested_by_id != request.user.pk
+        and has_role(
+            request.user,
+            Role.PRINCIPAL_INVESTIGATOR if unsealing.requested_as == UnsealingRole.DATA_MANAGER else Role.DATA_MANAGER,
+        ),
+        "low": allocation_list.is_sealed
+        and TrialSettings.current().is_low_stock(remaining=allocation_list.remaining, length=allocation_list.length),
+    }
+    if not allocation_list.is_sealed:
+        context["entries"] = [
+            {**vars(entry), "arm_label": Arm(entry.arm).label if entry.arm in Arm.values else "?"}
+            for entry in services.unsealed_entries(allocation_list)
+        ]
+    return render(request, "randomization/list_detail.html", context)
+
+
+@login_required
+def list_commitment(request: AuthenticatedHttpRequest, site_code: str) -> HttpResponse:
+    _require_role(request, *LIST_ROLES)
+    allocation_list = _list_for_site(site_code)
+    return render(
+        request,
+        "randomization/list_commitment.html",
+        {"allocation_list": allocation_list, "segments": list(allocation_list.segments.select_related("created_by"))},
+    )
+
+
+@login_required
+def list_canonical_text(request: AuthenticatedHttpRequest, site_code: str) -> HttpResponse:
+    _require_role(request, *LIST_ROLES)
+    allocation_list = _list_for_site(site_code)
+    if allocation_list.is_sealed:
+        raise Http404
+    response = HttpResponse(services.unsealed_canonical_text(allocation_list), content_type="text/plain; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="allocation-list-{allocation_list.site.code}.txt"'
+    return response
+
+
+@login_required
+def list_extend(request: AuthenticatedHttpRequest, site_code: str) -> HttpResponse:
+    _require_role(request, Role.DATA_MANAGER)
+    allocation_list = _list_for_site(site_code)
+    form = ExtendForm(request.POST or None, initial={"block_sizes": TrialSettings.current().allocation_block_sizes})
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            services.allocation_list_extend(
+                allocation_list=allocation_list,
+                additional=data["additional"],
+                reason=data["reason"],
+                extended_by=request.user,
+                block_sizes=data["block_sizes"],
+            )
+        except ValidationError as error:
+            add_service_error(form, error)
+        else:
+            messages.success(
+                request,
+                _("The allocation list of %(site)s is extended, with a new commitment.") % {"site": site_code},
+            )
+            return redirect("randomization:list", site_code=site_code)
+    return render(
+        request,
+        "randomization/list_form_page.html",
+        {
+            "form": form,
+            "allocation_list": allocation_list,
+            "heading": _("Extend the allocation list of %(site)s") % {"site": site_code},
+            "submit_label": _("Extend and seal"),
+            "intro": _(
+                "New blocks are drawn from a new secret seed and added after the last entry. The new commitment "
+                "covers the whole list, including the part already used."
+            ),
+        },
+    )
+
+
+@require_POST
+@login_required
+def list_verify(request: AuthenticatedHttpRequest, site_code: str) -> HttpResponse:
+    _require_role(request, Role.DATA_MANAGER)
+    allocation_list = _list_for_site(site_code)
+    verification = services.allocation_list_verify(allocation_list=allocation_list, verified_by=request.user)
+    if verification.passed:
+        messages.success(request, _("The list of %(site)s passed verification.") % {"site": site_code})
+    else:
+        messages.error(request, _("The list of %(site)s FAILED verification.") % {"site": site_code})
+    return redirect("randomization:list", site_code=site_code)
+
+
+@login_required
+def list_unseal(request: AuthenticatedHttpRequest, site_code: str) -> HttpResponse:
+    _require_role(request, *LIST_ROLES)
+    allocation_list = _list_for_site(site_code)
+    if hasattr(allocation_list, "unsealing"):
+        return redirect("randomization:list", site_code=site_code)
+    form = UnsealRequestForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.allocation_list_request_unsealing(
+                allocation_list=allocation_list, reason=form.cleaned_data["reason"], requested_by=request.user
+            )
+        except ValidationError as error:
+            add_service_error(form, error)
+        else:
+            messages.info(
+                request,
+                _("Unsealing of the list of %(site)s is asked for; it needs the agreement of the other role.")
+                % {"site": site_code},
+            )
+            return redirect("randomization:list", site_code=site_code)
+    return render(
+        request,
+        "randomization/list_form_page.html",
+        {
+            "form": form,
+            "allocation_list": allocation_list,
+            "heading": _("Unseal the allocation list of %(site)s") % {"site": site_code},
+            "submit_label": _("Ask to unseal"),
+            "intro": _(
+                "Unsealing shows every entry of the list and ends randomisation from it. It takes two people: "
+                "a data manager and a principal investigator."
+            ),
+        },
+    )
+
+
+@require_POST
+@login_required
+def list_unseal_approve(request: AuthenticatedHttpRequest, site_code: str) -> HttpResponse:
+    _require_role(request, *LIST_ROLES)
+    allocation_list = _list_for_site(site_code)
+    try:
+        services.allocation_list_approve_unsealing(allocation_list=allocation_list, approved_by=request.user)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.warning(request, _("The allocation list of %(site)s is unsealed.") % {"site": site_code})
+    return redirect("randomization:list", site_code=site_code)
