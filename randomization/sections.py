@@ -11,6 +11,18 @@ from randomization.selectors import allocation_of, arm_visible_to, can_randomise
 from trial.roles import Role, has_role
 
 
+def _visible_allocation(request: HttpRequest, family: Family) -> Allocation | None:
+    """The family's allocation if this user may see its arm; looked up once per request and family."""
+    cache = request.__dict__.setdefault("_visible_allocations", {})
+    if family.pk not in cache:
+        visible = family.status in (FamilyStatus.RANDOMISED, FamilyStatus.WITHDRAWN) and arm_visible_to(
+            request.user, family
+        )
+        # Blinded users (and roles without access to arms) see nothing of the randomisation.
+        cache[family.pk] = allocation_of(family) if visible else None
+    return cache[family.pk]
+
+
 class AllocationSection:
     template_name = "randomization/family_section.html"
 
@@ -18,10 +30,7 @@ class AllocationSection:
         user = request.user
         if family.status == FamilyStatus.CONSENTED and can_randomise(user, family):
             return {"family": family, "can_randomise": True}
-        if family.status not in (FamilyStatus.RANDOMISED, FamilyStatus.WITHDRAWN) or not arm_visible_to(user, family):
-            # Blinded users (and roles without access to arms) see nothing of the randomisation.
-            return None
-        allocation = allocation_of(family)
+        allocation = _visible_allocation(request, family)
         if allocation is None:
             return None
         is_pi = has_role(user, Role.PRINCIPAL_INVESTIGATOR)
@@ -35,8 +44,6 @@ class AllocationSection:
         }
 
     def timeline_sources(self, request: HttpRequest, family: Family) -> list[tuple[type[models.Model], str]]:
-        if family.status not in (FamilyStatus.RANDOMISED, FamilyStatus.WITHDRAWN) or not arm_visible_to(
-            request.user, family
-        ):
+        if _visible_allocation(request, family) is None:
             return []
         return [(Allocation, "family_id"), (AllocationAnnotation, "allocation__family_id"), (Unblinding, "family_id")]

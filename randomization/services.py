@@ -328,10 +328,19 @@ class _ListExhausted(Exception):
         self.list_id = list_id
 
 
+# Takes the list's lock and reads its next entry in one round trip, because the lock is held from here
+# to the commit and every randomisation at the site waits for it. The outer join keeps the position even
+# when the entry is not in this statement's snapshot (see _allocate).
+_SEALED_ARM = AllocationEntry._meta.get_field("sealed_arm")
 _TAKE_NEXT_ENTRY = """
-    UPDATE {table} SET used = used + 1
-    WHERE site_id = %s AND used < length AND unsealed_at IS NULL
-    RETURNING id, used, length
+    WITH taken AS (
+        UPDATE {list_table} SET used = used + 1
+        WHERE site_id = %s AND used < length AND unsealed_at IS NULL
+        RETURNING id, used
+    )
+    SELECT taken.id, taken.used, entry.id, entry.sealed_arm
+    FROM taken LEFT JOIN {entry_table} AS entry
+        ON entry.allocation_list_id = taken.id AND entry.position = taken.used
 """
 
 
@@ -374,12 +383,15 @@ def family_randomise(*, family: Family, confirmed_site: Site, randomised_by: Use
 
 
 def _allocate(family: Family, randomised_by: User) -> Allocation:
-    table = connection.ops.quote_name(AllocationList._meta.db_table)
+    sql = _TAKE_NEXT_ENTRY.format(
+        list_table=connection.ops.quote_name(AllocationList._meta.db_table),
+        entry_table=connection.ops.quote_name(AllocationEntry._meta.db_table),
+    )
     with connection.cursor() as cursor:
         # The list's row lock (taken by this UPDATE until commit) serialises randomisations at the site:
         # two at the same moment would otherwise read the same "next" entry. The row count says whether
         # an entry was left.
-        cursor.execute(_TAKE_NEXT_ENTRY.format(table=table), [family.site_id])
+        cursor.execute(sql, [family.site_id])
         row = cursor.fetchone()
     if row is None:
         allocation_list = AllocationList.objects.filter(site_id=family.site_id).first()
@@ -394,8 +406,17 @@ def _allocate(family: Family, randomised_by: User) -> Allocation:
                 % {"site": family.site.code}
             )
         raise _ListExhausted(allocation_list.pk)
-    list_id, position, _length = row
-    entry = AllocationEntry.objects.get(allocation_list_id=list_id, position=position)
+    list_id, position, entry_id, sealed_arm = row
+    if entry_id is None:
+        # The list was extended while this statement waited for its lock: the new entries were committed
+        # after the statement's snapshot was taken, and a new statement sees them.
+        entry = AllocationEntry.objects.get(allocation_list_id=list_id, position=position)
+    else:
+        entry = AllocationEntry.from_db(
+            connection.alias,
+            ["id", "allocation_list_id", "position", "sealed_arm"],
+            [entry_id, list_id, position, _SEALED_ARM.from_db_value(sealed_arm, None, connection)],
+        )
     allocation = Allocation(
         family=family,
         entry=entry,

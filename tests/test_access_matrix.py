@@ -16,6 +16,16 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from families.models import Child, Consent, Family, FamilyIdentity, FamilyStatus, Parent, Screening, Withdrawal
 from families.tests.factories import days_ago, family_in_state
+from randomization import services as randomisation
+from randomization.models import (
+    Allocation,
+    AllocationAnnotation,
+    AllocationList,
+    ListSegment,
+    Unblinding,
+    Unsealing,
+    Verification,
+)
 from trial.models import Site, TrialSettings
 from trial.roles import Role
 from trial.tests.factories import UserFactory
@@ -68,6 +78,7 @@ NOT_FOUND = Expect(404)
 METHOD_NOT_ALLOWED = Expect(405)
 TO_LOGIN = Expect(302, "login", with_next=True)
 TO_FAMILY = Expect(302, "families:detail")
+TO_LIST = Expect(302, "randomization:list")
 FORM_ERROR = Expect(200, form_error=True)
 
 
@@ -87,6 +98,9 @@ class Page:
     get: dict[str, Expect]
     family_state: str | None = None  # the state of the OEI family a family page is opened for
     post: dict[str, Expect] = field(default_factory=dict)
+    # OEI's allocation list before the request: None (no list), "sealed", "unseal_requested" (asked for by
+    # the data manager) or "unsealed". A page with a list state is opened for OEI's list.
+    list_state: str | None = None
 
 
 # Roles that see families (of their own sites; the PI all): the family list is their landing page.
@@ -106,8 +120,21 @@ FAMILY_ACTION_POST = rule(
     others=NOT_FOUND, researcher_of_site=TO_FAMILY, assessor_of_site=FORBIDDEN, principal_investigator=FORBIDDEN
 )
 
+# The allocation lists' pages: the data manager and the PI see a list's metadata; only the data manager
+# changes a list; to everyone else the pages are forbidden.
+LIST_VIEWERS = rule(others=FORBIDDEN, data_manager=OK, principal_investigator=OK)
+LIST_ACTION = rule(others=FORBIDDEN, data_manager=OK)
+LIST_ACTION_POST = rule(others=FORBIDDEN, data_manager=TO_LIST)
+POST_ONLY = rule(others=METHOD_NOT_ALLOWED, anonymous=METHOD_NOT_ALLOWED)
+
 PAGES: dict[str, Page] = {
-    "home": Page(get=rule(others=OK, **{role: redirect_to("families:list") for role in FAMILY_VIEWERS})),
+    "home": Page(
+        get=rule(
+            others=OK,
+            data_manager=redirect_to("randomization:lists"),
+            **{role: redirect_to("families:list") for role in FAMILY_VIEWERS},
+        )
+    ),
     "healthz": Page(get=rule(others=OK, anonymous=OK)),
     "login": Page(get=rule(others=redirect_to("home"), anonymous=OK)),
     "logout": Page(
@@ -131,6 +158,39 @@ PAGES: dict[str, Page] = {
     "families:screen": Page(family_state="referred", get=FAMILY_ACTION, post=FAMILY_ACTION_POST),
     "families:consent": Page(family_state="eligible", get=FAMILY_ACTION, post=FAMILY_ACTION_POST),
     "families:withdraw": Page(family_state="consented", get=FAMILY_ACTION, post=FAMILY_ACTION_POST),
+    "randomization:lists": Page(get=LIST_VIEWERS),
+    "randomization:generate": Page(get=LIST_ACTION, post=rule(others=FORBIDDEN, data_manager=TO_LIST)),
+    "randomization:list": Page(list_state="sealed", get=LIST_VIEWERS),
+    "randomization:commitment": Page(list_state="sealed", get=LIST_VIEWERS),
+    "randomization:canonical_text": Page(list_state="unsealed", get=LIST_VIEWERS),
+    "randomization:extend": Page(list_state="sealed", get=LIST_ACTION, post=LIST_ACTION_POST),
+    "randomization:verify": Page(list_state="sealed", get=POST_ONLY, post=LIST_ACTION_POST),
+    "randomization:unseal": Page(
+        # Either role may ask; the other one must agree.
+        list_state="sealed",
+        get=LIST_VIEWERS,
+        post=rule(others=FORBIDDEN, data_manager=TO_LIST, principal_investigator=TO_LIST),
+    ),
+    "randomization:unseal_approve": Page(
+        # The data manager asked; only the PI (the other role, another person) can agree.
+        list_state="unseal_requested",
+        get=POST_ONLY,
+        post=rule(others=FORBIDDEN, principal_investigator=TO_LIST),
+    ),
+    "randomization:randomise": Page(
+        family_state="consented", list_state="sealed", get=FAMILY_ACTION, post=FAMILY_ACTION_POST
+    ),
+    "randomization:annotate": Page(family_state="randomised", get=FAMILY_ACTION, post=FAMILY_ACTION_POST),
+    "randomization:unblind": Page(
+        family_state="randomised",
+        get=rule(others=NOT_FOUND, researcher_of_site=FORBIDDEN, assessor_of_site=FORBIDDEN, principal_investigator=OK),
+        post=rule(
+            others=NOT_FOUND,
+            researcher_of_site=FORBIDDEN,
+            assessor_of_site=FORBIDDEN,
+            principal_investigator=TO_FAMILY,
+        ),
+    ),
 }
 
 # Checked by their own tests below: the admin guards itself (staff status and model permissions),
@@ -197,13 +257,33 @@ def as_role(request, client, db):
 
 
 def family_for(page: Page, request) -> Family | None:
+    oei, alice = request.getfixturevalue("oei"), request.getfixturevalue("alice")
+    if page.list_state is not None or page.family_state == "randomised":
+        dina = request.getfixturevalue("dina")
+        allocation_list = randomisation.allocation_list_generate(site=oei, generated_by=dina)
+        if page.list_state in ("unseal_requested", "unsealed"):
+            randomisation.allocation_list_request_unsealing(
+                allocation_list=allocation_list, reason="Recruitment has closed", requested_by=dina
+            )
+        if page.list_state == "unsealed":
+            randomisation.allocation_list_approve_unsealing(
+                allocation_list=allocation_list, approved_by=request.getfixturevalue("paula")
+            )
     if page.family_state is None:
         return None
-    return family_in_state(page.family_state, site=request.getfixturevalue("oei"), by=request.getfixturevalue("alice"))
+    if page.family_state == "randomised":
+        family = family_in_state("consented", site=oei, by=alice)
+        randomisation.family_randomise(family=family, confirmed_site=oei, randomised_by=alice)
+        return Family.objects.get(pk=family.pk)
+    return family_in_state(page.family_state, site=oei, by=alice)
 
 
-def url_of(name: str, family: Family | None) -> str:
-    return reverse(name, kwargs={"study_id": family.study_id}) if family else reverse(name)
+def url_of(name: str, family: Family | None, page: Page | None = None) -> str:
+    if family:
+        return reverse(name, kwargs={"study_id": family.study_id})
+    if page is not None and page.list_state is not None:
+        return reverse(name, kwargs={"site_code": "OEI"})
+    return reverse(name)
 
 
 def assert_answer(response, expected: Expect, *, url: str, family: Family | None = None) -> None:
@@ -214,6 +294,8 @@ def assert_answer(response, expected: Expect, *, url: str, family: Family | None
         target = f"{reverse(expected.to)}?{urlencode({'next': url}, safe='/')}"
     elif expected == TO_FAMILY:
         target = reverse("families:detail", kwargs={"study_id": (family or Family.objects.latest("pk")).study_id})
+    elif expected == TO_LIST:
+        target = reverse("randomization:list", kwargs={"site_code": "OEI"})
     else:
         target = reverse(expected.to)
     assert response.url == target
@@ -230,7 +312,7 @@ def _cases(method: str):
 def test_it_answers_a_page_as_the_access_table_says(request, as_role, url_name, role, expected):
     page = PAGES[url_name]
     family = family_for(page, request)
-    url = url_of(url_name, family)
+    url = url_of(url_name, family, page)
     client = as_role(role)
 
     response = client.get(url)
@@ -247,10 +329,14 @@ def research_records() -> dict:
     counts["statuses"] = dict(Family.objects.values_list("study_id", "status"))
     counts["last numbers"] = dict(Site.objects.values_list("code", "last_family_number"))
     counts["trial settings"] = TrialSettings.history.count()
+    for model in (Allocation, AllocationAnnotation, AllocationList, ListSegment, Unblinding, Unsealing, Verification):
+        counts[model.__name__] = model.objects.count()
+    counts["lists"] = list(AllocationList.objects.values_list("site__code", "length", "used", "unsealed_at"))
+    counts["unsealings agreed"] = Unsealing.objects.filter(approved_at__isnull=False).count()
     return counts
 
 
-def form_data(url_name: str, *, site: Site, researcher) -> dict:
+def form_data(url_name: str, *, site: Site, researcher, request) -> dict:
     """A valid submission of each action's form (for `oei` and a family registered there)."""
     token = str(uuid.uuid4())
     if url_name == "families:register":
@@ -305,6 +391,18 @@ def form_data(url_name: str, *, site: Site, researcher) -> dict:
             "form_version": "v2",
             "obtained_by": researcher.pk,
         }
+    if url_name == "randomization:generate":
+        return {"site": site.pk, "block_sizes": "2, 4, 6", "ratio_intervention": 1, "ratio_control": 1, "length": ""}
+    if url_name == "randomization:extend":
+        return {"additional": 6, "block_sizes": "2, 4", "reason": "More families than expected"}
+    if url_name == "randomization:unseal":
+        return {"reason": "Recruitment has closed", "confirm": "on"}
+    if url_name == "randomization:randomise":
+        return {"site": site.code, "confirm": "on"}
+    if url_name == "randomization:annotate":
+        return {"reason": "Consent had been withdrawn by phone the day before"}
+    if url_name == "randomization:unblind":
+        return {"user": request.getfixturevalue("carol").pk, "reason": "Serious adverse event"}
     if url_name == "families:withdraw":
         return {
             "token": token,
@@ -330,6 +428,18 @@ EFFECT = {
     "families:screen": lambda before, after, family: after["statuses"][family.study_id] == FamilyStatus.ELIGIBLE,
     "families:consent": lambda before, after, family: after["statuses"][family.study_id] == FamilyStatus.CONSENTED,
     "families:withdraw": lambda before, after, family: after["statuses"][family.study_id] == FamilyStatus.WITHDRAWN,
+    "randomization:generate": lambda before, after, family: after["AllocationList"] == before["AllocationList"] + 1,
+    "randomization:extend": lambda before, after, family: after["ListSegment"] == before["ListSegment"] + 1,
+    "randomization:verify": lambda before, after, family: after["Verification"] == before["Verification"] + 1,
+    "randomization:unseal": lambda before, after, family: after["Unsealing"] == before["Unsealing"] + 1,
+    "randomization:unseal_approve": lambda before, after, family: after["unsealings agreed"] == 1,
+    "randomization:randomise": lambda before, after, family: (
+        after["Allocation"] == before["Allocation"] + 1 and after["statuses"][family.study_id] == "randomised"
+    ),
+    "randomization:annotate": lambda before, after, family: (
+        after["AllocationAnnotation"] == before["AllocationAnnotation"] + 1
+    ),
+    "randomization:unblind": lambda before, after, family: after["Unblinding"] == before["Unblinding"] + 1,
 }
 
 
@@ -337,15 +447,15 @@ EFFECT = {
 def test_it_lets_only_the_allowed_roles_change_anything(request, as_role, oei, alice, url_name, role, expected):
     page = PAGES[url_name]
     family = family_for(page, request)
-    url = url_of(url_name, family)
+    url = url_of(url_name, family, page)
     client = as_role(role)
     before = research_records()
 
-    response = client.post(url, form_data(url_name, site=oei, researcher=alice))
+    response = client.post(url, form_data(url_name, site=oei, researcher=alice, request=request))
 
     assert_answer(response, expected, url=url, family=family)
     after = research_records()
-    if expected == TO_FAMILY:
+    if expected in (TO_FAMILY, TO_LIST):
         assert EFFECT[url_name](before, after, family)
     else:
         assert after == before, "a refused POST changed the trial's records"

@@ -8,10 +8,11 @@ from django.db import migrations
 
 TABLES = ["randomization_allocationentry", "randomization_allocation"]
 
+# "%%" is one "%" once the schema editor has passed the statement through the driver's formatting.
 POSTGRES_FUNCTION = """
 CREATE OR REPLACE FUNCTION randomization_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    RAISE EXCEPTION '% rows cannot be changed or deleted', TG_TABLE_NAME USING ERRCODE = 'restrict_violation';
+    RAISE EXCEPTION '%% rows cannot be changed or deleted', TG_TABLE_NAME USING ERRCODE = 'restrict_violation';
 END
 $$;
 """

@@ -1,0 +1,99 @@
+"""Races the randomisation must win on PostgreSQL: researchers randomising at the same moment, a double
+click, two data managers generating one site's list, colleagues annotating one mistake.
+
+Each thread has its own database connection; a Barrier releases the threads together.
+"""
+
+from collections import Counter
+
+import pytest
+from django.core.exceptions import ValidationError
+
+from families.models import Family, FamilyStatus
+from families.tests.factories import family_in_state
+from families.tests.test_concurrency import run_together
+from randomization import services
+from randomization.models import Allocation, AllocationAnnotation, AllocationEntry, AllocationList, ListSegment
+from randomization.tests.factories import allocation_list_for, randomised_family
+from trial.roles import Role
+from trial.tests.factories import UserFactory
+
+pytestmark = pytest.mark.postgres
+
+
+def test_it_gives_twelve_simultaneous_randomisations_the_first_twelve_entries_in_order(
+    transactional_db, postgres, oei, dina, alice
+):
+    # Long enough that no low-stock alert is queued from the threads.
+    allocation_list = allocation_list_for(oei, by=dina, length=40)
+    families = [family_in_state("consented", site=oei, by=alice) for _ in range(12)]
+
+    results, errors = run_together(
+        12, lambda i: services.family_randomise(family=families[i], confirmed_site=oei, randomised_by=alice)
+    )
+
+    assert errors == [None] * 12
+    assert all(result.created for result in results)
+    allocations = list(Allocation.objects.select_related("entry").order_by("randomised_at", "pk"))
+    assert [allocation.position for allocation in allocations] == list(range(1, 13))
+    assert sorted(result.allocation.position for result in results) == list(range(1, 13))
+    assert len({allocation.entry_id for allocation in allocations}) == 12
+    assert {allocation.family_id for allocation in allocations} == {family.pk for family in families}
+    for allocation in allocations:
+        assert allocation.entry.position == allocation.position
+        assert allocation.arm == allocation.entry.sealed_arm
+    assert AllocationList.objects.get(pk=allocation_list.pk).used == 12
+    assert set(Family.objects.values_list("status", flat=True)) == {FamilyStatus.RANDOMISED}
+    assert services.allocation_list_verify(allocation_list=allocation_list, verified_by=dina).passed
+
+
+def test_it_randomises_a_family_once_when_twenty_requests_arrive_at_once(transactional_db, postgres, oei, dina, alice):
+    allocation_list = allocation_list_for(oei, by=dina)
+    family = family_in_state("consented", site=oei, by=alice)
+
+    results, errors = run_together(
+        20, lambda _i: services.family_randomise(family=family, confirmed_site=oei, randomised_by=alice)
+    )
+
+    assert errors == [None] * 20
+    allocation = Allocation.objects.get()
+    assert allocation.family_id == family.pk
+    assert allocation.position == 1
+    assert {result.allocation.pk for result in results} == {allocation.pk}
+    assert Counter(result.created for result in results) == {True: 1, False: 19}
+    assert AllocationList.objects.get(pk=allocation_list.pk).used == 1
+
+
+def test_it_keeps_one_list_when_two_data_managers_generate_for_a_site_at_once(transactional_db, postgres, oei, dina):
+    managers = [dina, UserFactory(username="dmitri", roles=[Role.DATA_MANAGER])]
+
+    results, errors = run_together(2, lambda i: allocation_list_for(oei, by=managers[i]))
+
+    assert sum(result is not None for result in results) == 1
+    (refused,) = [error for error in errors if error is not None]
+    assert isinstance(refused, ValidationError), repr(refused)
+    assert set(refused.error_dict) == {"site"}
+    allocation_list = AllocationList.objects.get()
+    (winner,) = [result for result in results if result is not None]
+    assert allocation_list.pk == winner.pk
+    assert ListSegment.objects.count() == 1
+    assert AllocationEntry.objects.count() == allocation_list.length
+    assert services.allocation_list_verify(allocation_list=allocation_list, verified_by=dina).passed
+
+
+def test_it_annotates_a_mistake_once_when_eight_colleagues_do_it_at_once(transactional_db, postgres, oei, dina, alice):
+    allocation_list_for(oei, by=dina)
+    allocation = randomised_family(oei, researcher=alice)
+
+    results, errors = run_together(
+        8,
+        lambda i: services.allocation_annotate(
+            allocation=allocation, reason=f"Randomised in error ({i})", annotated_by=alice
+        ),
+    )
+
+    assert sum(result is not None for result in results) == 1
+    assert Counter(type(error) for error in errors if error is not None) == {ValidationError: 7}
+    annotation = AllocationAnnotation.objects.get()
+    assert annotation.allocation_id == allocation.pk
+    assert Allocation.objects.get().arm == allocation.arm

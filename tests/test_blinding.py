@@ -1,0 +1,411 @@
+"""Blinding: every page reachable by an outcome assessor, crawled, contains no arm label in either language.
+
+The assessor (carol, at Øvre Eiker) logs in and follows every same-site link from "/", in English and in
+Norwegian: the family list with each of its filters and pages, every family's page, and whatever those
+link to. No page may show a family's arm, its code, the allocation section, a "randomised in error" note
+or an unblinding's reason. The detector is proved on a researcher's crawl (who does see the arms), and
+on carol's own crawl once the principal investigator has unblinded her for one family.
+"""
+
+import html
+import re
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from urllib.parse import urlencode, urljoin, urlsplit
+
+import pytest
+from django.test import Client
+from django.utils import translation
+
+from families import services as family_services
+from families.models import Family, FamilyStatus, WithdrawalReason
+from families.tests.factories import days_ago, family_in_state, register_family
+from randomization import services
+from randomization.models import Allocation, Arm, Unblinding
+from trial.roles import Role
+from trial.tests.factories import UserFactory
+
+LANGUAGES = ("en", "nb")
+ANNOTATION_REASON = "Randomised the sibling's referral instead of this one"
+OTHER_UNBLINDING_REASON = "Acute safety concern reported by the municipality to olga"
+CAROL_UNBLINDING_REASON = "Serious adverse event: carol must know the arm to assess it"
+# An arm's code as a value (value="control", >intervention<, data-x='control'), but not Bootstrap's
+# "form-control" nor "aria-controls".
+ARM_CODES = [
+    re.compile(r"\bintervention\b", re.IGNORECASE),
+    re.compile(r"[\"'>=/]control[\"'<&/]", re.IGNORECASE),
+]
+# Far more than an assessor can reach in this trial: a crawl that runs away (a link that grows its own
+# query string) fails instead of running for ever.
+MAX_PAGES = 400
+
+
+def in_language(language: str, text) -> str:
+    with translation.override(language):
+        return str(text) if not isinstance(text, str) else translation.gettext(text)
+
+
+def arm_labels() -> dict[str, set[str]]:
+    """Arm code → what a reader of either language sees for it."""
+    return {arm.value: {in_language(language, arm.label) for language in LANGUAGES} for arm in Arm}
+
+
+def arms_shown(body: str) -> set[str]:
+    """The arms (codes) a page names by their label, in either language."""
+    text = html.unescape(body).casefold()
+    return {arm for arm, labels in arm_labels().items() if any(label.casefold() in text for label in labels)}
+
+
+def arm_traces(body: str) -> list[str]:
+    """Everything on a page (its raw HTML included) that shows or gives away an arm."""
+    text = html.unescape(body)
+    found = [label for labels in arm_labels().values() for label in labels if label.casefold() in text.casefold()]
+    for pattern in ARM_CODES:
+        found += [match.group(0) for source in (body, text) for match in pattern.finditer(source)]
+    found += [marker for marker in ("data-arm", "data-allocation-section") if marker in body]
+    return sorted(set(found))
+
+
+def blinding_leaks(body: str) -> list[str]:
+    """An arm, or what is written about one family's allocation only for those who may see the arm."""
+    text = html.unescape(body).casefold()
+    found = arm_traces(body)
+    secrets = {in_language(language, "Randomised in error") for language in LANGUAGES}
+    secrets |= {ANNOTATION_REASON, OTHER_UNBLINDING_REASON, CAROL_UNBLINDING_REASON, "data-annotation"}
+    found += [secret for secret in sorted(secrets) if secret.casefold() in text]
+    return found
+
+
+# --- The crawler ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Visit:
+    url: str
+    status: int
+    body: str
+    language: str
+
+
+class _Links(HTMLParser):
+    """The links of a page, and the choices of its GET forms' <select>s (the family list's filters)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hrefs: list[str] = []
+        self.choices: list[tuple[str, str, str]] = []  # (form action, select name, option value)
+        self._form: tuple[str, str] | None = None  # (method, action)
+        self._select = ""
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        attributes = {name: value or "" for name, value in attrs}
+        if tag == "a" and "href" in attributes:
+            self.hrefs.append(attributes["href"])
+        elif tag == "form":
+            self._form = (attributes.get("method", "get").lower(), attributes.get("action", ""))
+        elif tag == "select":
+            self._select = attributes.get("name", "")
+        elif tag == "option" and self._form is not None and self._form[0] == "get" and self._select:
+            value = attributes.get("value", "")
+            if value:
+                self.choices.append((self._form[1], self._select, value))
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "form":
+            self._form = None
+        elif tag == "select":
+            self._select = ""
+
+
+def _same_site(base: str, href: str) -> str | None:
+    """The path and query that `href` leads to, or None for another site, a fragment, a file or a mail."""
+    href = href.strip()
+    if not href or href.startswith(("#", "mailto:", "tel:", "javascript:")):
+        return None
+    parts = urlsplit(urljoin(f"http://testserver{base}", href))
+    if parts.scheme not in ("http", "https") or parts.netloc != "testserver":
+        return None
+    if parts.path.startswith(("/static/", "/media/")) or parts.path == "/accounts/logout/":
+        return None
+    return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+def _final_url(url: str, response) -> str:
+    if response.redirect_chain:
+        return _same_site(url, response.redirect_chain[-1][0]) or url
+    return url
+
+
+def set_language(client: Client, language: str) -> None:
+    response = client.post("/i18n/setlang/", {"language": language, "next": "/"})
+    assert response.status_code == 302, "Django's set_language answers with a redirect"
+
+
+def crawl(client: Client, *, language: str, start: str = "/") -> dict[str, Visit]:
+    """Every page reachable by GET from `start` through same-site links and GET-form choices, in `language`."""
+    set_language(client, language)
+    queue, seen, visits = deque([start]), {start}, {}
+    while queue:
+        url = queue.popleft()
+        response = client.get(url, follow=True)
+        final = _final_url(url, response)
+        body = response.content.decode()
+        visits[url] = visits[final] = Visit(final, response.status_code, body, language)
+        seen.add(final)
+        assert len(visits) <= MAX_PAGES, f"the crawl ran away at {url}"
+        if "html" not in response.get("Content-Type", ""):
+            continue
+        links = _Links()
+        links.feed(body)
+        targets = [_same_site(final, href) for href in links.hrefs]
+        for action, name, value in links.choices:
+            path = urlsplit(urljoin(f"http://testserver{final}", action or final)).path
+            targets.append(f"{path}?{urlencode({name: value})}")
+        for target in targets:
+            if target is not None and target not in seen:
+                seen.add(target)
+                queue.append(target)
+    return visits
+
+
+def crawl_both_languages(client: Client) -> list[Visit]:
+    return [visit for language in LANGUAGES for visit in crawl(client, language=language).values()]
+
+
+def family_url(family: Family) -> str:
+    return f"/families/{family.study_id}/"
+
+
+def leaks_in(visits: list[Visit], *, except_urls: frozenset[str] = frozenset()) -> list[str]:
+    return [
+        f"  {visit.language} {visit.url}: {found}"
+        for visit in visits
+        if visit.url not in except_urls and (found := blinding_leaks(visit.body))
+    ]
+
+
+# --- The trial ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class Trial:
+    families: list[Family]  # every family at OEI
+    randomised: list[Family]  # at OEI, in the order they were randomised
+    annotated: Family
+    withdrawn_after_randomisation: Family
+    unblinded_for_olga: Family
+    plain: list[Family]  # randomised, nothing else done
+    other_site: Family  # randomised at LAR
+    arms: dict[str, str] = field(default_factory=dict)  # study ID → arm code
+
+
+def _randomise(family: Family, *, by) -> str:
+    return services.family_randomise(family=family, confirmed_site=family.site, randomised_by=by).allocation.arm
+
+
+@pytest.fixture
+def olga(oei):
+    """Another blinded outcome assessor at Øvre Eiker."""
+    return UserFactory(username="olga", roles=[Role.OUTCOME_ASSESSOR], sites=[oei])
+
+
+@pytest.fixture
+def trial(oei, lar, alice, bob, carol, olga, paula, dina) -> Trial:
+    oei_list = services.allocation_list_generate(site=oei, generated_by=dina)
+    services.allocation_list_generate(site=lar, generated_by=dina)
+
+    for state in ("referred", "eligible", "ineligible", "consented", "declined", "withdrawn"):
+        family_in_state(state, site=oei, by=alice)
+    # More than a page of the family list (25), so that its pagination is crawled too.
+    for _ in range(20):
+        register_family(site=oei, by=alice)
+
+    randomised, arms = [], {}
+    while len(randomised) < 5 or len(set(arms.values())) < 2:
+        assert len(randomised) < oei_list.length, "the list gave only one arm from start to end"
+        family = family_in_state("consented", site=oei, by=alice)
+        arms[family.study_id] = _randomise(family, by=alice)
+        randomised.append(family)
+
+    annotated, withdrawn, unblinded_for_olga, *plain = randomised
+    services.allocation_annotate(allocation=annotated.allocation, reason=ANNOTATION_REASON, annotated_by=alice)
+    family_services.family_withdraw(
+        family=withdrawn,
+        withdrawn_on=days_ago(1),
+        reason=WithdrawalReason.MOVED_AWAY,
+        data_may_be_kept=True,
+        recorded_by=alice,
+        token=uuid.uuid4(),
+    )
+    services.family_unblind(family=unblinded_for_olga, user=olga, reason=OTHER_UNBLINDING_REASON, unblinded_by=paula)
+
+    other_site = family_in_state("consented", site=lar, by=bob)
+    arms[other_site.study_id] = _randomise(other_site, by=bob)
+
+    assert set(arms[family.study_id] for family in randomised) == set(Arm.values), "both arms occur at OEI"
+    return Trial(
+        families=list(Family.objects.filter(site=oei)),
+        randomised=[Family.objects.get(pk=family.pk) for family in randomised],
+        annotated=annotated,
+        withdrawn_after_randomisation=Family.objects.get(pk=withdrawn.pk),
+        unblinded_for_olga=unblinded_for_olga,
+        plain=plain,
+        other_site=other_site,
+        arms=arms,
+    )
+
+
+def logged_in(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+# --- The tests ------------------------------------------------------------------------------------------
+
+
+def test_it_looks_for_the_norwegian_arm_labels_as_well_as_the_english_ones(db):
+    for arm in Arm:
+        english, norwegian = in_language("en", arm.label), in_language("nb", arm.label)
+        assert english in ("Family Partner intervention", "Usual child welfare services")
+        assert norwegian != english, f"{english!r} has no Norwegian text, so the crawl looks for it only once"
+    assert in_language("nb", "Randomised in error") != "Randomised in error"
+
+
+def test_it_shows_a_blinded_assessor_no_arm_on_any_page_she_can_reach_in_either_language(carol, trial):
+    visits = crawl_both_languages(logged_in(carol))
+
+    leaks = leaks_in(visits)
+    assert not leaks, "carol, a blinded assessor, is shown what reveals an arm:\n" + "\n".join(leaks)
+
+    visited = {(visit.language, visit.url) for visit in visits}
+    for language in LANGUAGES:
+        for family in trial.families:
+            assert (language, family_url(family)) in visited, f"the {language} crawl never reached {family.study_id}"
+        assert (language, family_url(trial.other_site)) not in visited, "carol reaches only her own site"
+        filtered = {url for lang, url in visited if lang == language and "status=" in url}
+        assert {f"/families/?status={status}" for status in FamilyStatus.values} <= filtered
+        assert any("page=2" in url for lang, url in visited if lang == language), "the list's next page"
+    assert len(visited) >= 2 * (len(trial.families) + len(FamilyStatus.values) + 2)
+
+    refused = [f"  {visit.language} {visit.url}: {visit.status}" for visit in visits if visit.status != 200]
+    assert not refused, "carol is shown links she may not follow:\n" + "\n".join(refused)
+    english = [visit for visit in visits if visit.language == "en"]
+    norwegian = [visit for visit in visits if visit.language == "nb"]
+    assert all('<html lang="en">' in visit.body for visit in english)
+    assert all('<html lang="nb">' in visit.body for visit in norwegian), "the Norwegian crawl is in Norwegian"
+
+
+def test_it_shows_a_blinded_assessor_that_a_family_is_randomised_but_not_its_arm(client, carol, trial):
+    client.force_login(carol)
+    for language in LANGUAGES:
+        set_language(client, language)
+        for family in trial.plain:
+            page = client.get(family_url(family)).content.decode()
+            assert f'data-status="{FamilyStatus.RANDOMISED}"' in page
+            assert in_language(language, FamilyStatus.RANDOMISED.label) in page
+            assert not blinding_leaks(page), (family.study_id, language, blinding_leaks(page))
+
+
+RANDOMISATION_PAGES = [
+    "/randomisation/",
+    "/randomisation/new/",
+    "/randomisation/OEI/",
+    "/randomisation/LAR/",
+    "/randomisation/OEI/commitment/",
+    "/randomisation/OEI/list.txt",
+    "/randomisation/OEI/extend/",
+    "/randomisation/OEI/unseal/",
+]
+FAMILY_RANDOMISATION_PAGES = ["randomise/", "randomised-in-error/", "unblind/"]
+
+
+def test_it_refuses_a_blinded_assessor_every_randomisation_page_without_showing_an_arm(client, carol, oei, trial):
+    consented = Family.objects.filter(site=oei, status=FamilyStatus.CONSENTED).first()
+    families = [consented, *trial.randomised, trial.other_site]
+    urls = RANDOMISATION_PAGES + [
+        family_url(family) + page for family in families for page in FAMILY_RANDOMISATION_PAGES
+    ]
+    allocations, unblindings = Allocation.objects.count(), Unblinding.objects.count()
+    client.force_login(carol)
+
+    answers = []
+    for language in LANGUAGES:
+        set_language(client, language)
+        for url in urls:
+            answers.append((language, "GET", url, client.get(url)))
+        for url in ["/randomisation/OEI/verify/", "/randomisation/OEI/unseal/agree/"]:
+            answers.append((language, "POST", url, client.post(url)))
+        for family in families:
+            site = family.site.code
+            answers.append(
+                (
+                    language,
+                    "POST",
+                    family_url(family) + "randomise/",
+                    client.post(family_url(family) + "randomise/", {"site": site, "confirm": "on"}),
+                )
+            )
+            answers.append(
+                (
+                    language,
+                    "POST",
+                    family_url(family) + "unblind/",
+                    client.post(family_url(family) + "unblind/", {"user": carol.pk, "reason": "I want to know"}),
+                )
+            )
+
+    not_refused = [
+        f"  {lang} {method} {url}: {r.status_code}"
+        for lang, method, url, r in answers
+        if r.status_code not in (403, 404)
+    ]
+    assert not not_refused, "carol is not refused:\n" + "\n".join(not_refused)
+    leaks = [f"  {lang} {url}: {found}" for lang, _, url, r in answers if (found := blinding_leaks(r.content.decode()))]
+    assert not leaks, "a refusal shows carol an arm:\n" + "\n".join(leaks)
+    for language in LANGUAGES:
+        set_language(client, language)
+        admin = client.get("/admin/randomization/allocation/", follow=True)
+        assert admin.redirect_chain and "/admin/login/" in admin.redirect_chain[-1][0], "carol is no staff"
+        assert not blinding_leaks(admin.content.decode())
+    assert Allocation.objects.count() == allocations
+    assert Unblinding.objects.count() == unblindings
+    assert Family.objects.get(pk=consented.pk).status == FamilyStatus.CONSENTED
+
+
+def test_it_finds_the_arms_on_a_researchers_crawl_so_the_detector_works(alice, trial):
+    visits = crawl_both_languages(logged_in(alice))
+
+    for language in LANGUAGES:
+        pages = {visit.url: visit for visit in visits if visit.language == language}
+        for family in trial.randomised:
+            page = pages.get(family_url(family))
+            assert page is not None, f"alice's {language} crawl never reached {family.study_id}"
+            assert arms_shown(page.body) == {trial.arms[family.study_id]}, (family.study_id, language)
+            assert "data-arm" in page.body
+            assert arm_traces(page.body)
+        annotated = pages[family_url(trial.annotated)].body
+        assert in_language(language, "Randomised in error") in annotated
+        assert ANNOTATION_REASON in html.unescape(annotated)
+        for family in trial.families:
+            if family not in trial.randomised:
+                page = pages[family_url(family)].body
+                assert not arms_shown(page) and "data-arm" not in page, (family.study_id, language)
+
+
+def test_it_shows_the_arm_of_one_family_to_an_assessor_unblinded_for_it_and_no_other(client, carol, paula, trial):
+    unblinded = trial.plain[0]
+    services.family_unblind(family=unblinded, user=carol, reason=CAROL_UNBLINDING_REASON, unblinded_by=paula)
+
+    visits = crawl_both_languages(logged_in(carol))
+
+    unblinded_pages = [visit for visit in visits if visit.url == family_url(unblinded)]
+    assert len(unblinded_pages) == len(LANGUAGES)
+    for visit in unblinded_pages:
+        assert arms_shown(visit.body) == {trial.arms[unblinded.study_id]}, visit.language
+        assert "data-arm" in visit.body
+    leaks = leaks_in(visits, except_urls=frozenset({family_url(unblinded)}))
+    assert not leaks, "carol sees the arm of a family she was not unblinded for:\n" + "\n".join(leaks)
+    assert {family_url(family) for family in trial.randomised} <= {visit.url for visit in visits}
