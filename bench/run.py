@@ -156,7 +156,7 @@ def randomisation_anomalies(site, expected: int, failures: list[str], data_manag
     return anomalies
 
 
-def benchmark_randomisation(researcher_sites: list, researcher, data_manager) -> tuple[list[tuple], list[str], float]:
+def benchmark_randomisation(sites: list, researcher, data_manager) -> tuple[list[tuple], list[str], float]:
     """The randomisation rows (one per number of clients), the anomaly lines, and the fill time."""
     from collections import deque
 
@@ -171,13 +171,13 @@ def benchmark_randomisation(researcher_sites: list, researcher, data_manager) ->
             cursor.execute(statement)
 
     started = time.perf_counter()
-    for site in researcher_sites:
+    for site in sites:
         for _ in range(ALLOCATIONS):
             family_in_state("consented", site=site, by=researcher)
     fill_seconds = time.perf_counter() - started
 
     rows, report = [], []
-    for clients, site in zip(RANDOMISING_CLIENTS, researcher_sites, strict=True):
+    for clients, site in zip(RANDOMISING_CLIENTS, sites, strict=True):
         per_client = max(1, min(ALLOCATIONS, randomisation.MAX_LIST_LENGTH) // clients)
         # Longer than the run needs, so that no "running low" alert is claimed mid-run.
         randomisation.allocation_list_generate(
@@ -340,14 +340,15 @@ def main() -> None:
         print()
         return
     print(
-        f"randomisation at one site, all clients on its list's lock ({len(RANDOMISING_CLIENTS) * ALLOCATIONS} "
-        f"consented families filled in {randomisation_fill:.0f} s); ceiling: the same clients running "
-        "SELECT ... FOR UPDATE of one row + INSERT per transaction; goal: ratio at least 0.5, 0 anomalies"
+        f"randomisation at one site, every client queueing for its list's lock ({len(RANDOMISING_CLIENTS)} sites "
+        f"of {ALLOCATIONS} consented families, filled in {randomisation_fill:.0f} s)"
     )
+    print("ceiling: the same clients, each transaction a SELECT ... FOR UPDATE of one row + an INSERT")
+    print("goal: a ratio of at least 0.5, and 0 anomalies")
     print()
-    header = ("clients", "n", "allocations/s", "p95 ms", "ceiling tx/s", "ceiling p95 ms", "ratio", "anomalies")
+    columns = ("clients", "n", "allocations/s", "p95 ms", "ceiling tx/s", "ceiling p95 ms", "ratio", "anomalies")
     widths = (7, 5, 13, 8, 12, 14, 5, 9)
-    print("| " + " | ".join(f"{title:>{width}}" for title, width in zip(header, widths, strict=True)) + " |")
+    print("| " + " | ".join(f"{title:>{width}}" for title, width in zip(columns, widths, strict=True)) + " |")
     print("|" + "|".join("-" * (width + 2) for width in widths) + "|")
     for clients, n, rate, p95, ceiling_rate, ceiling_p95, ratio, anomalies in randomisation_rows:
         print(

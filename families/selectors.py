@@ -9,6 +9,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.db.models import QuerySet
+from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
@@ -91,7 +92,8 @@ def family_timeline(
     """
     histories = []
     user_ids: set[int] = set()
-    for model, key in [*_TIMELINE_SOURCES, *extra_sources]:
+    sources: list[tuple[type[models.Model], str]] = [*_TIMELINE_SOURCES, *extra_sources]
+    for model, key in sources:
         # simple-history adds the `history` manager when the model class is made; the stubs cannot see it.
         history = model.history  # type: ignore[attr-defined]
         rows = list(
@@ -171,7 +173,7 @@ def _display(f: models.Field, value: Any, related: Mapping[Any, Mapping[Any, mod
     if isinstance(value, bool):
         return _("Yes") if value else _("No")
     if isinstance(value, datetime):
-        return date_format(value, "SHORT_DATETIME_FORMAT")
+        return date_format(timezone.localtime(value), "SHORT_DATETIME_FORMAT")
     if isinstance(value, date):
         return date_format(value, "SHORT_DATE_FORMAT")
     return str(value)

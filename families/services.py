@@ -259,8 +259,11 @@ def _already_submitted(model: type[_Submitted], *, family: Family, token: uuid.U
 
 
 def lock_family(family: Family) -> Family:
-    """The family's row, locked until the transaction ends: every step of its life cycle takes this first."""
-    return Family.objects.select_for_update().select_related("site").get(pk=family.pk)
+    """The family's row, locked until the transaction ends: every step of its life cycle takes this first.
+
+    Only the family's row (`of=("self",)`): a plain FOR UPDATE would lock the joined site row too, and every
+    step at a site would then queue behind registrations and randomisations there."""
+    return Family.objects.select_for_update(of=("self",)).select_related("site").get(pk=family.pk)
 
 
 def screening_assess(

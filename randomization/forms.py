@@ -39,8 +39,15 @@ class AnnotationForm(forms.Form):
     )
 
 
+class PersonChoiceField(forms.ModelChoiceField):
+    """Users by their full name (their username when they have none)."""
+
+    def label_from_instance(self, obj) -> str:
+        return obj.get_full_name() or obj.get_username()
+
+
 class UnblindForm(forms.Form):
-    user = forms.ModelChoiceField(
+    user = PersonChoiceField(
         label=_("Reveal the arm to"),
         queryset=User.objects.none(),
         empty_label=_("Choose a blinded outcome assessor"),
@@ -54,7 +61,6 @@ class UnblindForm(forms.Form):
         field = self.fields["user"]
         assert isinstance(field, forms.ModelChoiceField)
         field.queryset = assessors
-        field.label_from_instance = lambda user: user.get_full_name() or user.get_username()
 
 
 class BlockSizesField(forms.CharField):
@@ -69,7 +75,7 @@ class BlockSizesField(forms.CharField):
         )
 
     def to_python(self, value):
-        text = super().to_python(value)
+        text = super().to_python(value) or ""
         parts = [part for part in re.split(r"[\s,;]+", text) if part]
         if not parts or not all(part.isdigit() for part in parts):
             raise forms.ValidationError(_("Give whole numbers separated by commas, for example 2, 4, 6."))

@@ -46,4 +46,11 @@ class AllocationSection:
     def timeline_sources(self, request: HttpRequest, family: Family) -> list[tuple[type[models.Model], str]]:
         if _visible_allocation(request, family) is None:
             return []
-        return [(Allocation, "family_id"), (AllocationAnnotation, "allocation__family_id"), (Unblinding, "family_id")]
+        sources: list[tuple[type[models.Model], str]] = [
+            (Allocation, "family_id"),
+            (AllocationAnnotation, "allocation__family_id"),
+        ]
+        # Code-breaks (who, for whom, why) are the PI's record; an unblinded assessor learns the arm only.
+        if has_role(request.user, Role.PRINCIPAL_INVESTIGATOR):
+            sources.append((Unblinding, "family_id"))
+        return sources

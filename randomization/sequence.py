@@ -179,7 +179,7 @@ def predictability(design: Design) -> Fraction:
     Blocks are balanced, so at every block's end the counts are at the ratio and the guesser, who does not
     see block boundaries, guesses exactly as if they did. Block sizes are drawn independently, so by
     renewal-reward the share is E[correct per block] / E[block size]."""
-    correct = sum(expected_correct_in_block(size, design.ratio) for size in design.block_sizes)
+    correct = sum((expected_correct_in_block(size, design.ratio) for size in design.block_sizes), Fraction(0))
     return correct / sum(design.block_sizes)
 
 

@@ -330,17 +330,23 @@ class _ListExhausted(Exception):
 
 # Takes the list's lock and reads its next entry in one round trip, because the lock is held from here
 # to the commit and every randomisation at the site waits for it. The outer join keeps the position even
-# when the entry is not in this statement's snapshot (see _allocate).
+# when the entry is not in this statement's snapshot (see _allocate). SQLite allows no UPDATE inside
+# WITH; there the entry is read by a second statement.
 _SEALED_ARM = AllocationEntry._meta.get_field("sealed_arm")
 _TAKE_NEXT_ENTRY = """
     WITH taken AS (
         UPDATE {list_table} SET used = used + 1
         WHERE site_id = %s AND used < length AND unsealed_at IS NULL
-        RETURNING id, used
+        RETURNING id, used, length
     )
-    SELECT taken.id, taken.used, entry.id, entry.sealed_arm
+    SELECT taken.id, taken.used, taken.length, entry.id, entry.sealed_arm
     FROM taken LEFT JOIN {entry_table} AS entry
         ON entry.allocation_list_id = taken.id AND entry.position = taken.used
+"""
+_TAKE_NEXT_POSITION = """
+    UPDATE {list_table} SET used = used + 1
+    WHERE site_id = %s AND used < length AND unsealed_at IS NULL
+    RETURNING id, used, length, NULL, NULL
 """
 
 
@@ -365,12 +371,9 @@ def family_randomise(*, family: Family, confirmed_site: Site, randomised_by: Use
                     % {"study_id": family.study_id, "site": family.site.code, "confirmed": confirmed_site.code}
                 )
             family_mark_randomised(family=family, randomised_by=randomised_by)
-            allocation = _allocate(family, randomised_by)
+            allocation, length = _allocate(family, randomised_by)
     except _ListExhausted as exhausted:
-        if AllocationList.objects.filter(pk=exhausted.list_id, exhausted_alert_sent_at__isnull=True).update(
-            exhausted_alert_sent_at=timezone.now()
-        ):
-            tasks.send_list_alert.delay(exhausted.list_id, "exhausted")
+        _alert_once(exhausted.list_id, "exhausted")
         raise ValidationError(
             _(
                 "The allocation list of %(site)s is used up, so %(study_id)s cannot be randomised now. "
@@ -378,23 +381,34 @@ def family_randomise(*, family: Family, confirmed_site: Site, randomised_by: Use
             )
             % {"site": family.site.code, "study_id": family.study_id}
         ) from None
-    _warn_if_running_low(allocation)
+    if TrialSettings.current().is_low_stock(remaining=length - allocation.position, length=length):
+        _alert_once(allocation.entry.allocation_list_id, "low")
     return Randomisation(allocation, created=True)
 
 
-def _allocate(family: Family, randomised_by: User) -> Allocation:
-    sql = _TAKE_NEXT_ENTRY.format(
+def _take_next_entry(site_id: int) -> tuple | None:
+    sql = (_TAKE_NEXT_ENTRY if connection.vendor == "postgresql" else _TAKE_NEXT_POSITION).format(
         list_table=connection.ops.quote_name(AllocationList._meta.db_table),
         entry_table=connection.ops.quote_name(AllocationEntry._meta.db_table),
     )
     with connection.cursor() as cursor:
         # The list's row lock (taken by this UPDATE until commit) serialises randomisations at the site:
-        # two at the same moment would otherwise read the same "next" entry. The row count says whether
-        # an entry was left.
-        cursor.execute(sql, [family.site_id])
-        row = cursor.fetchone()
+        # two at the same moment would otherwise read the same "next" entry. No row: none was left.
+        cursor.execute(sql, [site_id])
+        return cursor.fetchone()
+
+
+def _allocate(family: Family, randomised_by: User) -> tuple[Allocation, int]:
+    """The allocation made from the next entry, and the list's length."""
+    row = _take_next_entry(family.site_id)
     if row is None:
-        allocation_list = AllocationList.objects.filter(site_id=family.site_id).first()
+        # A list being extended right now looked used up to the UPDATE, which skips a row it would have to
+        # wait for when that row no longer matches. Waiting for the list's lock lets the extension finish;
+        # then a new statement sees the new entries.
+        allocation_list = AllocationList.objects.select_for_update().filter(site_id=family.site_id).first()
+        if allocation_list is not None and allocation_list.is_sealed and allocation_list.remaining > 0:
+            row = _take_next_entry(family.site_id)
+    if row is None:
         if allocation_list is None:
             raise ValidationError(
                 _("%(site)s has no allocation list yet; ask the data manager to generate one.")
@@ -406,10 +420,10 @@ def _allocate(family: Family, randomised_by: User) -> Allocation:
                 % {"site": family.site.code}
             )
         raise _ListExhausted(allocation_list.pk)
-    list_id, position, entry_id, sealed_arm = row
+    list_id, position, length, entry_id, sealed_arm = row
     if entry_id is None:
-        # The list was extended while this statement waited for its lock: the new entries were committed
-        # after the statement's snapshot was taken, and a new statement sees them.
+        # On SQLite; or the list was extended while the statement waited for its lock, so that the new
+        # entries were committed after the statement's snapshot was taken: a new statement sees them.
         entry = AllocationEntry.objects.get(allocation_list_id=list_id, position=position)
     else:
         entry = AllocationEntry.from_db(
@@ -426,20 +440,15 @@ def _allocate(family: Family, randomised_by: User) -> Allocation:
         randomised_by=randomised_by,
     )
     save_as(allocation, randomised_by)
-    return allocation
+    return allocation, length
 
 
-def _warn_if_running_low(allocation: Allocation) -> None:
-    allocation_list = AllocationList.objects.only("pk", "length", "used").get(pk=allocation.entry.allocation_list_id)
-    remaining = allocation_list.length - allocation.position
-    if not TrialSettings.current().is_low_stock(remaining=remaining, length=allocation_list.length):
-        return
-    # Claimed by a conditional update, so that the data managers are told once, however many
-    # randomisations cross the threshold at once.
-    if AllocationList.objects.filter(pk=allocation_list.pk, low_stock_alert_sent_at__isnull=True).update(
-        low_stock_alert_sent_at=timezone.now()
-    ):
-        tasks.send_list_alert.delay(allocation_list.pk, "low")
+def _alert_once(list_id: int, kind: str) -> None:
+    """Tell the data managers that a list runs low or is used up, once: a conditional update claims the
+    alert, however many randomisations cross the threshold at once. Queued when the claim commits."""
+    field = "exhausted_alert_sent_at" if kind == "exhausted" else "low_stock_alert_sent_at"
+    if AllocationList.objects.filter(pk=list_id, **{f"{field}__isnull": True}).update(**{field: timezone.now()}):
+        transaction.on_commit(lambda: tasks.send_list_alert.delay(list_id, kind))
 
 
 def allocation_annotate(*, allocation: Allocation, reason: str, annotated_by: User) -> AllocationAnnotation:

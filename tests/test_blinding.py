@@ -151,7 +151,7 @@ def crawl(client: Client, *, language: str, start: str = "/") -> dict[str, Visit
         url = queue.popleft()
         response = client.get(url, follow=True)
         final = _final_url(url, response)
-        body = response.content.decode()
+        body = response.content.decode(errors="replace")
         visits[url] = visits[final] = Visit(final, response.status_code, body, language)
         seen.add(final)
         assert len(visits) <= MAX_PAGES, f"the crawl ran away at {url}"

@@ -164,7 +164,7 @@ class TrialSettings(models.Model):
         return str(_("Trial settings"))
 
     def clean(self) -> None:
-        errors = {}
+        errors: dict[str, object] = {}
         if not (self.intervention_min_months <= self.intervention_expected_months <= self.intervention_max_months):
             errors["intervention_expected_months"] = _(
                 "The expected length must lie between the minimum and the maximum."

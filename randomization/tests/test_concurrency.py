@@ -4,10 +4,13 @@ click, two data managers generating one site's list, colleagues annotating one m
 Each thread has its own database connection; a Barrier releases the threads together.
 """
 
+import threading
+import time
 from collections import Counter
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.db import connection, transaction
 
 from families.models import Family, FamilyStatus
 from families.tests.factories import family_in_state
@@ -97,3 +100,92 @@ def test_it_annotates_a_mistake_once_when_eight_colleagues_do_it_at_once(transac
     annotation = AllocationAnnotation.objects.get()
     assert annotation.allocation_id == allocation.pk
     assert Allocation.objects.get().arm == allocation.arm
+
+
+def wait_until_transactions_wait_for_a_lock(count: int) -> None:
+    """Poll until `count` other sessions of this database wait for a lock (no time limit asserted)."""
+    with connection.cursor() as cursor:
+        for _ in range(1200):
+            # Within a transaction, PostgreSQL answers from a snapshot of the statistics unless it is cleared.
+            cursor.execute("SELECT pg_stat_clear_snapshot()")
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+            if cursor.fetchone()[0] >= count:
+                return
+            time.sleep(0.05)
+    raise AssertionError(f"{count} randomisations did not come to wait for the list's lock")
+
+
+def test_it_gives_families_waiting_while_the_list_grows_its_last_entry_and_the_first_new_one(
+    transactional_db, postgres, settings, oei, dina, alice
+):
+    settings.CELERY_TASK_ALWAYS_EAGER = True  # the low-stock alert is sent, not queued
+    oei.expected_recruitment = 1
+    oei.save()
+    allocation_list = allocation_list_for(oei, by=dina, block_sizes=[2])
+    randomised_family(oei, researcher=alice)
+    waiting = [family_in_state("consented", site=oei, by=alice) for _ in range(2)]
+    extended = threading.Event()
+
+    def extend_or_randomise(i):
+        if i == 0:
+            # The extension keeps the list locked until both randomisations queue behind it: their
+            # statements began before the new entries existed, and one of them gets the first new entry.
+            with transaction.atomic():
+                services.allocation_list_extend(
+                    allocation_list=allocation_list, additional=2, reason="More", extended_by=dina, block_sizes=[2]
+                )
+                extended.set()
+                wait_until_transactions_wait_for_a_lock(2)
+            return None
+        assert extended.wait(timeout=60)
+        return services.family_randomise(family=waiting[i - 1], confirmed_site=oei, randomised_by=alice)
+
+    results, errors = run_together(3, extend_or_randomise)
+
+    assert errors == [None, None, None]
+    allocations = list(Allocation.objects.select_related("entry").filter(family__in=waiting))
+    assert sorted(allocation.position for allocation in allocations) == [2, 3]
+    assert {result.allocation.pk for result in results[1:]} == {allocation.pk for allocation in allocations}
+    for allocation in allocations:
+        assert allocation.entry.position == allocation.position
+        assert allocation.arm == allocation.entry.sealed_arm
+    allocation_list.refresh_from_db()
+    assert (allocation_list.length, allocation_list.used) == (4, 3)
+    assert services.allocation_list_verify(allocation_list=allocation_list, verified_by=dina).passed
+
+
+def test_it_randomises_a_family_that_arrives_while_a_used_up_list_is_being_extended(
+    transactional_db, postgres, settings, oei, dina, alice
+):
+    settings.CELERY_TASK_ALWAYS_EAGER = True  # the alerts are sent, not queued
+    oei.expected_recruitment = 1
+    oei.save()
+    allocation_list = allocation_list_for(oei, by=dina, block_sizes=[2])
+    randomised_family(oei, researcher=alice)
+    randomised_family(oei, researcher=alice)
+    waiting = family_in_state("consented", site=oei, by=alice)
+    extended = threading.Event()
+
+    def extend_or_randomise(i):
+        if i == 0:
+            with transaction.atomic():
+                services.allocation_list_extend(
+                    allocation_list=allocation_list, additional=2, reason="More", extended_by=dina, block_sizes=[2]
+                )
+                extended.set()
+                wait_until_transactions_wait_for_a_lock(1)
+            return None
+        assert extended.wait(timeout=60)
+        return services.family_randomise(family=waiting, confirmed_site=oei, randomised_by=alice)
+
+    results, errors = run_together(2, extend_or_randomise)
+
+    # Not "used up": the family waits for the extension and gets its first entry, and no stale
+    # "used up" alert is left claimed on a list that has entries again.
+    assert errors == [None, None]
+    assert results[1].allocation.position == 3
+    allocation_list.refresh_from_db()
+    assert (allocation_list.length, allocation_list.used) == (4, 3)
+    assert allocation_list.exhausted_alert_sent_at is None

@@ -276,6 +276,8 @@ def test_it_refuses_to_extend_a_list_that_fails_verification(oei, dina):
     assert allocation_list.segments.count() == 1
 
 
+# The alerts are queued when the claim commits: these tests commit.
+@pytest.mark.django_db(transaction=True)
 def test_it_randomises_again_after_an_exhausted_list_is_extended_and_warns_afresh(oei, dina_with_email, alice):
     oei.expected_recruitment = 1
     oei.save()
@@ -398,6 +400,8 @@ def test_it_tells_clearly_that_a_site_has_no_list_yet(oei, alice):
     assert Family.objects.get(pk=family.pk).status == FamilyStatus.CONSENTED
 
 
+# The alerts are queued when the claim commits: these tests commit.
+@pytest.mark.django_db(transaction=True)
 def test_it_refuses_when_the_list_is_used_up_and_tells_the_data_managers_once(oei, dina_with_email, alice):
     other_manager = UserFactory(username="dmitri", roles=[Role.DATA_MANAGER], email="dmitri@example.org")
     alice.email = "alice@example.org"
@@ -422,6 +426,8 @@ def test_it_refuses_when_the_list_is_used_up_and_tells_the_data_managers_once(oe
     assert not any(word in message.body.lower() for word in ARM_WORDS)
 
 
+# The alerts are queued when the claim commits: these tests commit.
+@pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize(
     ("expected_recruitment", "length", "first_warned_position"),
     [(10, 12, 8), (25, 30, 24)],

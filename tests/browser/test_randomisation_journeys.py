@@ -18,7 +18,7 @@ from families.tests.factories import family_in_state
 from randomization import sequence, services
 from randomization.models import Allocation, AllocationList, Arm, Unblinding
 from tests.browser.conftest import NORWEGIAN_BROWSER
-from tests.browser.test_enrolment_journeys import expect_on_family_page, field, status_badge
+from tests.browser.test_enrolment_journeys import field, status_badge
 from tests.test_blinding import arm_traces
 
 pytestmark = pytest.mark.browser
@@ -41,6 +41,12 @@ def arm_label(arm: str) -> str:
 
 def family_url(family: Family) -> str:
     return f"/families/{family.study_id}/"
+
+
+def expect_on_family_page(page: Page, study_id: str) -> None:
+    expect(page).to_have_url(re.compile(rf"/families/{re.escape(study_id)}/$"))
+    expect(page.locator("h1.study-id")).to_have_text(study_id)
+    expect(page.locator("html")).to_have_attribute("lang", LANGUAGE)
 
 
 def open_family(page: Page, family: Family) -> None:
@@ -98,9 +104,14 @@ def test_it_randomises_a_consented_family_once_after_the_researcher_confirms_fam
     expect(status_badge(page)).to_have_text(nb(FamilyStatus.RANDOMISED.label))
     page.screenshot(path=results_dir / "journey-randomise.png", full_page=True)
 
+    # Back to the confirmation page, as the browser kept it, and reloaded: the family is randomised, so
+    # the page leads to the family, and the form sent again (a second tab, a flaky network's retry)
+    # draws nothing more.
     page.go_back()
-    expect_on_family_page(page, consented.study_id)  # the confirmation page is gone: the family is randomised
+    expect(page).to_have_url(re.compile(rf"{re.escape(family_url(consented))}randomise/$"))
     page.reload()
+    expect_on_family_page(page, consented.study_id)
+    expect(page.locator("[data-arm]")).to_have_text(arm_label(allocation.arm))
     landed = page.evaluate(
         """async ([url, fields]) => {
             const body = new FormData();
