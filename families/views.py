@@ -25,7 +25,7 @@ from families.models import Consent, ConsentDecision, Family, FamilyStatus
 from families.sections import family_sections
 from families.selectors import ACT_ROLES, IDENTIFIER_ROLES, VIEW_ROLES, families_visible_to, family_timeline
 from trial.forms import add_service_error
-from trial.roles import AuthenticatedHttpRequest, Role, can_at_site, has_role, sites_for
+from trial.roles import AuthenticatedHttpRequest, Role, can_at_site, has_role, require_role, sites_for
 
 FAMILIES_PER_PAGE = 25
 
@@ -45,22 +45,25 @@ def get_family_for_user(request: HttpRequest, study_id: str, *, act: bool = Fals
     return family
 
 
-def _form_page(
-    request: HttpRequest, template: str, family: Family, form: Form, *, heading: str, submit_label: str
+def family_form_page(
+    request: HttpRequest,
+    template: str,
+    family: Family,
+    form: Form,
+    *,
+    heading: str,
+    submit_label: str,
+    intro: str = "",
 ) -> HttpResponse:
-    """A family's one-form page (families/family_form_page.html): screening, consent, withdrawal, identifiers."""
-    context = {"family": family, "form": form, "heading": heading, "submit_label": submit_label}
+    """A family's one-form page (extending families/family_form_page.html): screening, consent, withdrawal,
+    identifiers, and the randomisation's annotation and unblinding."""
+    context = {"family": family, "form": form, "heading": heading, "submit_label": submit_label, "intro": intro}
     return render(request, template, context)
-
-
-def _require_role(request: HttpRequest, *roles: str) -> None:
-    if not has_role(request.user, *roles):
-        raise PermissionDenied
 
 
 @login_required
 def family_list(request: AuthenticatedHttpRequest) -> HttpResponse:
-    _require_role(request, *VIEW_ROLES)
+    require_role(request, *VIEW_ROLES)
     form = FamilyFilterForm(request.GET or None, sites=sites_for(request.user, *VIEW_ROLES))
     families = families_visible_to(request.user)
     if form.is_valid():
@@ -91,7 +94,7 @@ IDENTIFIER_FIELDS = tuple(IdentifiersForm.base_fields)
 @sensitive_post_parameters(*IDENTIFIER_FIELDS)
 @login_required
 def family_register(request: AuthenticatedHttpRequest) -> HttpResponse:
-    _require_role(request, *ACT_ROLES)
+    require_role(request, *ACT_ROLES)
     sites = sites_for(request.user, *ACT_ROLES)
     if not sites.exists():
         raise PermissionDenied
@@ -176,7 +179,7 @@ def family_screen(request: AuthenticatedHttpRequest, study_id: str) -> HttpRespo
             else:
                 messages.warning(request, _("%(study_id)s is not eligible.") % {"study_id": family.study_id})
             return redirect("families:detail", study_id=family.study_id)
-    return _form_page(
+    return family_form_page(
         request, "families/family_screen.html", family, form, heading=_("Screening"), submit_label=_("Save screening")
     )
 
@@ -218,7 +221,7 @@ def family_consent(request: AuthenticatedHttpRequest, study_id: str) -> HttpResp
             add_service_error(form, error)
         else:
             return redirect("families:detail", study_id=family.study_id)
-    return _form_page(
+    return family_form_page(
         request, "families/family_consent.html", family, form, heading=_("Consent"), submit_label=_("Save the decision")
     )
 
@@ -244,7 +247,7 @@ def family_withdraw(request: AuthenticatedHttpRequest, study_id: str) -> HttpRes
         else:
             messages.info(request, _("Withdrawal of %(study_id)s recorded.") % {"study_id": family.study_id})
             return redirect("families:detail", study_id=family.study_id)
-    return _form_page(
+    return family_form_page(
         request,
         "families/family_withdraw.html",
         family,
@@ -270,7 +273,7 @@ def family_identifiers(request: AuthenticatedHttpRequest, study_id: str) -> Http
         else:
             messages.success(request, _("Identifiers of %(study_id)s saved.") % {"study_id": family.study_id})
             return redirect("families:detail", study_id=family.study_id)
-    return _form_page(
+    return family_form_page(
         request,
         "families/family_identifiers.html",
         family,

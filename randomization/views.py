@@ -2,15 +2,14 @@ from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.forms import Form
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import formats
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from families.models import FamilyStatus
-from families.views import get_family_for_user
+from families.views import family_form_page, get_family_for_user
 from randomization import services
 from randomization.forms import AnnotationForm, ExtendForm, GenerateForm, RandomiseForm, UnblindForm, UnsealRequestForm
 from randomization.models import AllocationList, Arm, UnsealingRole
@@ -24,12 +23,7 @@ from randomization.selectors import (
 )
 from trial.forms import add_service_error
 from trial.models import Site, TrialSettings
-from trial.roles import AuthenticatedHttpRequest, Role, has_role
-
-
-def _require_role(request: HttpRequest, *roles: str) -> None:
-    if not has_role(request.user, *roles):
-        raise PermissionDenied
+from trial.roles import AuthenticatedHttpRequest, Role, has_role, require_role
 
 
 def _arm_message(arm: str) -> str:
@@ -75,13 +69,6 @@ def family_randomise(request: AuthenticatedHttpRequest, study_id: str) -> HttpRe
     return render(request, "randomization/family_randomise.html", {"family": family, "form": form})
 
 
-def _family_form_page(
-    request: HttpRequest, family, form: Form, *, heading: str, submit_label: str, intro: str = ""
-) -> HttpResponse:
-    context = {"family": family, "form": form, "heading": heading, "submit_label": submit_label, "intro": intro}
-    return render(request, "randomization/family_form_page.html", context)
-
-
 @login_required
 def allocation_annotate(request: AuthenticatedHttpRequest, study_id: str) -> HttpResponse:
     family = get_family_for_user(request, study_id, act=True)
@@ -105,8 +92,9 @@ def allocation_annotate(request: AuthenticatedHttpRequest, study_id: str) -> Htt
                 _("The randomisation of %(study_id)s is marked as made in error.") % {"study_id": family.study_id},
             )
             return redirect("families:detail", study_id=family.study_id)
-    return _family_form_page(
+    return family_form_page(
         request,
+        "families/family_form_page.html",
         family,
         form,
         heading=_("Randomised in error"),
@@ -121,7 +109,7 @@ def allocation_annotate(request: AuthenticatedHttpRequest, study_id: str) -> Htt
 @login_required
 def family_unblind(request: AuthenticatedHttpRequest, study_id: str) -> HttpResponse:
     family = get_family_for_user(request, study_id)
-    _require_role(request, Role.PRINCIPAL_INVESTIGATOR)
+    require_role(request, Role.PRINCIPAL_INVESTIGATOR)
     if allocation_of(family) is None:
         messages.error(request, _("%(study_id)s has not been randomised.") % {"study_id": family.study_id})
         return redirect("families:detail", study_id=family.study_id)
@@ -153,8 +141,9 @@ def family_unblind(request: AuthenticatedHttpRequest, study_id: str) -> HttpResp
                 },
             )
             return redirect("families:detail", study_id=family.study_id)
-    return _family_form_page(
+    return family_form_page(
         request,
+        "families/family_form_page.html",
         family,
         form,
         heading=_("Emergency unblinding"),
@@ -175,7 +164,7 @@ def _list_for_site(site_code: str) -> AllocationList:
 
 @login_required
 def list_overview(request: AuthenticatedHttpRequest) -> HttpResponse:
-    _require_role(request, *LIST_ROLES)
+    require_role(request, *LIST_ROLES)
     states = list_states()
     return render(
         request,
@@ -191,7 +180,7 @@ def list_overview(request: AuthenticatedHttpRequest) -> HttpResponse:
 
 @login_required
 def list_generate(request: AuthenticatedHttpRequest) -> HttpResponse:
-    _require_role(request, Role.DATA_MANAGER)
+    require_role(request, Role.DATA_MANAGER)
     trial_settings = TrialSettings.current()
     sites = Site.objects.filter(allocation_list__isnull=True).order_by("code")
     form = GenerateForm(
@@ -243,7 +232,7 @@ def list_generate(request: AuthenticatedHttpRequest) -> HttpResponse:
 
 @login_required
 def list_detail(request: AuthenticatedHttpRequest, site_code: str) -> HttpResponse:
-    _require_role(request, *LIST_ROLES)
+    require_role(request, *LIST_ROLES)
     allocation_list = _list_for_site(site_code)
     unsealing = getattr(allocation_list, "unsealing", None)
     context = {
@@ -276,7 +265,7 @@ def list_detail(request: AuthenticatedHttpRequest, site_code: str) -> HttpRespon
 
 @login_required
 def list_commitment(request: AuthenticatedHttpRequest, site_code: str) -> HttpResponse:
-    _require_role(request, *LIST_ROLES)
+    require_role(request, *LIST_ROLES)
     allocation_list = _list_for_site(site_code)
     return render(
         request,
@@ -287,7 +276,7 @@ def list_commitment(request: AuthenticatedHttpRequest, site_code: str) -> HttpRe
 
 @login_required
 def list_canonical_text(request: AuthenticatedHttpRequest, site_code: str) -> HttpResponse:
-    _require_role(request, *LIST_ROLES)
+    require_role(request, *LIST_ROLES)
     allocation_list = _list_for_site(site_code)
     if allocation_list.is_sealed:
         raise Http404
@@ -298,7 +287,7 @@ def list_canonical_text(request: AuthenticatedHttpRequest, site_code: str) -> Ht
 
 @login_required
 def list_extend(request: AuthenticatedHttpRequest, site_code: str) -> HttpResponse:
-    _require_role(request, Role.DATA_MANAGER)
+    require_role(request, Role.DATA_MANAGER)
     allocation_list = _list_for_site(site_code)
     form = ExtendForm(request.POST or None, initial={"block_sizes": TrialSettings.current().allocation_block_sizes})
     if request.method == "POST" and form.is_valid():
@@ -338,7 +327,7 @@ def list_extend(request: AuthenticatedHttpRequest, site_code: str) -> HttpRespon
 @require_POST
 @login_required
 def list_verify(request: AuthenticatedHttpRequest, site_code: str) -> HttpResponse:
-    _require_role(request, Role.DATA_MANAGER)
+    require_role(request, Role.DATA_MANAGER)
     allocation_list = _list_for_site(site_code)
     verification = services.allocation_list_verify(allocation_list=allocation_list, verified_by=request.user)
     if verification.passed:
@@ -350,7 +339,7 @@ def list_verify(request: AuthenticatedHttpRequest, site_code: str) -> HttpRespon
 
 @login_required
 def list_unseal(request: AuthenticatedHttpRequest, site_code: str) -> HttpResponse:
-    _require_role(request, *LIST_ROLES)
+    require_role(request, *LIST_ROLES)
     allocation_list = _list_for_site(site_code)
     if hasattr(allocation_list, "unsealing"):
         return redirect("randomization:list", site_code=site_code)
@@ -388,7 +377,7 @@ def list_unseal(request: AuthenticatedHttpRequest, site_code: str) -> HttpRespon
 @require_POST
 @login_required
 def list_unseal_approve(request: AuthenticatedHttpRequest, site_code: str) -> HttpResponse:
-    _require_role(request, *LIST_ROLES)
+    require_role(request, *LIST_ROLES)
     allocation_list = _list_for_site(site_code)
     try:
         services.allocation_list_approve_unsealing(allocation_list=allocation_list, approved_by=request.user)

@@ -7,6 +7,7 @@ user object, so scoping a page costs at most two queries.
 """
 
 from django.contrib.auth import models as auth_models
+from django.core.exceptions import PermissionDenied
 from django.db import models
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
@@ -81,3 +82,9 @@ def sites_for(user: User, *roles: str) -> models.QuerySet[Site]:
 def can_at_site(user: User, site_id: int, *roles: str) -> bool:
     site_ids = site_ids_for(user, *roles)
     return site_ids is None or site_id in site_ids
+
+
+def require_role(request: HttpRequest, *roles: str) -> None:
+    """For a view: 403 unless the user holds one of `roles` (somewhere)."""
+    if not has_role(request.user, *roles):
+        raise PermissionDenied
