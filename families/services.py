@@ -527,4 +527,4 @@ def family_mark_randomised(*, family: Family, randomised_by: User) -> None:
             % {"study_id": family.study_id, "status": family.get_status_display().lower()}
         )
     family.status = FamilyStatus.RANDOMISED
-    save_as(family, randomised_by)
+    save_as(family, randomised_by, update_fields=["status"])

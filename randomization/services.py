@@ -33,7 +33,7 @@ from randomization.models import (
 )
 from randomization.selectors import can_randomise, is_blinded
 from trial.audit import save_as
-from trial.models import Site, TrialSettings
+from trial.models import Site, TrialSettings, is_low_stock
 from trial.roles import Role, can_at_site, has_role
 
 # A list (or an extension) longer than this is a typing mistake, not a trial of 45 families.
@@ -339,14 +339,16 @@ _TAKE_NEXT_ENTRY = """
         WHERE site_id = %s AND used < length AND unsealed_at IS NULL
         RETURNING id, used, length
     )
-    SELECT taken.id, taken.used, taken.length, entry.id, entry.sealed_arm
-    FROM taken LEFT JOIN {entry_table} AS entry
-        ON entry.allocation_list_id = taken.id AND entry.position = taken.used
+    SELECT taken.id, taken.used, taken.length, entry.id, entry.sealed_arm,
+        settings.allocation_low_stock_entries, settings.allocation_low_stock_percent
+    FROM taken
+    LEFT JOIN {entry_table} AS entry ON entry.allocation_list_id = taken.id AND entry.position = taken.used
+    LEFT JOIN {settings_table} AS settings ON settings.singleton
 """
 _TAKE_NEXT_POSITION = """
     UPDATE {list_table} SET used = used + 1
     WHERE site_id = %s AND used < length AND unsealed_at IS NULL
-    RETURNING id, used, length, NULL, NULL
+    RETURNING id, used, length, NULL, NULL, NULL, NULL
 """
 
 
@@ -361,6 +363,8 @@ def family_randomise(*, family: Family, confirmed_site: Site, randomised_by: Use
         with transaction.atomic():
             # The family's lock makes simultaneous requests for one family queue here; the second one
             # then finds the first one's allocation (and the family's unique allocation stands behind it).
+            # The allocation is read by a statement of its own, after the lock: a join in the locking
+            # statement would read it from the snapshot taken before the wait, and miss it.
             family = lock_family(family)
             existing = Allocation.objects.filter(family=family).first()
             if existing is not None:
@@ -371,7 +375,7 @@ def family_randomise(*, family: Family, confirmed_site: Site, randomised_by: Use
                     % {"study_id": family.study_id, "site": family.site.code, "confirmed": confirmed_site.code}
                 )
             family_mark_randomised(family=family, randomised_by=randomised_by)
-            allocation, length = _allocate(family, randomised_by)
+            allocation, length, low_stock = _allocate(family, randomised_by)
     except _ListExhausted as exhausted:
         _alert_once(exhausted.list_id, "exhausted")
         raise ValidationError(
@@ -381,7 +385,11 @@ def family_randomise(*, family: Family, confirmed_site: Site, randomised_by: Use
             )
             % {"site": family.site.code, "study_id": family.study_id}
         ) from None
-    if TrialSettings.current().is_low_stock(remaining=length - allocation.position, length=length):
+    if low_stock is None:
+        trial_settings = TrialSettings.current()
+        low_stock = (trial_settings.allocation_low_stock_entries, trial_settings.allocation_low_stock_percent)
+    entries, percent = low_stock
+    if is_low_stock(remaining=length - allocation.position, length=length, entries=entries, percent=percent):
         _alert_once(allocation.entry.allocation_list_id, "low")
     return Randomisation(allocation, created=True)
 
@@ -390,6 +398,7 @@ def _take_next_entry(site_id: int) -> tuple | None:
     sql = (_TAKE_NEXT_ENTRY if connection.vendor == "postgresql" else _TAKE_NEXT_POSITION).format(
         list_table=connection.ops.quote_name(AllocationList._meta.db_table),
         entry_table=connection.ops.quote_name(AllocationEntry._meta.db_table),
+        settings_table=connection.ops.quote_name(TrialSettings._meta.db_table),
     )
     with connection.cursor() as cursor:
         # The list's row lock (taken by this UPDATE until commit) serialises randomisations at the site:
@@ -398,8 +407,9 @@ def _take_next_entry(site_id: int) -> tuple | None:
         return cursor.fetchone()
 
 
-def _allocate(family: Family, randomised_by: User) -> tuple[Allocation, int]:
-    """The allocation made from the next entry, and the list's length."""
+def _allocate(family: Family, randomised_by: User) -> tuple[Allocation, int, tuple[int, int] | None]:
+    """The allocation made from the next entry, the list's length, and the low-stock thresholds (read in
+    the same statement on PostgreSQL; None where they were not)."""
     row = _take_next_entry(family.site_id)
     if row is None:
         # A list being extended right now looked used up to the UPDATE, which skips a row it would have to
@@ -420,7 +430,7 @@ def _allocate(family: Family, randomised_by: User) -> tuple[Allocation, int]:
                 % {"site": family.site.code}
             )
         raise _ListExhausted(allocation_list.pk)
-    list_id, position, length, entry_id, sealed_arm = row
+    list_id, position, length, entry_id, sealed_arm, low_entries, low_percent = row
     if entry_id is None:
         # On SQLite; or the list was extended while the statement waited for its lock, so that the new
         # entries were committed after the statement's snapshot was taken: a new statement sees them.
@@ -440,7 +450,7 @@ def _allocate(family: Family, randomised_by: User) -> tuple[Allocation, int]:
         randomised_by=randomised_by,
     )
     save_as(allocation, randomised_by)
-    return allocation, length
+    return allocation, length, None if low_entries is None else (low_entries, low_percent)
 
 
 def _alert_once(list_id: int, kind: str) -> None:

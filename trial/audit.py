@@ -11,9 +11,9 @@ def audit_as(instance: models.Model, user: User, reason: str = "") -> None:
         instance._change_reason = reason  # type: ignore[attr-defined]  # simple-history's hook; not a field
 
 
-def save_as(instance: models.Model, user: User, reason: str = "") -> None:
+def save_as(instance: models.Model, user: User, reason: str = "", update_fields: list[str] | None = None) -> None:
     audit_as(instance, user, reason)
-    instance.save()
+    instance.save(update_fields=update_fields)
 
 
 def delete_as(instance: models.Model, user: User, reason: str) -> None:

@@ -48,6 +48,11 @@ def _default_block_sizes() -> list[int]:
     return [2, 4, 6]
 
 
+def is_low_stock(*, remaining: int, length: int, entries: int, percent: int) -> bool:
+    """A list runs low with at most `entries` entries, or at most `percent` % of its length, left."""
+    return remaining <= entries or remaining * 100 <= length * percent
+
+
 class TrialSettings(models.Model):
     """The trial's configurable numbers: one row, edited by a data manager in the admin.
 
@@ -195,9 +200,11 @@ class TrialSettings(models.Model):
 
     def is_low_stock(self, *, remaining: int, length: int) -> bool:
         """Whether a list with `remaining` of `length` entries left should warn the data manager."""
-        return (
-            remaining <= self.allocation_low_stock_entries
-            or remaining * 100 <= length * self.allocation_low_stock_percent
+        return is_low_stock(
+            remaining=remaining,
+            length=length,
+            entries=self.allocation_low_stock_entries,
+            percent=self.allocation_low_stock_percent,
         )
 
     @classmethod
