@@ -257,7 +257,8 @@ def main() -> None:
     started = time.perf_counter()
     states = ["consented", "consented", "eligible", "ineligible", "referred", "declined"]
     for i in range(FAMILIES):
-        family_in_state(states[i % len(states)], site=sites[i % len(sites)], by=researcher)
+        # Every site gets every state (the states cycle within each site's turn), so filters find families.
+        family_in_state(states[i % len(states)], site=sites[(i // len(states)) % len(sites)], by=researcher)
     fill_seconds = time.perf_counter() - started
 
     rows = []
@@ -299,7 +300,7 @@ def main() -> None:
     pages = [
         ("family list, page 1", "/families/"),
         ("family list, page 40", "/families/?page=40"),
-        ("family list, search + filter", f"/families/?q=OEI-00&status=consented&site={site.pk}"),
+        ("family list, search + filter", f"/families/?q={site.code}-0&status=consented&site={site.pk}"),
         ("family page with timeline", f"/families/{detail_family.study_id}/"),
     ]
     for label, path in pages:
