@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 
 from django.db.models import QuerySet
+from django.utils import formats
 
 from families.models import Family
 from randomization import sequence
@@ -48,18 +49,21 @@ class ListState:
     allocation_list: AllocationList | None
     low: bool = False
     exhausted: bool = False
+    predictability_percent: str = ""
 
 
 def list_states() -> list[ListState]:
     lists = {
         allocation_list.site_id: allocation_list
-        for allocation_list in AllocationList.objects.select_related("site", "unsealing")
+        for allocation_list in AllocationList.objects.select_related("site", "unsealing").prefetch_related("segments")
     }
     trial_settings = TrialSettings.current()
     states = []
     for site in Site.objects.order_by("code"):
         allocation_list = lists.get(site.pk)
         state = ListState(site, allocation_list)
+        if allocation_list is not None:
+            state.predictability_percent = percent(list_predictability(allocation_list))
         if allocation_list is not None and allocation_list.is_sealed:
             state.exhausted = allocation_list.remaining == 0
             state.low = not state.exhausted and trial_settings.is_low_stock(
@@ -74,6 +78,11 @@ def list_predictability(allocation_list: AllocationList) -> float:
     generations used different block sizes is judged on all the sizes it drew from."""
     sizes = {size for segment in allocation_list.segments.all() for size in segment.block_sizes}
     return float(sequence.predictability(sequence.design(sizes, allocation_list.ratio)))
+
+
+def percent(share: float) -> str:
+    """A share as a percentage with one decimal, in the page's language (70.3 or 70,3)."""
+    return formats.number_format(round(share * 100, 1), 1)
 
 
 def recent_unblindings(limit: int = 20) -> QuerySet[Unblinding]:

@@ -4,7 +4,6 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils import formats
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -19,6 +18,7 @@ from randomization.selectors import (
     can_randomise,
     list_predictability,
     list_states,
+    percent,
     recent_unblindings,
 )
 from trial.forms import add_service_error
@@ -28,10 +28,6 @@ from trial.roles import AuthenticatedHttpRequest, Role, has_role, require_role
 
 def _arm_message(arm: str) -> str:
     return str(Arm(arm).label)
-
-
-def _percent(share: float) -> str:
-    return formats.number_format(round(share * 100, 1), 1)
 
 
 # --- A family's randomisation ------------------------------------------------------------------------------
@@ -242,7 +238,7 @@ def list_detail(request: AuthenticatedHttpRequest, site_code: str) -> HttpRespon
             (verification, [services.finding_text(finding) for finding in verification.findings])
             for verification in allocation_list.verifications.select_related("verified_by")[:10]
         ],
-        "predictability_percent": _percent(list_predictability(allocation_list)),
+        "predictability_percent": percent(list_predictability(allocation_list)),
         "unsealing": unsealing,
         "is_data_manager": has_role(request.user, Role.DATA_MANAGER),
         "can_approve_unsealing": unsealing is not None
