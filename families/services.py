@@ -37,7 +37,7 @@ from families.models import (
     Withdrawal,
     WithdrawalReason,
 )
-from trial.audit import delete_as, save_as
+from trial.audit import delete_as, save_as, update_as
 from trial.models import Site, TrialSettings
 
 # Dates before this are typing mistakes (0225 for 2025), not referrals of this trial.
@@ -518,13 +518,17 @@ def family_withdraw(
     return withdrawal
 
 
-def family_mark_randomised(*, family: Family, randomised_by: User) -> None:
-    """The family's step into the trial proper; called by the randomisation service inside its
-    transaction, with the family locked (lock_family), just before its allocation is stored."""
-    if family.status != FamilyStatus.CONSENTED:
-        raise ValidationError(
-            _("Only a family that has consented can be randomised; %(study_id)s is %(status)s.")
-            % {"study_id": family.study_id, "status": family.get_status_display().lower()}
-        )
-    family.status = FamilyStatus.RANDOMISED
-    save_as(family, randomised_by, update_fields=["status"])
+def family_claim_for_randomisation(*, family: Family, site: Site, randomised_by: User) -> Family | None:
+    """The family's step into the trial proper, for the randomisation service's transaction: a consented
+    family of `site` becomes "randomised", and its row stays locked until that transaction ends.
+
+    Returns None, changing nothing, when the family is not (or no longer) a consented family of `site`: the
+    caller then finds out why under lock_family. Two requests at once: the second waits for the first one's
+    commit and gets None."""
+    return update_as(
+        Family,
+        family.pk,
+        changes={"status": FamilyStatus.RANDOMISED},
+        where={"status": FamilyStatus.CONSENTED, "site": site.pk},
+        user=randomised_by,
+    )

@@ -18,7 +18,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_variables
 
 from families.models import Family
-from families.services import family_mark_randomised, lock_family
+from families.services import family_claim_for_randomisation, lock_family
 from randomization import sequence, tasks
 from randomization.models import (
     Allocation,
@@ -32,7 +32,7 @@ from randomization.models import (
     Verification,
 )
 from randomization.selectors import can_randomise, is_blinded
-from trial.audit import save_as
+from trial.audit import create_as, save_as
 from trial.models import Site, TrialSettings, is_low_stock
 from trial.roles import Role, can_at_site, has_role
 
@@ -361,20 +361,25 @@ def family_randomise(*, family: Family, confirmed_site: Site, randomised_by: Use
         raise PermissionDenied
     try:
         with transaction.atomic():
-            # The family's lock makes simultaneous requests for one family queue here; the second one
-            # then finds the first one's allocation (and the family's unique allocation stands behind it).
-            # The allocation is read by a statement of its own, after the lock: a join in the locking
-            # statement would read it from the snapshot taken before the wait, and miss it.
-            family = lock_family(family)
-            existing = Allocation.objects.filter(family=family).first()
-            if existing is not None:
-                return Randomisation(existing, created=False)
-            if family.site_id != confirmed_site.pk:
+            claimed = family_claim_for_randomisation(family=family, site=confirmed_site, randomised_by=randomised_by)
+            if claimed is None:
+                # Not a consented family of the confirmed site, or not any more: under the family's lock, a
+                # family randomised a moment ago (a double click, a colleague) has its allocation, which is
+                # returned, never a second one (the family's unique allocation stands behind this).
+                family = lock_family(family)
+                existing = Allocation.objects.filter(family=family).first()
+                if existing is not None:
+                    return Randomisation(existing, created=False)
+                if family.site_id != confirmed_site.pk:
+                    raise ValidationError(
+                        _("%(study_id)s belongs to %(site)s, not to %(confirmed)s. Check the family and its site.")
+                        % {"study_id": family.study_id, "site": family.site.code, "confirmed": confirmed_site.code}
+                    )
                 raise ValidationError(
-                    _("%(study_id)s belongs to %(site)s, not to %(confirmed)s. Check the family and its site.")
-                    % {"study_id": family.study_id, "site": family.site.code, "confirmed": confirmed_site.code}
+                    _("Only a family that has consented can be randomised; %(study_id)s is %(status)s.")
+                    % {"study_id": family.study_id, "status": family.get_status_display().lower()}
                 )
-            family_mark_randomised(family=family, randomised_by=randomised_by)
+            family = claimed
             allocation, length, low_stock = _allocate(family, randomised_by)
     except _ListExhausted as exhausted:
         _alert_once(exhausted.list_id, "exhausted")
@@ -449,7 +454,7 @@ def _allocate(family: Family, randomised_by: User) -> tuple[Allocation, int, tup
         position=position,
         randomised_by=randomised_by,
     )
-    save_as(allocation, randomised_by)
+    create_as(allocation, randomised_by)
     return allocation, length, None if low_entries is None else (low_entries, low_percent)
 
 
