@@ -67,6 +67,30 @@ def test_it_randomises_a_family_once_when_twenty_requests_arrive_at_once(transac
     assert AllocationList.objects.get(pk=allocation_list.pk).used == 1
 
 
+def test_it_allocates_once_when_twenty_browsers_post_the_randomise_form_at_once(
+    transactional_db, postgres, oei, dina, alice
+):
+    """The same race through the page: twenty POSTs of the confirmation form, each from its own client."""
+    from django.test import Client
+
+    allocation_list_for(oei, by=dina)
+    family = family_in_state("consented", site=oei, by=alice)
+    url = f"/families/{family.study_id}/randomise/"
+    clients = []
+    for _ in range(20):
+        client = Client()
+        client.force_login(alice)
+        clients.append(client)
+
+    responses, errors = run_together(20, lambda i: clients[i].post(url, {"site": oei.code, "confirm": "on"}))
+
+    assert errors == [None] * 20
+    assert [response.status_code for response in responses] == [302] * 20
+    assert {response.url for response in responses} == {f"/families/{family.study_id}/"}
+    assert Allocation.objects.filter(family=family).count() == 1
+    assert AllocationList.objects.get(site=oei).used == 1
+
+
 def test_it_keeps_one_list_when_two_data_managers_generate_for_a_site_at_once(transactional_db, postgres, oei, dina):
     managers = [dina, UserFactory(username="dmitri", roles=[Role.DATA_MANAGER])]
 

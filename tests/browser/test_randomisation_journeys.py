@@ -209,3 +209,86 @@ def test_it_generates_a_sealed_list_in_the_browser_and_verifies_it(open_page, lo
     expect(page.locator("[data-verification]")).to_have_count(1)
     expect(page.locator("[data-verification] .badge")).to_have_text(nb("Passed"))
     assert allocation_list.verifications.get().passed
+
+
+def test_it_warns_of_a_list_running_low_and_extends_it_with_a_new_commitment(open_page, log_in, dina, alice, oei):
+    oei.expected_recruitment = 3
+    oei.save()
+    allocation_list = services.allocation_list_generate(site=oei, generated_by=dina, block_sizes=[2])
+    for _ in range(allocation_list.length - 1):
+        family = family_in_state("consented", site=oei, by=alice)
+        services.family_randomise(family=family, confirmed_site=oei, randomised_by=alice)
+    first_commitment = allocation_list.commitment
+
+    page = open_page(locale=LOCALE)
+    log_in(page, dina)
+    alert = page.locator(f"[data-list-alert={oei.code}]")
+    expect(alert).to_contain_text(oei.code)
+    page.get_by_role("link", name=f"{oei.name} ({oei.code})").click()
+    page.get_by_role("link", name=nb("Extend the list"), exact=True).click()
+
+    expect(page.get_by_role("heading", level=1)).to_have_text(
+        nb("Extend the allocation list of %(site)s") % {"site": oei.code}
+    )
+    page.get_by_label(field(nb("Entries to add (at least)"))).fill("6")
+    page.get_by_role("button", name=nb("Extend and seal")).click()
+    expect(page.locator(".invalid-feedback, [data-error-summary]").first).to_be_visible()  # no reason given
+    page.get_by_label(field(nb("Reason"))).fill("Kommunen har fått flere henvisninger enn ventet")
+    page.get_by_role("button", name=nb("Extend and seal")).click()
+
+    expect(page).to_have_url(re.compile(rf"/randomisation/{oei.code}/$"))
+    length_before = allocation_list.length
+    allocation_list.refresh_from_db()
+    assert allocation_list.length >= length_before + 6
+    expect(page.locator("[data-commitment]")).to_have_text(allocation_list.commitment)
+    assert allocation_list.commitment != first_commitment
+    expect(page.locator("[data-segment]")).to_have_count(2)
+    expect(page.locator(f"[data-list-alert={oei.code}]")).to_have_count(0)
+
+
+def test_it_unseals_a_list_only_when_a_data_manager_and_the_investigator_both_agree(
+    open_page, log_in, dina, paula, randomised
+):
+    site = randomised.family.site
+    manager = open_page(locale=LOCALE)
+    log_in(manager, dina)
+    manager.goto(f"/randomisation/{site.code}/")
+    manager.get_by_role("link", name=nb("Ask to unseal"), exact=True).click()
+    manager.get_by_label(field(nb("Why unseal the list now?"))).fill("Rekrutteringen er avsluttet")
+    manager.get_by_label(nb("I understand that no family can be randomised from the list once it is unsealed.")).check()
+    manager.get_by_role("button", name=nb("Ask to unseal")).click()
+
+    expect(manager).to_have_url(re.compile(rf"/randomisation/{site.code}/$"))
+    expect(manager.get_by_text(nb("Waiting for the agreement of the other role."))).to_be_visible()
+    expect(manager.get_by_role("button", name=nb("Agree and unseal"))).to_have_count(0)
+    expect(manager.get_by_role("table")).to_have_count(0)
+
+    investigator = open_page(locale=LOCALE)
+    log_in(investigator, paula)
+    investigator.goto(f"/randomisation/{site.code}/")
+    investigator.get_by_role("button", name=nb("Agree and unseal")).click()
+
+    table = investigator.get_by_role("table")
+    expect(table).to_be_visible()
+    expect(table).to_contain_text(randomised.family.study_id)
+    expect(table).to_contain_text(arm_label(randomised.arm))
+    manager.reload()
+    expect(manager.get_by_role("table")).to_be_visible()
+    assert not AllocationList.objects.get(site=site).is_sealed
+
+
+def test_it_marks_a_mistaken_randomisation_and_keeps_the_family_in_its_arm(open_page, log_in, alice, randomised):
+    family = randomised.family
+    reason = "Familien hadde trukket samtykket per telefon dagen før"
+    page = open_page(locale=LOCALE)
+    log_in(page, alice)
+    open_family(page, family)
+    page.get_by_role("link", name=nb("Mark as randomised in error"), exact=True).click()
+    page.get_by_label(field(nb("Why was this randomisation a mistake?"))).fill(reason)
+    page.get_by_role("button", name=nb("Mark as randomised in error")).click()
+
+    expect_on_family_page(page, family.study_id)
+    expect(page.locator("[data-annotation]")).to_contain_text(reason)
+    expect(page.locator("[data-arm]")).to_have_text(arm_label(randomised.arm))
+    expect(page.get_by_role("link", name=nb("Mark as randomised in error"), exact=True)).to_have_count(0)
+    assert Allocation.objects.get(family=family).arm == randomised.arm
