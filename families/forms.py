@@ -7,7 +7,7 @@ from django.utils.translation import gettext_lazy as _
 from families.models import ConsentDecision, DeclineReason, FamilyStatus, ReferralSource, StruggleArea, WithdrawalReason
 from families.services import Identifiers
 from families.validators import validate_national_id_number, validate_phone
-from trial.forms import DateInput, SubmissionTokenMixin, YesNoField
+from trial.forms import DateInput, PersonChoiceField, SubmissionTokenMixin, YesNoField
 from trial.models import Site
 
 
@@ -120,11 +120,6 @@ class HouseholdCorrectionForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 2}),
         help_text=_("Kept in the family's timeline with the correction."),
     )
-
-
-class PersonChoiceField(forms.ModelChoiceField):
-    def label_from_instance(self, user) -> str:
-        return user.get_full_name() or user.get_username()
 
 
 class ConsentForm(SubmissionTokenMixin):

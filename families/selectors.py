@@ -25,7 +25,7 @@ from families.models import (
     Withdrawal,
 )
 from trial.models import Site
-from trial.roles import Role, User, site_ids_for
+from trial.roles import Role, User, display_name, site_ids_for
 
 # Roles that see a site's families (read-only unless also a researcher). Family Partners will see
 # their assigned families once assignment exists (the caseload issue); until then, none.
@@ -143,7 +143,7 @@ def family_timeline(
             events.append(
                 TimelineEvent(
                     when=row.history_date,
-                    who=_person(row.history_user) if row.history_user else _("the system"),
+                    who=display_name(row.history_user) if row.history_user else _("the system"),
                     what=_event_title(model, row.history_type),
                     changes=changes,
                     reason=row.history_change_reason or "",
@@ -153,10 +153,6 @@ def family_timeline(
     return events
 
 
-def _person(user: AbstractUser) -> str:
-    return user.get_full_name() or user.get_username()
-
-
 def _display(f: models.Field, value: Any, related: Mapping[Any, Mapping[Any, models.Model]]) -> str:
     if value is None or value == "":
         return "—"
@@ -164,7 +160,7 @@ def _display(f: models.Field, value: Any, related: Mapping[Any, Mapping[Any, mod
         target = related.get(f.related_model, {}).get(value)
         if target is None:
             return "—"
-        return _person(cast(AbstractUser, target)) if f.related_model is get_user_model() else str(target)
+        return display_name(cast(AbstractUser, target)) if f.related_model is get_user_model() else str(target)
     if f.choices:
         return str(dict(f.flatchoices).get(value, value))
     if f.name in _CHOICE_LISTS and isinstance(value, list):

@@ -1,5 +1,4 @@
 from django.contrib import messages
-from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
@@ -25,7 +24,15 @@ from families.models import Consent, ConsentDecision, Family, FamilyStatus
 from families.sections import family_sections
 from families.selectors import ACT_ROLES, IDENTIFIER_ROLES, VIEW_ROLES, families_visible_to, family_timeline
 from trial.forms import add_service_error
-from trial.roles import AuthenticatedHttpRequest, Role, can_at_site, has_role, require_role, sites_for
+from trial.roles import (
+    AuthenticatedHttpRequest,
+    Role,
+    can_at_site,
+    has_role,
+    require_role,
+    sites_for,
+    users_with_role,
+)
 
 FAMILIES_PER_PAGE = 25
 
@@ -187,12 +194,7 @@ def family_screen(request: AuthenticatedHttpRequest, study_id: str) -> HttpRespo
 @login_required
 def family_consent(request: AuthenticatedHttpRequest, study_id: str) -> HttpResponse:
     family = get_family_for_user(request, study_id, act=True)
-    researchers = (
-        get_user_model()
-        .objects.filter(is_active=True, groups__name=Role.RESEARCHER, trial_sites=family.site)
-        .order_by("first_name", "last_name", "username")
-        .distinct()
-    )
+    researchers = users_with_role(Role.RESEARCHER, site=family.site)
     form = ConsentForm(request.POST or None, researchers=researchers, initial={"obtained_by": request.user.pk})
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data

@@ -5,6 +5,7 @@ from django.contrib.auth.models import User
 from django.db.models import QuerySet
 from django.utils.translation import gettext_lazy as _
 
+from trial.forms import PersonChoiceField
 from trial.models import Site
 
 
@@ -37,13 +38,6 @@ class AnnotationForm(forms.Form):
         max_length=2000,
         help_text=_("The family stays in its arm and is analysed there (intention to treat)."),
     )
-
-
-class PersonChoiceField(forms.ModelChoiceField):
-    """Users by their full name (their username when they have none)."""
-
-    def label_from_instance(self, obj) -> str:
-        return obj.get_full_name() or obj.get_username()
 
 
 class UnblindForm(forms.Form):

@@ -2,12 +2,12 @@
 
 from dataclasses import dataclass
 
-from django.db.models import QuerySet
+from django.db.models import Prefetch, QuerySet
 from django.utils import formats
 
 from families.models import Family
 from randomization import sequence
-from randomization.models import Allocation, AllocationList, Unblinding
+from randomization.models import Allocation, AllocationList, ListSegment, Unblinding, Unsealing, UnsealingRole
 from trial.models import Site, TrialSettings
 from trial.roles import Role, User, can_at_site, has_role
 
@@ -52,25 +52,39 @@ class ListState:
     predictability_percent: str = ""
 
 
-def list_states() -> list[ListState]:
-    lists = {
-        allocation_list.site_id: allocation_list
-        for allocation_list in AllocationList.objects.select_related("site", "unsealing").prefetch_related("segments")
-    }
-    trial_settings = TrialSettings.current()
-    states = []
-    for site in Site.objects.order_by("code"):
-        allocation_list = lists.get(site.pk)
-        state = ListState(site, allocation_list)
-        if allocation_list is not None:
-            state.predictability_percent = percent(list_predictability(allocation_list))
-        if allocation_list is not None and allocation_list.is_sealed:
+def list_state(site: Site, allocation_list: AllocationList | None, trial_settings: TrialSettings) -> ListState:
+    """Whether a sealed list is used up or running low (the banner and e-mail thresholds), and its
+    predictability. Reads the list's generations through `allocation_list.segments.all()`: prefetch them."""
+    state = ListState(site, allocation_list)
+    if allocation_list is not None:
+        state.predictability_percent = percent(list_predictability(allocation_list))
+        if allocation_list.is_sealed:
             state.exhausted = allocation_list.remaining == 0
             state.low = not state.exhausted and trial_settings.is_low_stock(
                 remaining=allocation_list.remaining, length=allocation_list.length
             )
-        states.append(state)
-    return states
+    return state
+
+
+def lists_with_generations() -> QuerySet[AllocationList]:
+    """Lists with their site, unsealing and generations (in order, with who made them), in three queries."""
+    generations = ListSegment.objects.select_related("created_by").order_by("number")
+    return AllocationList.objects.select_related("site", "created_by", "unsealing").prefetch_related(
+        Prefetch("segments", queryset=generations)
+    )
+
+
+def list_states() -> list[ListState]:
+    lists = {allocation_list.site_id: allocation_list for allocation_list in lists_with_generations()}
+    trial_settings = TrialSettings.current()
+    return [list_state(site, lists.get(site.pk), trial_settings) for site in Site.objects.order_by("code")]
+
+
+def can_agree_to_unsealing(user: User, unsealing: Unsealing) -> bool:
+    """Unsealing takes two people of different roles: a PI agrees to a data manager's request, a data manager
+    to a PI's; never the person who asked."""
+    needed = Role.PRINCIPAL_INVESTIGATOR if unsealing.requested_as == UnsealingRole.DATA_MANAGER else Role.DATA_MANAGER
+    return unsealing.approved_at is None and unsealing.requested_by_id != user.pk and has_role(user, needed)
 
 
 def list_predictability(allocation_list: AllocationList) -> float:

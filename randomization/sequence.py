@@ -14,6 +14,8 @@ from functools import cache
 INTERVENTION = "intervention"
 CONTROL = "control"
 FORMAT_LINE = "Family Partner trial allocation list, format 1"
+# Larger blocks would make the list barely predictable but allow long runs of one arm at a small site.
+MAX_BLOCK_SIZE = 20
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,8 @@ class Design:
             found.append("block_sizes")
         elif k >= 1 and m >= 1 and any(size % (k + m) for size in self.block_sizes):
             found.append("block_sizes_multiple")
+        elif max(self.block_sizes) > MAX_BLOCK_SIZE:
+            found.append("block_sizes_too_large")
         return found
 
     def describe_sizes(self) -> str:

@@ -9,6 +9,7 @@ site queue, so it is kept as short as it can be (see bench/run.py).
 import math
 import secrets
 from dataclasses import asdict, dataclass
+from functools import cache
 
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -31,7 +32,7 @@ from randomization.models import (
     UnsealingRole,
     Verification,
 )
-from randomization.selectors import can_randomise, is_blinded
+from randomization.selectors import can_agree_to_unsealing, can_randomise, is_blinded
 from trial.audit import create_as, save_as
 from trial.models import Site, TrialSettings, is_low_stock
 from trial.roles import Role, can_at_site, has_role
@@ -63,8 +64,10 @@ def check_design(design: sequence.Design) -> None:
                 % {"unit": sum(design.ratio)}
             }
         )
-    if max(design.block_sizes) > 20:
-        raise ValidationError({"block_sizes": _("Block sizes above 20 are not allowed.")})
+    if "block_sizes_too_large" in problems:
+        raise ValidationError(
+            {"block_sizes": _("Block sizes above %(n)s are not allowed.") % {"n": sequence.MAX_BLOCK_SIZE}}
+        )
 
 
 def _segments_of(allocation_list: AllocationList) -> tuple[list[ListSegment], list[sequence.Segment]]:
@@ -125,9 +128,7 @@ def allocation_list_generate(
             # find the first one's list (and the unique site of a list stands behind it).
             Site.objects.select_for_update().get(pk=site.pk)
             if AllocationList.objects.filter(site=site).exists():
-                raise ValidationError(
-                    {"site": _("%(site)s already has an allocation list; extend it instead.") % {"site": site.code}}
-                )
+                raise _already_has_a_list(site)
             allocation_list = AllocationList.objects.create(
                 site=site,
                 ratio_intervention=design.ratio[0],
@@ -152,10 +153,14 @@ def allocation_list_generate(
             )
             _store_entries(allocation_list, entries)
     except IntegrityError:
-        raise ValidationError(
-            {"site": _("%(site)s already has an allocation list; extend it instead.") % {"site": site.code}}
-        ) from None
+        raise _already_has_a_list(site) from None
     return allocation_list
+
+
+def _already_has_a_list(site: Site) -> ValidationError:
+    return ValidationError(
+        {"site": _("%(site)s already has an allocation list; extend it instead.") % {"site": site.code}}
+    )
 
 
 @sensitive_variables("entries")
@@ -182,6 +187,10 @@ def allocation_list_extend(
         raise ValidationError({"reason": _("Give the reason for extending the list.")})
     if not 1 <= additional <= MAX_LIST_LENGTH:
         raise ValidationError({"additional": _("Add between 1 and %(n)s entries.") % {"n": MAX_LIST_LENGTH}})
+    # Checked before the list's lock, which every randomisation at the site waits for (a list's ratio never
+    # changes).
+    design = sequence.design(block_sizes or TrialSettings.current().allocation_block_sizes, allocation_list.ratio)
+    check_design(design)
     with transaction.atomic():
         # Randomisations at the site wait while the list grows, so none sees a half-extended list.
         allocation_list = AllocationList.objects.select_for_update().select_related("site").get(pk=allocation_list.pk)
@@ -189,9 +198,6 @@ def allocation_list_extend(
             raise ValidationError(_("An unsealed list cannot be extended: recruitment from it has ended."))
         if allocation_list.length + additional > MAX_LIST_LENGTH:
             raise ValidationError({"additional": _("A list can hold at most %(n)s entries.") % {"n": MAX_LIST_LENGTH}})
-        trial_settings = TrialSettings.current()
-        design = sequence.design(block_sizes or trial_settings.allocation_block_sizes, allocation_list.ratio)
-        check_design(design)
         stored_segments, segments = _segments_of(allocation_list)
         if _verify(allocation_list, stored_segments, segments):
             raise ValidationError(
@@ -399,12 +405,17 @@ def family_randomise(*, family: Family, confirmed_site: Site, randomised_by: Use
     return Randomisation(allocation, created=True)
 
 
-def _take_next_entry(site_id: int) -> tuple | None:
-    sql = (_TAKE_NEXT_ENTRY if connection.vendor == "postgresql" else _TAKE_NEXT_POSITION).format(
+@cache
+def _take_next_entry_sql(vendor: str) -> str:
+    return (_TAKE_NEXT_ENTRY if vendor == "postgresql" else _TAKE_NEXT_POSITION).format(
         list_table=connection.ops.quote_name(AllocationList._meta.db_table),
         entry_table=connection.ops.quote_name(AllocationEntry._meta.db_table),
         settings_table=connection.ops.quote_name(TrialSettings._meta.db_table),
     )
+
+
+def _take_next_entry(site_id: int) -> tuple | None:
+    sql = _take_next_entry_sql(connection.vendor)
     with connection.cursor() as cursor:
         # The list's row lock (taken by this UPDATE until commit) serialises randomisations at the site:
         # two at the same moment would otherwise read the same "next" entry. No row: none was left.
@@ -550,10 +561,7 @@ def allocation_list_approve_unsealing(*, allocation_list: AllocationList, approv
             raise ValidationError(_("Nobody has asked to unseal this list."))
         if unsealing.approved_at is not None:
             return unsealing
-        needed = (
-            Role.PRINCIPAL_INVESTIGATOR if unsealing.requested_as == UnsealingRole.DATA_MANAGER else Role.DATA_MANAGER
-        )
-        if approved_by.pk == unsealing.requested_by_id or not has_role(approved_by, needed):
+        if not can_agree_to_unsealing(approved_by, unsealing):
             raise PermissionDenied
         unsealing.approved_by = approved_by
         unsealing.approved_at = timezone.now()

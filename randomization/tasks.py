@@ -5,24 +5,17 @@ from smtplib import SMTPException
 
 from celery import shared_task
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.core.mail import send_mail
 from django.utils import translation
 from django.utils.translation import gettext as _
 
-from trial.roles import Role
+from trial.roles import Role, users_with_role
 
 RETRY = {"autoretry_for": (SMTPException, OSError), "retry_backoff": 60, "max_retries": 8}
 
 
 def _data_manager_addresses() -> list[str]:
-    return list(
-        get_user_model()
-        .objects.filter(is_active=True, groups__name=Role.DATA_MANAGER)
-        .exclude(email="")
-        .values_list("email", flat=True)
-        .distinct()
-    )
+    return list(users_with_role(Role.DATA_MANAGER).exclude(email="").values_list("email", flat=True))
 
 
 def _in_both_languages(write) -> tuple[str, str]:

@@ -1,5 +1,4 @@
 from django.contrib import messages
-from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpResponse
@@ -11,19 +10,20 @@ from families.models import FamilyStatus
 from families.views import family_form_page, get_family_for_user
 from randomization import services
 from randomization.forms import AnnotationForm, ExtendForm, GenerateForm, RandomiseForm, UnblindForm, UnsealRequestForm
-from randomization.models import AllocationList, Arm, UnsealingRole
+from randomization.models import AllocationList, Arm
 from randomization.selectors import (
     LIST_ROLES,
     allocation_of,
+    can_agree_to_unsealing,
     can_randomise,
-    list_predictability,
+    list_state,
     list_states,
-    percent,
+    lists_with_generations,
     recent_unblindings,
 )
 from trial.forms import add_service_error
 from trial.models import Site, TrialSettings
-from trial.roles import AuthenticatedHttpRequest, Role, has_role, require_role
+from trial.roles import AuthenticatedHttpRequest, Role, display_name, has_role, require_role, users_with_role
 
 
 def _arm_message(arm: str) -> str:
@@ -109,13 +109,7 @@ def family_unblind(request: AuthenticatedHttpRequest, study_id: str) -> HttpResp
     if allocation_of(family) is None:
         messages.error(request, _("%(study_id)s has not been randomised.") % {"study_id": family.study_id})
         return redirect("families:detail", study_id=family.study_id)
-    assessors = (
-        get_user_model()
-        .objects.filter(is_active=True, groups__name=Role.OUTCOME_ASSESSOR, trial_sites=family.site)
-        .exclude(unblindings__family=family)
-        .order_by("first_name", "last_name", "username")
-        .distinct()
-    )
+    assessors = users_with_role(Role.OUTCOME_ASSESSOR, site=family.site).exclude(unblindings__family=family)
     form = UnblindForm(request.POST or None, assessors=assessors)
     if request.method == "POST" and form.is_valid():
         try:
@@ -133,7 +127,7 @@ def family_unblind(request: AuthenticatedHttpRequest, study_id: str) -> HttpResp
                 _("The arm of %(study_id)s is revealed to %(user)s. The data managers have been told.")
                 % {
                     "study_id": family.study_id,
-                    "user": unblinding.user.get_full_name() or unblinding.user.get_username(),
+                    "user": display_name(unblinding.user),
                 },
             )
             return redirect("families:detail", study_id=family.study_id)
@@ -155,7 +149,7 @@ def family_unblind(request: AuthenticatedHttpRequest, study_id: str) -> HttpResp
 
 
 def _list_for_site(site_code: str) -> AllocationList:
-    return get_object_or_404(AllocationList.objects.select_related("site", "created_by"), site__code=site_code)
+    return get_object_or_404(lists_with_generations(), site__code=site_code)
 
 
 @login_required
@@ -233,23 +227,15 @@ def list_detail(request: AuthenticatedHttpRequest, site_code: str) -> HttpRespon
     unsealing = getattr(allocation_list, "unsealing", None)
     context = {
         "allocation_list": allocation_list,
-        "segments": list(allocation_list.segments.select_related("created_by")),
+        "state": list_state(allocation_list.site, allocation_list, TrialSettings.current()),
+        "segments": list(allocation_list.segments.all()),
         "verifications": [
             (verification, [services.finding_text(finding) for finding in verification.findings])
             for verification in allocation_list.verifications.select_related("verified_by")[:10]
         ],
-        "predictability_percent": percent(list_predictability(allocation_list)),
         "unsealing": unsealing,
         "is_data_manager": has_role(request.user, Role.DATA_MANAGER),
-        "can_approve_unsealing": unsealing is not None
-        and unsealing.approved_at is None
-        and unsealing.requested_by_id != request.user.pk
-        and has_role(
-            request.user,
-            Role.PRINCIPAL_INVESTIGATOR if unsealing.requested_as == UnsealingRole.DATA_MANAGER else Role.DATA_MANAGER,
-        ),
-        "low": allocation_list.is_sealed
-        and TrialSettings.current().is_low_stock(remaining=allocation_list.remaining, length=allocation_list.length),
+        "can_approve_unsealing": unsealing is not None and can_agree_to_unsealing(request.user, unsealing),
     }
     if not allocation_list.is_sealed:
         context["entries"] = [
@@ -266,7 +252,7 @@ def list_commitment(request: AuthenticatedHttpRequest, site_code: str) -> HttpRe
     return render(
         request,
         "randomization/list_commitment.html",
-        {"allocation_list": allocation_list, "segments": list(allocation_list.segments.select_related("created_by"))},
+        {"allocation_list": allocation_list, "segments": list(allocation_list.segments.all())},
     )
 
 

@@ -6,6 +6,8 @@ from django import forms
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.utils.translation import gettext_lazy as _
 
+from trial.roles import display_name
+
 
 class DateInput(forms.DateInput):
     """A date typed in the page's own format: dd.mm.yyyy in Norwegian, yyyy-mm-dd in English.
@@ -64,6 +66,13 @@ class SubmissionTokenMixin(forms.Form):
             self.add_error(None, ValidationError(list(token_errors)))
 
 
+class PersonChoiceField(forms.ModelChoiceField):
+    """A choice of user, shown by name."""
+
+    def label_from_instance(self, obj) -> str:
+        return display_name(obj)
+
+
 def add_service_error(form: forms.Form, error: ValidationError) -> None:
     """Show a service's ValidationError on the form: on the field it names when the form has one."""
     if hasattr(error, "error_dict"):
@@ -73,4 +82,11 @@ def add_service_error(form: forms.Form, error: ValidationError) -> None:
         form.add_error(None, error)
 
 
-__all__ = ["NON_FIELD_ERRORS", "DateInput", "SubmissionTokenMixin", "YesNoField", "add_service_error"]
+__all__ = [
+    "NON_FIELD_ERRORS",
+    "DateInput",
+    "PersonChoiceField",
+    "SubmissionTokenMixin",
+    "YesNoField",
+    "add_service_error",
+]

@@ -88,3 +88,16 @@ def require_role(request: HttpRequest, *roles: str) -> None:
     """For a view: 403 unless the user holds one of `roles` (somewhere)."""
     if not has_role(request.user, *roles):
         raise PermissionDenied
+
+
+def users_with_role(role: str, *, site: Site | None = None) -> models.QuerySet[auth_models.User]:
+    """Active accounts holding `role` (members of `site`, when given), by name: for choosing a person."""
+    users = auth_models.User.objects.filter(is_active=True, groups__name=role)
+    if site is not None:
+        users = users.filter(trial_sites=site)
+    return users.order_by("first_name", "last_name", "username").distinct()
+
+
+def display_name(user: auth_models.AbstractUser) -> str:
+    """How the trial's pages name a person: the full name, or the username when there is none."""
+    return user.get_full_name() or user.get_username()

@@ -245,6 +245,7 @@ def test_its_stream_is_reproducible_and_below_one_is_always_zero():
         ((1, 2), (1, 1), ["block_sizes"]),
         ((3,), (1, 1), ["block_sizes_multiple"]),
         ((2, 4, 6), (2, 1), ["block_sizes_multiple"]),
+        ((2, 22), (1, 1), ["block_sizes_too_large"]),
         ((6, 9), (2, 1), []),
     ],
 )

@@ -120,6 +120,12 @@ class Command(BaseCommand):
                 token=uuid.uuid4(),
             )
 
+        # Consented earlier: load_demo_allocations randomises these, all but the last at each site.
+        for site, by, count in ((oei, researcher, 4), (lar, larvik, 2)):
+            for n in range(count):
+                family = register(site, by, 120 - 10 * n, children=(3 + n,))
+                screen(family, by, 110 - 10 * n)
+                consent(family, by, 100 - 10 * n)
         for site, by in ((oei, researcher), (lar, larvik)):
             register(site, by, 3)  # referred, waiting for screening
             screen(register(site, by, 20, children=(4, 9)), by, 15)  # eligible
