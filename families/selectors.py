@@ -1,5 +1,6 @@
 """Reads of families that several views share: who may see which family, and a family's timeline."""
 
+from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -87,11 +88,12 @@ def family_timeline(
     """Every audited change of the family and its records, newest first: who, when, what, old → new.
 
     `extra_sources` are the audited models of the page's sections (families.sections) that the viewer
-    may see. One query per audited model plus one for the users named, however long the history.
+    may see. One query per audited model plus one per kind of record named (users, ...), however long the
+    history.
     Direct identifiers are named as changed, never shown.
     """
     histories = []
-    user_ids: set[int] = set()
+    related_ids: dict[Any, set[int]] = defaultdict(set)
     sources: list[tuple[type[models.Model], str]] = [*_TIMELINE_SOURCES, *extra_sources]
     for model, key in sources:
         # simple-history adds the `history` manager when the model class is made; the stubs cannot see it.
@@ -105,14 +107,17 @@ def family_timeline(
         fields = [f for f in model._meta.concrete_fields if f.name in audited and f.name not in _NOT_SHOWN]
         for row in rows:
             for f in fields:
-                if f.is_relation and f.related_model is get_user_model():
+                if f.is_relation and f.related_model not in (Family, Site):
                     value = getattr(row, f.attname)
                     if value is not None:
-                        user_ids.add(value)
+                        related_ids[f.related_model].add(value)
         histories.append((model, fields, rows))
-    users = get_user_model().objects.in_bulk(user_ids)
-    # The users and sites the history names, by model and primary key.
-    related: dict[Any, Mapping[Any, models.Model]] = {get_user_model(): users, Site: {family.site_id: family.site}}
+    # The users (and other records, such as a Family Partner) the history names, by model and primary key:
+    # one query per kind of record.
+    related: dict[Any, Mapping[Any, models.Model]] = {
+        related_model: related_model._default_manager.in_bulk(ids) for related_model, ids in related_ids.items()
+    }
+    related[Site] = {family.site_id: family.site}
 
     events = []
     for model, fields, rows in histories:

@@ -37,6 +37,7 @@ from families.models import (
     Withdrawal,
     WithdrawalReason,
 )
+from families.signals import family_withdrawn
 from trial.audit import delete_as, save_as, update_as
 from trial.models import Site, TrialSettings
 
@@ -515,6 +516,9 @@ def family_withdraw(
         save_as(withdrawal, recorded_by)
         family.status = FamilyStatus.WITHDRAWN
         save_as(family, recorded_by)
+        # In the same transaction and under the family's lock: apps above this one end what the family
+        # had going (the Family Partner's intervention).
+        family_withdrawn.send(sender=Withdrawal, family=family, withdrawal=withdrawal, recorded_by=recorded_by)
     return withdrawal
 
 

@@ -11,7 +11,7 @@ from randomization.selectors import allocation_of, arm_visible_to, can_randomise
 from trial.roles import Role, has_role
 
 
-def _visible_allocation(request: HttpRequest, family: Family) -> Allocation | None:
+def visible_allocation(request: HttpRequest, family: Family) -> Allocation | None:
     """The family's allocation if this user may see its arm; looked up once per request and family."""
     cache = request.__dict__.setdefault("_visible_allocations", {})
     if family.pk not in cache:
@@ -30,7 +30,7 @@ class AllocationSection:
         user = request.user
         if family.status == FamilyStatus.CONSENTED and can_randomise(user, family):
             return {"family": family, "can_randomise": True}
-        allocation = _visible_allocation(request, family)
+        allocation = visible_allocation(request, family)
         if allocation is None:
             return None
         is_pi = has_role(user, Role.PRINCIPAL_INVESTIGATOR)
@@ -44,7 +44,7 @@ class AllocationSection:
         }
 
     def timeline_sources(self, request: HttpRequest, family: Family) -> list[tuple[type[models.Model], str]]:
-        if _visible_allocation(request, family) is None:
+        if visible_allocation(request, family) is None:
             return []
         sources: list[tuple[type[models.Model], str]] = [
             (Allocation, "family_id"),

@@ -94,6 +94,9 @@ class TrialSettings(models.Model):
         _("expected intervention length (months)"), default=12
     )
     intervention_max_months = models.PositiveSmallIntegerField(_("maximum intervention length (months)"), default=18)
+    contact_correction_days = models.PositiveSmallIntegerField(
+        _("days a Family Partner may correct a contact without a reason"), default=14
+    )
 
     # Follow-up
     follow_up_months = models.JSONField(

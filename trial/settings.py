@@ -100,6 +100,7 @@ INSTALLED_APPS = [
     "trial",
     "families",
     "randomization",
+    "visits",
 ]
 
 MIDDLEWARE = [
@@ -131,6 +132,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "trial.context_processors.roles",
+                "visits.context_processors.slot_alerts",
             ],
         },
     },

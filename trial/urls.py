@@ -14,5 +14,6 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("families/", include("families.urls")),
     path("", include("randomization.urls")),
+    path("", include("visits.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -14,6 +14,8 @@ def home(request: HttpRequest) -> HttpResponse:
         return redirect("families:list")
     if has_role(request.user, Role.DATA_MANAGER):
         return redirect("randomization:lists")
+    if has_role(request.user, Role.FAMILY_PARTNER):
+        return redirect("visits:partner_home")
     return render(request, "trial/home.html")
 
 

@@ -1,0 +1,130 @@
+from django import forms
+from django.db.models import QuerySet
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
+
+from trial.forms import DateInput, SubmissionTokenMixin
+from visits import weeks
+from visits.models import MAX_CONTACT_QUARTERS, ContactKind, Element, EndReason, PartnerProfile, PartnerStatus
+from visits.services import ContactInput
+
+
+class PartnerChoiceField(forms.ModelChoiceField):
+    """A Family Partner, shown with their free slots (or that they are on leave or full)."""
+
+    def label_from_instance(self, obj: PartnerProfile) -> str:
+        if obj.status != PartnerStatus.ACTIVE:
+            state = gettext("on leave")
+        elif obj.free_slots == 0:
+            state = gettext("no free slot")
+        else:
+            state = ngettext("%(count)s free slot", "%(count)s free slots", obj.free_slots) % {"count": obj.free_slots}
+        return f"{obj} ({state})"
+
+
+class AssignForm(forms.Form):
+    partner = PartnerChoiceField(
+        label=_("Family Partner"), queryset=PartnerProfile.objects.none(), empty_label=_("Choose a Family Partner")
+    )
+    started_on = forms.DateField(label=_("Assigned from"), widget=DateInput)
+    reason = forms.CharField(
+        label=_("Why does the family change Family Partner?"),
+        widget=forms.Textarea(attrs={"rows": 2}),
+        max_length=2000,
+        required=False,
+    )
+
+    def __init__(self, *args, partners: QuerySet[PartnerProfile], reassigning: bool, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.initial.setdefault("started_on", weeks.today())
+        field = self.fields["partner"]
+        assert isinstance(field, forms.ModelChoiceField)
+        field.queryset = partners
+        if reassigning:
+            self.fields["reason"].required = True
+        else:
+            del self.fields["reason"]
+
+
+class EndInterventionForm(forms.Form):
+    ended_on = forms.DateField(label=_("Last day of the intervention"), widget=DateInput)
+    reason = forms.ChoiceField(label=_("Why did it end?"), choices=[("", "---------"), *EndReason.choices])
+    details = forms.CharField(
+        label=_("Details"),
+        widget=forms.Textarea(attrs={"rows": 2}),
+        max_length=2000,
+        required=False,
+        help_text=_("Needed for “Other”."),
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.initial.setdefault("ended_on", weeks.today())
+
+
+def duration_label(quarters: int) -> str:
+    """A duration as people say it: "45 min", "2 h", "1 h 15 min"."""
+    hours, minutes = divmod(quarters * 15, 60)
+    if not hours:
+        return gettext("%(minutes)s min") % {"minutes": minutes}
+    if not minutes:
+        return gettext("%(hours)s h") % {"hours": hours}
+    return gettext("%(hours)s h %(minutes)s min") % {"hours": hours, "minutes": minutes}
+
+
+class ContactForm(SubmissionTokenMixin, forms.Form):
+    """Made for a phone: big targets, a date that defaults to today, the duration as a list of quarter-hours."""
+
+    contact_date = forms.DateField(label=_("Date"), widget=DateInput(attrs={"inputmode": "numeric"}))
+    duration_quarters = forms.TypedChoiceField(label=_("Duration"), coerce=int, choices=())
+    kind = forms.ChoiceField(label=_("Kind of contact"), choices=ContactKind.choices, widget=forms.RadioSelect)
+    elements = forms.MultipleChoiceField(
+        label=_("Elements of the model it served"),
+        choices=Element.choices,
+        widget=forms.CheckboxSelectMultiple,
+        error_messages={"required": _("Tick at least one element of the model that the contact served.")},
+    )
+    notes = forms.CharField(
+        label=_("Notes"),
+        widget=forms.Textarea(attrs={"rows": 4}),
+        max_length=10000,
+        required=False,
+        help_text=_("Seen only by you and the site's researchers; never exported."),
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.initial.setdefault("contact_date", weeks.today())
+        field = self.fields["duration_quarters"]
+        assert isinstance(field, forms.TypedChoiceField)
+        field.choices = [("", gettext("Choose the duration"))] + [
+            (quarters, duration_label(quarters)) for quarters in range(1, MAX_CONTACT_QUARTERS + 1)
+        ]
+
+    def contact_input(self) -> ContactInput:
+        data = self.cleaned_data
+        return ContactInput(
+            contact_date=data["contact_date"],
+            duration_quarters=data["duration_quarters"],
+            kind=data["kind"],
+            elements=list(data["elements"]),
+            notes=data["notes"],
+        )
+
+
+class ContactCorrectionForm(ContactForm):
+    reason = forms.CharField(
+        label=_("Why is it corrected?"), widget=forms.Textarea(attrs={"rows": 2}), max_length=2000, required=False
+    )
+
+    def __init__(self, *args, needs_reason: bool, **kwargs):
+        super().__init__(*args, **kwargs)
+        del self.fields["token"]
+        if needs_reason:
+            self.fields["reason"].required = True
+        else:
+            self.fields["reason"].help_text = _("Optional for a contact logged in the last days.")
+
+
+class PartnerStatusForm(forms.Form):
+    status = forms.ChoiceField(label=_("Status"), choices=PartnerStatus.choices)

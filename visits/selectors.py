@@ -1,0 +1,403 @@
+"""Who may see the Family Partner's work, and the reads its pages share (caseloads, waiting lists, hours).
+
+The work reveals the arm (only intervention families have a Family Partner), so a blinded outcome assessor
+sees none of it; researchers of the family's site and the PI see it; a Family Partner sees only the families
+assigned to them now. Every read here takes a fixed number of queries, however many contacts there are:
+hours come from the daily totals (ContactDay), summed per ISO week.
+"""
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+
+from django.contrib.auth.models import User as AuthUser
+from django.db.models import Max, Prefetch, QuerySet, Sum
+from django.db.models.functions import TruncWeek
+from django.utils import timezone
+
+from families.models import Family, FamilyStatus
+from randomization.models import Arm
+from randomization.selectors import is_blinded
+from trial.models import Site, TrialSettings
+from trial.roles import Role, User, can_at_site, has_role, site_ids_for, users_with_role
+from visits import weeks
+from visits.models import Assignment, Contact, ContactDay, InterventionPeriod, PartnerProfile, PartnerStatus
+
+# Roles that see a site's caseload and hours (the PI everywhere, read-only); researchers also manage it.
+WORK_ROLES = (Role.RESEARCHER, Role.PRINCIPAL_INVESTIGATOR)
+MANAGE_ROLES = (Role.RESEARCHER,)
+NO_CONTACT_DAYS = 7
+
+
+def work_site_ids(user: User) -> frozenset[int] | None:
+    """Sites whose caseload and hours the user sees (None: all); none at all for a blinded user."""
+    if is_blinded(user):
+        return frozenset()
+    return site_ids_for(user, *WORK_ROLES)
+
+
+def can_see_caseload(user: User) -> bool:
+    site_ids = work_site_ids(user)
+    return site_ids is None or bool(site_ids)
+
+
+def can_manage_caseload(user: User, site_id: int) -> bool:
+    return not is_blinded(user) and can_at_site(user, site_id, *MANAGE_ROLES)
+
+
+def partner_profile_of(user: User) -> PartnerProfile | None:
+    """The user's Family Partner profile, if they hold the role and have one (cached on the user)."""
+    if not has_role(user, Role.FAMILY_PARTNER):
+        return None
+    if not hasattr(user, "_partner_profile"):
+        user._partner_profile = PartnerProfile.objects.select_related("site", "user").filter(user=user.pk).first()  # type: ignore[union-attr]  # a per-request cache on the user
+    return user._partner_profile  # type: ignore[union-attr]
+
+
+def is_partner_of(user: User, family: Family) -> bool:
+    """Whether `family` is assigned to the user (as a Family Partner) now."""
+    return (
+        has_role(user, Role.FAMILY_PARTNER)
+        and not is_blinded(user)
+        and Assignment.objects.filter(family=family, ended_on__isnull=True, partner__user=user.pk).exists()
+    )
+
+
+def can_see_work(user: User, family: Family) -> bool:
+    if is_blinded(user):
+        return False
+    return can_at_site(user, family.site_id, *WORK_ROLES) or is_partner_of(user, family)
+
+
+def can_read_notes(user: User, contact: Contact, family: Family) -> bool:
+    """Notes are for their author and the family's site researchers only (not the PI, never exported)."""
+    return contact.author_id == user.pk or can_manage_caseload(user, family.site_id)
+
+
+# --- Hours per ISO week -------------------------------------------------------------------------------------
+
+
+def target_quarters(trial_settings: TrialSettings) -> int:
+    return int(trial_settings.weekly_hours_target * weeks.QUARTERS_PER_HOUR)
+
+
+def week_quarters(family_ids, first: weeks.Week, last: weeks.Week) -> dict[tuple[int, date], int]:
+    """{(family id, Monday): quarter-hours} for the weeks `first` to `last`; one query."""
+    rows = (
+        ContactDay.objects.filter(family_id__in=family_ids, day__range=(first.start, last.end))
+        .annotate(week=TruncWeek("day"))
+        .values_list("family_id", "week")
+        .annotate(total=Sum("quarters"))
+    )
+    return {(family_id, _as_date(week)): total for family_id, week, total in rows}
+
+
+def _as_date(value: date | datetime) -> date:
+    return value.date() if isinstance(value, datetime) else value
+
+
+def last_contact_days(family_ids) -> dict[int, date]:
+    return dict(
+        ContactDay.objects.filter(family_id__in=family_ids, quarters__gt=0)
+        .values_list("family_id")
+        .annotate(last=Max("day"))
+        .values_list("family_id", "last")
+    )
+
+
+@dataclass
+class WeekDose:
+    """A family's hours in one week against the target (prorated for the days the intervention ran)."""
+
+    week: weeks.Week
+    quarters: int
+    expected_quarters: int  # 0: the intervention did not run that week
+
+    @property
+    def hours(self) -> Decimal:
+        return weeks.hours(self.quarters)
+
+    @property
+    def in_period(self) -> bool:
+        return self.expected_quarters > 0
+
+    @property
+    def percent(self) -> int:
+        if not self.expected_quarters:
+            return 0
+        return round(100 * self.quarters / self.expected_quarters)
+
+    @property
+    def level(self) -> str:
+        """on-target (at least the target), partial (at least half), low, or outside (not in the intervention)."""
+        if not self.in_period:
+            return "outside"
+        if self.quarters >= self.expected_quarters:
+            return "on-target"
+        if 2 * self.quarters >= self.expected_quarters:
+            return "partial"
+        return "low"
+
+    @property
+    def bar_percent(self) -> int:
+        return min(self.percent, 100)
+
+
+def expected_quarters(period: InterventionPeriod | None, week: weeks.Week, target: int) -> int:
+    """The target for one week, prorated by the days of that week within the intervention period."""
+    if period is None:
+        return 0
+    first = max(week.start, period.started_on)
+    last = min(week.end, period.ended_on or week.end)
+    days = (last - first).days + 1
+    return round(target * days / 7) if days > 0 else 0
+
+
+# --- The Family Partner's home page ----------------------------------------------------------------------
+
+
+@dataclass
+class PartnerFamily:
+    assignment: Assignment
+    this_week: WeekDose
+    last_week: WeekDose
+    last_contact: date | None
+    days_without_contact: int
+
+    @property
+    def family(self) -> Family:
+        return self.assignment.family
+
+    @property
+    def needs_contact(self) -> bool:
+        return self.days_without_contact >= NO_CONTACT_DAYS
+
+
+def partner_families(profile: PartnerProfile, today: date) -> list[PartnerFamily]:
+    """The partner's families now, with this week's and last week's hours: three queries."""
+    assignments = list(
+        Assignment.objects.filter(partner=profile, ended_on__isnull=True)
+        .select_related("family__site", "family__intervention")
+        .order_by("family__site__code", "family__number")
+    )
+    family_ids = [a.family_id for a in assignments]
+    this_week = weeks.week_of(today)
+    last_week = this_week.shifted(-1)
+    totals = week_quarters(family_ids, last_week, this_week)
+    last_contacts = last_contact_days(family_ids)
+    target = target_quarters(TrialSettings.current())
+    rows = []
+    for assignment in assignments:
+        period = getattr(assignment.family, "intervention", None)
+        last = last_contacts.get(assignment.family_id)
+        since = last or assignment.started_on
+        rows.append(
+            PartnerFamily(
+                assignment=assignment,
+                this_week=_dose(assignment.family_id, this_week, totals, period, target),
+                last_week=_dose(assignment.family_id, last_week, totals, period, target),
+                last_contact=last,
+                days_without_contact=(today - since).days,
+            )
+        )
+    return rows
+
+
+def _dose(family_id: int, week: weeks.Week, totals, period, target: int) -> WeekDose:
+    return WeekDose(week, totals.get((family_id, week.start), 0), expected_quarters(period, week, target))
+
+
+# --- A family's work (the family's Family Partner page) --------------------------------------------------
+
+
+def family_weeks(family: Family, today: date, count: int = 8) -> list[WeekDose]:
+    """The family's last `count` weeks, newest first."""
+    period = InterventionPeriod.objects.filter(family=family).first()
+    last = weeks.week_of(today)
+    shown = weeks.weeks_until(last, count)
+    totals = week_quarters([family.pk], shown[0], last)
+    target = target_quarters(TrialSettings.current())
+    return [_dose(family.pk, week, totals, period, target) for week in reversed(shown)]
+
+
+def family_contacts(family: Family) -> QuerySet[Contact]:
+    return Contact.objects.filter(family=family).select_related("author").order_by("-contact_date", "-pk")
+
+
+def current_assignment(family: Family) -> Assignment | None:
+    return Assignment.objects.filter(family=family, ended_on__isnull=True).select_related("partner__user").first()
+
+
+# --- Caseload and waiting list (researchers and the PI) ----------------------------------------------------
+
+
+def waiting_families(site_ids: frozenset[int] | None) -> QuerySet[Family]:
+    """Randomised intervention families that have never had a Family Partner, longest waiting first."""
+    families = Family.objects.filter(
+        status=FamilyStatus.RANDOMISED, allocation__arm=Arm.INTERVENTION, intervention__isnull=True
+    )
+    if site_ids is not None:
+        families = families.filter(site_id__in=site_ids)
+    return families.select_related("site", "allocation").order_by("allocation__randomised_at", "pk")
+
+
+@dataclass
+class SiteCaseload:
+    site: Site
+    partners: list[PartnerProfile] = field(default_factory=list)
+    waiting: list[Family] = field(default_factory=list)
+    without_profile: list[AuthUser] = field(default_factory=list)
+
+    @property
+    def free_slots(self) -> int:
+        return sum(p.free_slots for p in self.partners if p.status == PartnerStatus.ACTIVE)
+
+
+def caseloads(site_ids: frozenset[int] | None, today: date) -> list[SiteCaseload]:
+    """Each visible site's partners with their families now, its waiting list, and the Family Partners the
+    administrator has not set up yet. Five queries, whatever the number of partners and families."""
+    sites = Site.objects.order_by("code")
+    if site_ids is not None:
+        sites = sites.filter(pk__in=site_ids)
+    by_site = {site.pk: SiteCaseload(site) for site in sites}
+    active = (
+        Assignment.objects.filter(ended_on__isnull=True)
+        .select_related("family__intervention")
+        .order_by("family__number")
+    )
+    profiles = (
+        PartnerProfile.objects.filter(site_id__in=by_site)
+        .select_related("user")
+        .prefetch_related(Prefetch("assignments", queryset=active, to_attr="current_assignments"))
+    )
+    profiled_user_ids = set()
+    for profile in profiles:
+        by_site[profile.site_id].partners.append(profile)
+        profiled_user_ids.add(profile.user_id)
+    for family in waiting_families(frozenset(by_site)):
+        family.waiting_days = (today - timezone.localdate(family.allocation.randomised_at)).days  # type: ignore[attr-defined]  # for the page
+        by_site[family.site_id].waiting.append(family)
+    for user in (
+        users_with_role(Role.FAMILY_PARTNER).filter(trial_sites__in=list(by_site)).prefetch_related("trial_sites")
+    ):
+        if user.pk not in profiled_user_ids:
+            for site in user.trial_sites.all():
+                if site.pk in by_site:
+                    by_site[site.pk].without_profile.append(user)
+    return list(by_site.values())
+
+
+def assignable_partners(family: Family) -> QuerySet[PartnerProfile]:
+    """The family's site's Family Partners, for the assignment form (who has a free slot is shown there)."""
+    return PartnerProfile.objects.filter(site_id=family.site_id).select_related("user")
+
+
+@dataclass
+class SlotAlert:
+    site: Site
+    waiting: int
+    free_slots: int
+
+
+def slot_alerts(user: User) -> list[SlotAlert]:
+    """Sites of a researcher where families wait while a Family Partner has a free slot: told on every page
+    until they are assigned. Two queries; none for other roles."""
+    if is_blinded(user) or not has_role(user, *MANAGE_ROLES):
+        return []
+    site_ids = site_ids_for(user, *MANAGE_ROLES)
+    waiting: dict[int, int] = defaultdict(int)
+    for site_id in waiting_families(site_ids).values_list("site_id", flat=True):
+        waiting[site_id] += 1
+    if not waiting:
+        return []
+    partners = PartnerProfile.objects.filter(site_id__in=list(waiting), status=PartnerStatus.ACTIVE).select_related(
+        "site"
+    )
+    free: dict[int, int] = defaultdict(int)
+    sites = {}
+    for partner in partners:
+        free[partner.site_id] += partner.free_slots
+        sites[partner.site_id] = partner.site
+    return [SlotAlert(sites[site_id], waiting[site_id], free[site_id]) for site_id in sorted(sites) if free[site_id]]
+
+
+# --- The families-by-weeks table ----------------------------------------------------------------------------
+
+
+@dataclass
+class DoseRow:
+    family: Family
+    partner: PartnerProfile | None
+    cells: list[WeekDose]
+
+
+@dataclass
+class WeekTotal:
+    week: weeks.Week
+    quarters: int
+    expected_quarters: int
+    families: int
+
+    @property
+    def hours(self) -> Decimal:
+        return weeks.hours(self.quarters)
+
+    @property
+    def expected_hours(self) -> Decimal:
+        return weeks.hours(self.expected_quarters)
+
+    @property
+    def percent(self) -> int:
+        return round(100 * self.quarters / self.expected_quarters) if self.expected_quarters else 0
+
+
+def intervention_families(site_ids: frozenset[int] | None) -> QuerySet[Family]:
+    """Families whose intervention has started, by site and number."""
+    families = Family.objects.filter(intervention__isnull=False)
+    if site_ids is not None:
+        families = families.filter(site_id__in=site_ids)
+    return families.order_by("site__code", "number")
+
+
+def dose_rows(families: list[Family], shown: list[weeks.Week]) -> list[DoseRow]:
+    """One row per family (with `intervention` selected), one cell per week: two queries."""
+    target = target_quarters(TrialSettings.current())
+    totals = week_quarters([f.pk for f in families], shown[0], shown[-1])
+    partners = {
+        a.family_id: a.partner
+        for a in Assignment.objects.filter(family__in=families, ended_on__isnull=True).select_related("partner__user")
+    }
+    return [
+        DoseRow(
+            family,
+            partners.get(family.pk),
+            [_dose(family.pk, week, totals, family.intervention, target) for week in shown],
+        )
+        for family in families
+    ]
+
+
+def week_totals(families: QuerySet[Family], shown: list[weeks.Week]) -> list[WeekTotal]:
+    """Per week, over all `families` (not one page): hours delivered against the prorated target. Two queries."""
+    target = target_quarters(TrialSettings.current())
+    delivered = dict(
+        ContactDay.objects.filter(family__in=families.values("pk"), day__range=(shown[0].start, shown[-1].end))
+        .annotate(week=TruncWeek("day"))
+        .values_list("week")
+        .annotate(total=Sum("quarters"))
+        .values_list("week", "total")
+    )
+    delivered = {_as_date(week): total for week, total in delivered.items()}
+    periods = list(
+        InterventionPeriod.objects.filter(family__in=families.values("pk"), started_on__lte=shown[-1].end)
+        .exclude(ended_on__lt=shown[0].start)
+        .only("started_on", "ended_on")
+    )
+    totals = []
+    for week in shown:
+        expected = [expected_quarters(period, week, target) for period in periods]
+        totals.append(
+            WeekTotal(week, delivered.get(week.start, 0), sum(expected), sum(1 for value in expected if value))
+        )
+    return totals

@@ -1,0 +1,434 @@
+"""The Family Partner's work: assigning families to partners, ending interventions, logging contacts.
+
+Every service runs in one transaction that first locks the family's row (families.services.lock_family),
+then any Family Partner's row it depends on, always in that order and partners by primary key, so that
+two services never wait for each other. The database stands behind the rules the services check: a
+partner's active families never exceed their capacity, one partner per family at a time, at most 24 hours
+of contacts per family and day (visits.models and its triggers). A constraint that fires anyway (two
+requests at the same moment) becomes the same message as the service's own check.
+"""
+
+import uuid
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from django.contrib.auth.models import User
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.translation import gettext as _
+
+from families.models import Family, FamilyStatus, Withdrawal
+from families.services import lock_family
+from randomization.models import Allocation, Arm
+from trial.audit import save_as
+from trial.models import TrialSettings
+from visits import weeks
+from visits.models import (
+    MAX_CONTACT_QUARTERS,
+    MAX_DAY_QUARTERS,
+    Assignment,
+    Contact,
+    ContactDay,
+    ContactKind,
+    Element,
+    EndReason,
+    InterventionPeriod,
+    PartnerProfile,
+    PartnerStatus,
+)
+from visits.selectors import can_manage_caseload, is_partner_of
+
+
+def day_text(value: date) -> str:
+    return date_format(value, "SHORT_DATE_FORMAT")
+
+
+def _check_not_future(value: date, field: str) -> None:
+    if value > weeks.today():
+        raise ValidationError({field: _("The date cannot be in the future.")})
+
+
+def randomised_on(family: Family) -> date | None:
+    randomised_at = Allocation.objects.filter(family=family).values_list("randomised_at", flat=True).first()
+    return timezone.localdate(randomised_at) if randomised_at else None
+
+
+# --- Caseload ----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class AssignmentResult:
+    assignment: Assignment
+    created: bool
+
+
+def _full_message(partner: PartnerProfile) -> str:
+    return _(
+        "%(partner)s has no free slot: %(count)s of %(capacity)s families already. Choose another Family Partner."
+    ) % {
+        "partner": partner,
+        "count": partner.active_families,
+        "capacity": partner.capacity,
+    }
+
+
+def family_assign(
+    *, family: Family, partner: PartnerProfile, started_on: date, assigned_by: User, reason: str = ""
+) -> AssignmentResult:
+    """Give an intervention family its Family Partner, or a new one (`reason` then says why the last one ended).
+
+    The first assignment starts the family's intervention period. Asking again for the partner the family
+    already has (a double click, a colleague) returns that assignment."""
+    if not can_manage_caseload(assigned_by, family.site_id):
+        raise PermissionDenied
+    reason = reason.strip()
+    with transaction.atomic():
+        family = lock_family(family)
+        current = Assignment.objects.filter(family=family, ended_on__isnull=True).first()
+        if current is not None and current.partner_id == partner.pk:
+            return AssignmentResult(current, created=False)
+        # The partners' rows, locked in key order: the new one, and the one a reassignment frees.
+        locked = {
+            profile.pk: profile
+            for profile in PartnerProfile.objects.select_for_update(of=("self",))
+            .select_related("user")
+            .filter(pk__in={partner.pk} | ({current.partner_id} if current else set()))
+            .order_by("pk")
+        }
+        partner = locked[partner.pk]
+        _check_assignable(family)
+        if partner.site_id != family.site_id:
+            raise ValidationError({"partner": _("Choose a Family Partner of the family's own site.")})
+        if partner.status != PartnerStatus.ACTIVE:
+            raise ValidationError(
+                {"partner": _("%(partner)s is on leave and takes no families now.") % {"partner": partner}}
+            )
+        if partner.active_families >= partner.capacity:
+            raise ValidationError({"partner": _full_message(partner)})
+        _check_not_future(started_on, "started_on")
+        randomised = randomised_on(family)
+        if randomised is not None and started_on < randomised:
+            raise ValidationError(
+                {
+                    "started_on": _("The assignment cannot start before the randomisation (%(date)s).")
+                    % {"date": day_text(randomised)}
+                }
+            )
+        if current is not None:
+            if not reason:
+                raise ValidationError(
+                    {
+                        "reason": _("%(study_id)s already has a Family Partner (%(partner)s). Say why they change.")
+                        % {"study_id": family.study_id, "partner": locked[current.partner_id]}
+                    }
+                )
+            if started_on < current.started_on:
+                raise ValidationError(
+                    {
+                        "started_on": _("The new assignment cannot start before the current one (%(date)s).")
+                        % {"date": day_text(current.started_on)}
+                    }
+                )
+            current.ended_on = started_on
+            current.end_reason = reason
+            save_as(current, assigned_by, reason)
+        assignment = Assignment(family=family, partner=partner, started_on=started_on, assigned_by=assigned_by)
+        try:
+            with transaction.atomic():
+                save_as(assignment, assigned_by)
+        except IntegrityError:
+            # The capacity constraint: only reachable if the lock above were bypassed; same message.
+            partner.refresh_from_db()
+            raise ValidationError({"partner": _full_message(partner)}) from None
+        if not InterventionPeriod.objects.filter(family=family).exists():
+            expected = TrialSettings.current().intervention_expected_months
+            period = InterventionPeriod(
+                family=family, started_on=started_on, planned_end_on=weeks.add_months(started_on, expected)
+            )
+            save_as(period, assigned_by)
+    return AssignmentResult(assignment, created=True)
+
+
+def _check_assignable(family: Family) -> None:
+    if family.status != FamilyStatus.RANDOMISED:
+        raise ValidationError(
+            _("Only a randomised family gets a Family Partner; %(study_id)s is %(status)s.")
+            % {"study_id": family.study_id, "status": family.get_status_display().lower()}
+        )
+    arm = Allocation.objects.filter(family=family).values_list("arm", flat=True).first()
+    if arm != Arm.INTERVENTION:
+        raise ValidationError(
+            _("%(study_id)s is not in the intervention arm and gets no Family Partner.") % {"study_id": family.study_id}
+        )
+    ended = _ended_on(family)
+    if ended is not None:
+        raise ValidationError(
+            _("The intervention of %(study_id)s ended on %(date)s.")
+            % {"study_id": family.study_id, "date": day_text(ended)}
+        )
+
+
+def _ended_on(family: Family) -> date | None:
+    """When the family's intervention ended; None while it runs or before it starts."""
+    return (
+        InterventionPeriod.objects.filter(family=family, ended_on__isnull=False)
+        .values_list("ended_on", flat=True)
+        .first()
+    )
+
+
+def partner_set_status(*, partner: PartnerProfile, status: str, changed_by: User) -> PartnerProfile:
+    """A Family Partner goes on leave (takes no new families; their families stay theirs) or comes back."""
+    if not can_manage_caseload(changed_by, partner.site_id):
+        raise PermissionDenied
+    if status not in PartnerStatus.values:
+        raise ValidationError({"status": _("Choose active or on leave.")})
+    with transaction.atomic():
+        partner = PartnerProfile.objects.select_for_update(of=("self",)).select_related("user").get(pk=partner.pk)
+        if partner.status != status:
+            partner.status = status
+            save_as(partner, changed_by)
+    return partner
+
+
+# --- The intervention's end ----------------------------------------------------------------------------------
+
+
+def intervention_bounds(period: InterventionPeriod, trial_settings: TrialSettings) -> tuple[date, date]:
+    """The earliest and latest end of an intervention that ends as planned (the trial's minimum and maximum)."""
+    return (
+        weeks.add_months(period.started_on, trial_settings.intervention_min_months),
+        weeks.add_months(period.started_on, trial_settings.intervention_max_months),
+    )
+
+
+def intervention_end(
+    *, family: Family, ended_on: date, reason: str, details: str = "", ended_by: User
+) -> InterventionPeriod:
+    """End a family's intervention, and with it the Family Partner's assignment (the slot becomes free).
+
+    "Completed as planned" only fits an end between the trial's minimum and maximum length; an end
+    outside them needs the reason it ended early or late."""
+    if not can_manage_caseload(ended_by, family.site_id):
+        raise PermissionDenied
+    details = details.strip()
+    if reason not in EndReason.values:
+        raise ValidationError({"reason": _("Choose why the intervention ended.")})
+    if reason == EndReason.OTHER and not details:
+        raise ValidationError({"details": _("Describe why the intervention ended.")})
+    with transaction.atomic():
+        family = lock_family(family)
+        period = InterventionPeriod.objects.select_for_update(of=("self",)).filter(family=family).first()
+        if period is None:
+            raise ValidationError(
+                _("The intervention of %(study_id)s has not started: it starts with the first Family Partner.")
+                % {"study_id": family.study_id}
+            )
+        if period.ended_on is not None:
+            raise ValidationError(
+                _("The intervention of %(study_id)s already ended on %(date)s.")
+                % {"study_id": family.study_id, "date": day_text(period.ended_on)}
+            )
+        _check_not_future(ended_on, "ended_on")
+        current = Assignment.objects.filter(family=family, ended_on__isnull=True).first()
+        not_before = max(period.started_on, current.started_on if current else period.started_on)
+        if ended_on < not_before:
+            raise ValidationError(
+                {"ended_on": _("The end cannot be before %(date)s.") % {"date": day_text(not_before)}}
+            )
+        last_contact = (
+            Contact.objects.filter(family=family).order_by("-contact_date").values_list("contact_date", flat=True)
+        )
+        if last_contact and ended_on < last_contact[0]:
+            raise ValidationError(
+                {
+                    "ended_on": _("A contact is logged on %(date)s, after this end.")
+                    % {"date": day_text(last_contact[0])}
+                }
+            )
+        trial_settings = TrialSettings.current()
+        earliest, latest = intervention_bounds(period, trial_settings)
+        if reason == EndReason.COMPLETED and not earliest <= ended_on <= latest:
+            raise ValidationError(
+                {
+                    "reason": _(
+                        "An intervention shorter than %(min)s or longer than %(max)s months did not end as planned: "
+                        "choose the reason it ended %(when)s."
+                    )
+                    % {
+                        "min": trial_settings.intervention_min_months,
+                        "max": trial_settings.intervention_max_months,
+                        "when": _("early") if ended_on < earliest else _("late"),
+                    }
+                }
+            )
+        _end(period, current, ended_on=ended_on, reason=reason, details=details, by=ended_by)
+    return period
+
+
+def _end(
+    period: InterventionPeriod, current: Assignment | None, *, ended_on: date, reason: str, details: str, by: User
+) -> None:
+    label = str(EndReason(reason).label)
+    if current is not None:
+        current.ended_on = ended_on
+        current.end_reason = label
+        save_as(current, by, label)
+    period.ended_on = ended_on
+    period.end_reason = reason
+    period.end_details = details
+    period.ended_by = by
+    save_as(period, by, details or label)
+
+
+def end_intervention_on_withdrawal(
+    sender, *, family: Family, withdrawal: Withdrawal, recorded_by: User, **kwargs
+) -> None:
+    """A withdrawn family's intervention ends on the withdrawal date (families.signals.family_withdrawn,
+    sent inside the withdrawal's transaction with the family locked)."""
+    period = (
+        InterventionPeriod.objects.select_for_update(of=("self",)).filter(family=family, ended_on__isnull=True).first()
+    )
+    if period is None:
+        return
+    current = Assignment.objects.filter(family=family, ended_on__isnull=True).first()
+    ended_on = max(withdrawal.withdrawn_on, period.started_on, current.started_on if current else period.started_on)
+    _end(period, current, ended_on=ended_on, reason=EndReason.WITHDRAWN, details="", by=recorded_by)
+
+
+# --- The contact log ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class ContactInput:
+    contact_date: date
+    duration_quarters: int
+    kind: str
+    elements: list[str]
+    notes: str = ""
+
+
+_CONTACT_FIELDS = ("contact_date", "duration_quarters", "kind", "elements", "notes")
+
+
+def _check_contact(family: Family, data: ContactInput, *, replacing: Contact | None = None) -> None:
+    """The contact's own rules, then the family's: dated within its intervention, at most 24 hours a day."""
+    if data.kind not in ContactKind.values:
+        raise ValidationError({"kind": _("Choose the kind of contact.")})
+    if not data.elements:
+        raise ValidationError({"elements": _("Tick at least one element of the model that the contact served.")})
+    if not set(data.elements) <= set(Element.values) or len(set(data.elements)) != len(data.elements):
+        raise ValidationError({"elements": _("Choose among the model's five elements.")})
+    if not 1 <= data.duration_quarters <= MAX_CONTACT_QUARTERS:
+        raise ValidationError({"duration_quarters": _("A contact lasts from a quarter of an hour to 12 hours.")})
+    _check_not_future(data.contact_date, "contact_date")
+    randomised = randomised_on(family)
+    if randomised is not None and data.contact_date < randomised:
+        raise ValidationError(
+            {
+                "contact_date": _("The date cannot be before the randomisation (%(date)s).")
+                % {"date": day_text(randomised)}
+            }
+        )
+    ended = (
+        InterventionPeriod.objects.filter(family=family, ended_on__isnull=False)
+        .values_list("ended_on", flat=True)
+        .first()
+    )
+    if ended is not None and data.contact_date > ended:
+        raise ValidationError(
+            {
+                "contact_date": _("The date cannot be after the intervention ended (%(date)s).")
+                % {"date": day_text(ended)}
+            }
+        )
+    logged = (
+        ContactDay.objects.filter(family=family, day=data.contact_date).values_list("quarters", flat=True).first() or 0
+    )
+    if replacing is not None and replacing.contact_date == data.contact_date:
+        logged -= replacing.duration_quarters
+    if logged + data.duration_quarters > MAX_DAY_QUARTERS:
+        raise ValidationError({"duration_quarters": _day_cap_message(data.contact_date, logged)})
+
+
+def _day_cap_message(day: date, logged_quarters: int) -> str:
+    return _("%(hours)s hours are already logged for this family on %(date)s; a day has at most 24 hours.") % {
+        "hours": weeks.format_hours(logged_quarters),
+        "date": day_text(day),
+    }
+
+
+def _save_contact(contact: Contact, user: User, reason: str = "") -> None:
+    """Save in a savepoint: the 24-hour constraint (two contacts at the same moment) becomes the form's message."""
+    try:
+        with transaction.atomic():
+            save_as(contact, user, reason)
+    except IntegrityError:
+        logged = (
+            ContactDay.objects.filter(family_id=contact.family_id, day=contact.contact_date)
+            .values_list("quarters", flat=True)
+            .first()
+        )
+        raise ValidationError({"duration_quarters": _day_cap_message(contact.contact_date, logged or 0)}) from None
+
+
+def contact_log(*, family: Family, author: User, data: ContactInput, token: uuid.UUID) -> Contact:
+    """A Family Partner logs a contact with one of their own families. A resubmitted form logs it once."""
+    with transaction.atomic():
+        family = lock_family(family)
+        existing = Contact.objects.filter(submission_token=token).first()
+        if existing is not None:
+            if existing.family_id != family.pk:
+                raise ValidationError(_("The form has expired; reload the page."))
+            return existing
+        if not is_partner_of(author, family):
+            raise PermissionDenied
+        _check_contact(family, data)
+        contact = Contact(
+            family=family,
+            author=author,
+            submission_token=token,
+            **{name: getattr(data, name) for name in _CONTACT_FIELDS},
+        )
+        contact.notes = contact.notes.strip()
+        _save_contact(contact, author)
+    return contact
+
+
+def correction_needs_reason(contact: Contact, now=None) -> bool:
+    """The author corrects a contact freely for the first days after logging it (trial settings); later
+    corrections need a reason."""
+    days = TrialSettings.current().contact_correction_days
+    return (now or timezone.now()) - contact.recorded_at > timedelta(days=days)
+
+
+def contact_correct(*, contact: Contact, author: User, data: ContactInput, reason: str = "") -> tuple[Contact, bool]:
+    """The author corrects their contact; every correction is kept in its history. Returns (contact, changed)."""
+    if contact.author_id != author.pk:
+        raise PermissionDenied
+    reason = reason.strip()
+    with transaction.atomic():
+        family = lock_family(contact.family)
+        if not is_partner_of(author, family):
+            raise PermissionDenied
+        contact = Contact.objects.select_for_update(of=("self",)).get(pk=contact.pk)
+        data.notes = data.notes.strip()
+        changes = {
+            name: getattr(data, name) for name in _CONTACT_FIELDS if getattr(contact, name) != getattr(data, name)
+        }
+        if not changes:
+            return contact, False
+        if correction_needs_reason(contact) and not reason:
+            raise ValidationError(
+                {
+                    "reason": _("This contact was logged more than %(days)s days ago: say why it is corrected.")
+                    % {"days": TrialSettings.current().contact_correction_days}
+                }
+            )
+        _check_contact(family, data, replacing=contact)
+        for name, value in changes.items():
+            setattr(contact, name, value)
+        _save_contact(contact, author, reason)
+    return contact, True

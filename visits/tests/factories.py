@@ -1,0 +1,58 @@
+"""Family Partners, intervention families, assignments and contacts, made through the services like real ones."""
+
+import uuid
+from datetime import date
+
+from families.models import Family
+from families.tests.factories import days_ago, family_in_state
+from randomization import services as randomisation
+from randomization.models import AllocationList, Arm
+from trial.roles import Role
+from trial.tests.factories import UserFactory
+from visits import services
+from visits.models import Contact, Element, PartnerProfile
+
+
+def partner(site, username: str, *, capacity: int = 5, **kwargs) -> PartnerProfile:
+    """A Family Partner at `site` (the account, its role and membership, and the profile)."""
+    user = UserFactory(username=username, roles=[Role.FAMILY_PARTNER], sites=[site], **kwargs)
+    return PartnerProfile.objects.create(user=user, site=site, capacity=capacity)
+
+
+def _list_for(site) -> None:
+    if not AllocationList.objects.filter(site=site).exists():
+        data_manager = UserFactory(username="factory-data-manager", roles=[Role.DATA_MANAGER])
+        # Blocks of two: every other randomisation goes to each arm, so families of either arm come quickly.
+        randomisation.allocation_list_generate(site=site, generated_by=data_manager, block_sizes=[2], length=400)
+
+
+def randomised_family(site, *, researcher, arm: str = Arm.INTERVENTION) -> Family:
+    """A family randomised at `site` to `arm` (families randomised on the way to it stay in the other arm)."""
+    _list_for(site)
+    for _attempt in range(4):
+        family = family_in_state("consented", site=site, by=researcher)
+        result = randomisation.family_randomise(family=family, confirmed_site=site, randomised_by=researcher)
+        if result.allocation.arm == arm:
+            return Family.objects.get(pk=family.pk)
+    raise AssertionError(f"no {arm} allocation in four tries")
+
+
+def assigned_family(site, *, researcher, to: PartnerProfile, started_on: date | None = None) -> Family:
+    family = randomised_family(site, researcher=researcher)
+    services.family_assign(family=family, partner=to, started_on=started_on or days_ago(0), assigned_by=researcher)
+    return Family.objects.get(pk=family.pk)
+
+
+def contact_input(**overrides) -> services.ContactInput:
+    values = {
+        "contact_date": days_ago(0),
+        "duration_quarters": 8,
+        "kind": "home_visit",
+        "elements": [Element.HOME_VISITATION, Element.PARENTAL_GUIDANCE],
+        "notes": "",
+    }
+    return services.ContactInput(**{**values, **overrides})
+
+
+def log_contact(family: Family, *, by, **overrides) -> Contact:
+    return services.contact_log(family=family, author=by, data=contact_input(**overrides), token=uuid.uuid4())

@@ -1,0 +1,331 @@
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.http import Http404, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from families.models import Family, FamilyIdentity
+from families.views import family_form_page, get_family_for_user
+from randomization.models import Allocation, Arm
+from trial.forms import add_service_error
+from trial.models import TrialSettings
+from trial.roles import AuthenticatedHttpRequest, Role, require_role, sites_for
+from visits import selectors, services, weeks
+from visits.forms import AssignForm, ContactCorrectionForm, ContactForm, EndInterventionForm, PartnerStatusForm
+from visits.models import Contact, InterventionPeriod, PartnerProfile
+from visits.selectors import (
+    WORK_ROLES,
+    can_manage_caseload,
+    can_read_notes,
+    can_see_caseload,
+    is_partner_of,
+    partner_profile_of,
+    work_site_ids,
+)
+
+CONTACTS_PER_PAGE = 20
+DOSE_FAMILIES_PER_PAGE = 50
+DOSE_WEEKS = 12
+
+
+# --- The Family Partner ------------------------------------------------------------------------------------
+
+
+@login_required
+def partner_home(request: AuthenticatedHttpRequest) -> HttpResponse:
+    require_role(request, Role.FAMILY_PARTNER)
+    profile = partner_profile_of(request.user)
+    today = weeks.today()
+    rows = selectors.partner_families(profile, today) if profile else []
+    return render(
+        request,
+        "visits/partner_home.html",
+        {
+            "profile": profile,
+            "rows": rows,
+            "this_week": weeks.week_of(today),
+            "target_hours": TrialSettings.current().weekly_hours_target,
+            "no_contact_days": selectors.NO_CONTACT_DAYS,
+        },
+    )
+
+
+def _work_family(request: AuthenticatedHttpRequest, study_id: str) -> Family:
+    """A family whose Family Partner work this user may see: its partner now, the site's researchers, the PI.
+    404 to everyone else, and for a family that has no Family Partner work (a control family, say)."""
+    family = Family.objects.select_related("site").filter(study_id=study_id).first()
+    if family is None or not selectors.can_see_work(request.user, family):
+        raise Http404
+    if not Allocation.objects.filter(family=family, arm=Arm.INTERVENTION).exists():
+        raise Http404
+    return family
+
+
+@login_required
+def family_work(request: AuthenticatedHttpRequest, study_id: str) -> HttpResponse:
+    family = _work_family(request, study_id)
+    is_partner = is_partner_of(request.user, family)
+    today = weeks.today()
+    page = Paginator(selectors.family_contacts(family), CONTACTS_PER_PAGE).get_page(request.GET.get("page"))
+    contacts = [(contact, can_read_notes(request.user, contact, family)) for contact in page]
+    return render(
+        request,
+        "visits/family_work.html",
+        {
+            "family": family,
+            "is_partner": is_partner,
+            # DOMAIN.md: the family's Family Partner sees who and where the family is.
+            "identity": FamilyIdentity.objects.filter(family=family).first() if is_partner else None,
+            "period": InterventionPeriod.objects.filter(family=family).first(),
+            "assignment": selectors.current_assignment(family),
+            "weeks": selectors.family_weeks(family, today),
+            "page": page,
+            "contacts": contacts,
+            "can_research": can_manage_caseload(request.user, family.site_id)
+            or request.user.groups.filter(name=Role.PRINCIPAL_INVESTIGATOR).exists(),
+        },
+    )
+
+
+@login_required
+def contact_new(request: AuthenticatedHttpRequest, study_id: str) -> HttpResponse:
+    family = _work_family(request, study_id)
+    if not is_partner_of(request.user, family):
+        raise PermissionDenied
+    form = ContactForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            contact = services.contact_log(
+                family=family, author=request.user, data=form.contact_input(), token=form.cleaned_data["token"]
+            )
+        except ValidationError as error:
+            add_service_error(form, error)
+        else:
+            messages.success(
+                request,
+                _("%(hours)s h with %(study_id)s on %(date)s logged.")
+                % {
+                    "hours": weeks.format_hours(contact.duration_quarters),
+                    "study_id": family.study_id,
+                    "date": services.day_text(contact.contact_date),
+                },
+            )
+            return redirect("visits:partner_home")
+    return render(request, "visits/contact_form.html", {"family": family, "form": form, "heading": _("Log a contact")})
+
+
+@login_required
+def contact_edit(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    contact = get_object_or_404(Contact.objects.select_related("family__site"), pk=pk)
+    family = contact.family
+    if not is_partner_of(request.user, family):
+        if selectors.can_see_work(request.user, family):
+            raise PermissionDenied
+        raise Http404
+    if contact.author_id != request.user.pk:
+        raise PermissionDenied
+    needs_reason = services.correction_needs_reason(contact)
+    initial = {
+        name: getattr(contact, name) for name in ("contact_date", "duration_quarters", "kind", "elements", "notes")
+    }
+    form = ContactCorrectionForm(request.POST or None, initial=initial, needs_reason=needs_reason)
+    if request.method == "POST" and form.is_valid():
+        try:
+            _contact, changed = services.contact_correct(
+                contact=contact, author=request.user, data=form.contact_input(), reason=form.cleaned_data["reason"]
+            )
+        except ValidationError as error:
+            add_service_error(form, error)
+        else:
+            if changed:
+                messages.success(request, _("The contact is corrected."))
+            else:
+                messages.info(request, _("Nothing in the contact changed."))
+            return redirect("visits:family", study_id=family.study_id)
+    return render(
+        request,
+        "visits/contact_form.html",
+        {"family": family, "form": form, "heading": _("Correct a contact"), "contact": contact},
+    )
+
+
+# --- Researchers and the PI: caseloads, the waiting list, hours per week --------------------------------------
+
+
+def _require_caseload_viewer(request: AuthenticatedHttpRequest) -> None:
+    if not can_see_caseload(request.user):
+        raise PermissionDenied
+
+
+@login_required
+def caseload(request: AuthenticatedHttpRequest) -> HttpResponse:
+    _require_caseload_viewer(request)
+    today = weeks.today()
+    site_loads = selectors.caseloads(work_site_ids(request.user), today)
+    return render(
+        request,
+        "visits/caseload.html",
+        {
+            "site_loads": [(load, can_manage_caseload(request.user, load.site.pk)) for load in site_loads],
+            "today": today,
+            "status_form": PartnerStatusForm(),
+        },
+    )
+
+
+@require_POST
+@login_required
+def partner_status(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    partner = get_object_or_404(PartnerProfile, pk=pk)
+    if not can_manage_caseload(request.user, partner.site_id):
+        raise PermissionDenied
+    form = PartnerStatusForm(request.POST)
+    if form.is_valid():
+        partner = services.partner_set_status(
+            partner=partner, status=form.cleaned_data["status"], changed_by=request.user
+        )
+        messages.success(
+            request,
+            _("%(partner)s is now: %(status)s.") % {"partner": partner, "status": partner.get_status_display().lower()},
+        )
+    else:
+        messages.error(request, _("Choose active or on leave."))
+    return redirect("visits:caseload")
+
+
+@login_required
+def dose(request: AuthenticatedHttpRequest) -> HttpResponse:
+    _require_caseload_viewer(request)
+    site_ids = work_site_ids(request.user)
+    sites = sites_for(request.user, *WORK_ROLES)
+    today = weeks.today()
+    this_week = weeks.week_of(today)
+    site = sites.filter(code=request.GET.get("site", "")).first()
+    last = weeks.parse_week(request.GET.get("until", "")) or this_week
+    if last.start > this_week.start:
+        last = this_week
+    shown = weeks.weeks_until(last, DOSE_WEEKS)
+    families = selectors.intervention_families(frozenset({site.pk}) if site else site_ids)
+    page = Paginator(families.select_related("site", "intervention"), DOSE_FAMILIES_PER_PAGE).get_page(
+        request.GET.get("page")
+    )
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "visits/dose.html",
+        {
+            "sites": sites,
+            "site": site,
+            "weeks": shown,
+            "last_week": last,
+            "this_week": this_week,
+            "rows": selectors.dose_rows(list(page), shown),
+            "totals": selectors.week_totals(families, shown),
+            "page": page,
+            "query": query.urlencode(),
+            "earlier": shown[0].shifted(-1).code,
+            "later": last.shifted(DOSE_WEEKS).code if last.start < this_week.start else "",
+            "target_hours": TrialSettings.current().weekly_hours_target,
+        },
+    )
+
+
+# --- A family's Family Partner (researchers) --------------------------------------------------------------
+
+
+def _managed_family(request: AuthenticatedHttpRequest, study_id: str) -> Family:
+    family = get_family_for_user(request, study_id, act=True)
+    if not can_manage_caseload(request.user, family.site_id):
+        raise PermissionDenied
+    return family
+
+
+@login_required
+def family_assign(request: AuthenticatedHttpRequest, study_id: str) -> HttpResponse:
+    family = _managed_family(request, study_id)
+    current = selectors.current_assignment(family)
+    form = AssignForm(
+        request.POST or None, partners=selectors.assignable_partners(family), reassigning=current is not None
+    )
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            result = services.family_assign(
+                family=family,
+                partner=data["partner"],
+                started_on=data["started_on"],
+                assigned_by=request.user,
+                reason=data.get("reason", ""),
+            )
+        except ValidationError as error:
+            add_service_error(form, error)
+        else:
+            values = {"study_id": family.study_id, "partner": result.assignment.partner}
+            if result.created:
+                messages.success(request, _("%(study_id)s is assigned to %(partner)s.") % values)
+            else:
+                messages.info(request, _("%(study_id)s already has %(partner)s as Family Partner.") % values)
+            return redirect("families:detail", study_id=family.study_id)
+    return family_form_page(
+        request,
+        "families/family_form_page.html",
+        family,
+        form,
+        heading=_("Change Family Partner") if current else _("Assign a Family Partner"),
+        submit_label=_("Assign"),
+        intro=_("Now: %(partner)s, since %(date)s.")
+        % {"partner": current.partner, "date": services.day_text(current.started_on)}
+        if current
+        else _("The intervention starts with the first Family Partner and is planned to last %(months)s months.")
+        % {"months": TrialSettings.current().intervention_expected_months},
+    )
+
+
+@login_required
+def intervention_end(request: AuthenticatedHttpRequest, study_id: str) -> HttpResponse:
+    family = _managed_family(request, study_id)
+    period = InterventionPeriod.objects.filter(family=family).first()
+    if period is None or period.ended_on is not None:
+        messages.error(request, _("%(study_id)s has no intervention running.") % {"study_id": family.study_id})
+        return redirect("families:detail", study_id=family.study_id)
+    form = EndInterventionForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            services.intervention_end(
+                family=family,
+                ended_on=data["ended_on"],
+                reason=data["reason"],
+                details=data["details"],
+                ended_by=request.user,
+            )
+        except ValidationError as error:
+            add_service_error(form, error)
+        else:
+            messages.info(request, _("The intervention of %(study_id)s has ended.") % {"study_id": family.study_id})
+            return redirect("families:detail", study_id=family.study_id)
+    trial_settings = TrialSettings.current()
+    earliest, latest = services.intervention_bounds(period, trial_settings)
+    return family_form_page(
+        request,
+        "families/family_form_page.html",
+        family,
+        form,
+        heading=_("End the intervention"),
+        submit_label=_("End the intervention"),
+        intro=_(
+            "Started %(start)s. An end between %(earliest)s and %(latest)s (%(min)s to %(max)s months) can be "
+            "“completed as planned”; an earlier or later end needs its reason. The Family Partner's slot becomes free."
+        )
+        % {
+            "start": services.day_text(period.started_on),
+            "earliest": services.day_text(earliest),
+            "latest": services.day_text(latest),
+            "min": trial_settings.intervention_min_months,
+            "max": trial_settings.intervention_max_months,
+        },
+    )
