@@ -84,8 +84,6 @@ def family_work(request: AuthenticatedHttpRequest, study_id: str) -> HttpRespons
             "weeks": selectors.family_weeks(family, today),
             "page": page,
             "contacts": contacts,
-            "can_research": can_manage_caseload(request.user, family.site_id)
-            or request.user.groups.filter(name=Role.PRINCIPAL_INVESTIGATOR).exists(),
         },
     )
 

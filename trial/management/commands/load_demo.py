@@ -75,6 +75,7 @@ class Command(BaseCommand):
         self._load_families(sites, users)
         # Named, not imported: the randomisation app sits above this one (STYLE.md, layers).
         call_command("load_demo_allocations", stdout=self.stdout)
+        call_command("load_demo_visits", stdout=self.stdout)
         return lines
 
     def _load_families(self, sites, users) -> None:
