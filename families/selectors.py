@@ -75,11 +75,12 @@ _CHOICE_LISTS = {"struggle_areas": StruggleArea, "failed_criteria": Criterion}
 
 def _event_title(model: type[models.Model], history_type: str) -> str:
     name = str(model._meta.verbose_name)
+    name = name[:1].upper() + name[1:]  # not str.capitalize(), which would lower "Family Partner"
     if history_type == "+":
-        return _("%(record)s added") % {"record": name.capitalize()}
+        return _("%(record)s added") % {"record": name}
     if history_type == "-":
-        return _("%(record)s removed") % {"record": name.capitalize()}
-    return _("%(record)s changed") % {"record": name.capitalize()}
+        return _("%(record)s removed") % {"record": name}
+    return _("%(record)s changed") % {"record": name}
 
 
 def family_timeline(

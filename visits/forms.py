@@ -75,7 +75,8 @@ def duration_label(quarters: int) -> str:
 class ContactForm(SubmissionTokenMixin, forms.Form):
     """Made for a phone: big targets, a date that defaults to today, the duration as a list of quarter-hours."""
 
-    contact_date = forms.DateField(label=_("Date"), widget=DateInput(attrs={"inputmode": "numeric"}))
+    # No inputmode="numeric": a phone's number pad has no "." for dd.mm.yyyy.
+    contact_date = forms.DateField(label=_("Date"), widget=DateInput)
     duration_quarters = forms.TypedChoiceField(label=_("Duration"), coerce=int, choices=())
     kind = forms.ChoiceField(label=_("Kind of contact"), choices=ContactKind.choices, widget=forms.RadioSelect)
     elements = forms.MultipleChoiceField(

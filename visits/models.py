@@ -65,6 +65,15 @@ class PartnerProfile(models.Model):
     def __str__(self) -> str:
         return self.user.get_full_name() or self.user.get_username()
 
+    def save(self, *args, **kwargs) -> None:
+        # active_families belongs to the database's triggers: saving a profile read before an assignment
+        # (the admin's form, say) must not write its stale count back.
+        if not self._state.adding and kwargs.get("update_fields") is None:
+            kwargs["update_fields"] = [
+                f.name for f in self._meta.concrete_fields if not f.primary_key and f.name != "active_families"
+            ]
+        super().save(*args, **kwargs)
+
     @property
     def free_slots(self) -> int:
         return max(self.capacity - self.active_families, 0)

@@ -290,7 +290,9 @@ def caseloads(site_ids: frozenset[int] | None, today: date) -> list[SiteCaseload
 
 def assignable_partners(family: Family) -> QuerySet[PartnerProfile]:
     """The family's site's Family Partners, for the assignment form (who has a free slot is shown there)."""
-    return PartnerProfile.objects.filter(site_id=family.site_id).select_related("user")
+    return PartnerProfile.objects.filter(
+        site_id=family.site_id, user__is_active=True, user__groups__name=Role.FAMILY_PARTNER
+    ).select_related("user")
 
 
 @dataclass

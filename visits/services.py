@@ -15,6 +15,7 @@ from datetime import date, timedelta
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Max
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
@@ -24,6 +25,7 @@ from families.services import lock_family
 from randomization.models import Allocation, Arm
 from trial.audit import save_as
 from trial.models import TrialSettings
+from trial.roles import Role, has_role
 from visits import weeks
 from visits.models import (
     MAX_CONTACT_QUARTERS,
@@ -101,6 +103,13 @@ def family_assign(
         _check_assignable(family)
         if partner.site_id != family.site_id:
             raise ValidationError({"partner": _("Choose a Family Partner of the family's own site.")})
+        if not partner.user.is_active or not has_role(partner.user, Role.FAMILY_PARTNER):
+            raise ValidationError(
+                {
+                    "partner": _("%(partner)s has no active Family Partner account; ask the administrator.")
+                    % {"partner": partner}
+                }
+            )
         if partner.status != PartnerStatus.ACTIVE:
             raise ValidationError(
                 {"partner": _("%(partner)s is on leave and takes no families now.") % {"partner": partner}}
@@ -168,6 +177,10 @@ def _check_assignable(family: Family) -> None:
             _("The intervention of %(study_id)s ended on %(date)s.")
             % {"study_id": family.study_id, "date": day_text(ended)}
         )
+
+
+def _last_contact_on(family: Family) -> date | None:
+    return Contact.objects.filter(family=family).aggregate(last=Max("contact_date"))["last"]
 
 
 def _ended_on(family: Family) -> date | None:
@@ -238,15 +251,10 @@ def intervention_end(
             raise ValidationError(
                 {"ended_on": _("The end cannot be before %(date)s.") % {"date": day_text(not_before)}}
             )
-        last_contact = (
-            Contact.objects.filter(family=family).order_by("-contact_date").values_list("contact_date", flat=True)
-        )
-        if last_contact and ended_on < last_contact[0]:
+        last_contact = _last_contact_on(family)
+        if last_contact is not None and ended_on < last_contact:
             raise ValidationError(
-                {
-                    "ended_on": _("A contact is logged on %(date)s, after this end.")
-                    % {"date": day_text(last_contact[0])}
-                }
+                {"ended_on": _("A contact is logged on %(date)s, after this end.") % {"date": day_text(last_contact)}}
             )
         trial_settings = TrialSettings.current()
         earliest, latest = intervention_bounds(period, trial_settings)
@@ -294,7 +302,13 @@ def end_intervention_on_withdrawal(
     if period is None:
         return
     current = Assignment.objects.filter(family=family, ended_on__isnull=True).first()
-    ended_on = max(withdrawal.withdrawn_on, period.started_on, current.started_on if current else period.started_on)
+    # The intervention ran at least until its last logged contact (a partner may not have known yet).
+    ended_on = max(
+        withdrawal.withdrawn_on,
+        period.started_on,
+        current.started_on if current else period.started_on,
+        _last_contact_on(family) or period.started_on,
+    )
     _end(period, current, ended_on=ended_on, reason=EndReason.WITHDRAWN, details="", by=recorded_by)
 
 
@@ -321,6 +335,7 @@ def _check_contact(family: Family, data: ContactInput, *, replacing: Contact | N
         raise ValidationError({"elements": _("Tick at least one element of the model that the contact served.")})
     if not set(data.elements) <= set(Element.values) or len(set(data.elements)) != len(data.elements):
         raise ValidationError({"elements": _("Choose among the model's five elements.")})
+    data.elements = [element for element in Element.values if element in data.elements]  # the model's order
     if not 1 <= data.duration_quarters <= MAX_CONTACT_QUARTERS:
         raise ValidationError({"duration_quarters": _("A contact lasts from a quarter of an hour to 12 hours.")})
     _check_not_future(data.contact_date, "contact_date")
@@ -378,13 +393,13 @@ def contact_log(*, family: Family, author: User, data: ContactInput, token: uuid
     """A Family Partner logs a contact with one of their own families. A resubmitted form logs it once."""
     with transaction.atomic():
         family = lock_family(family)
-        existing = Contact.objects.filter(submission_token=token).first()
-        if existing is not None:
-            if existing.family_id != family.pk:
-                raise ValidationError(_("The form has expired; reload the page."))
-            return existing
         if not is_partner_of(author, family):
             raise PermissionDenied
+        existing = Contact.objects.filter(submission_token=token).first()
+        if existing is not None:
+            if existing.family_id != family.pk or existing.author_id != author.pk:
+                raise ValidationError(_("The form has expired; reload the page."))
+            return existing
         _check_contact(family, data)
         contact = Contact(
             family=family,
@@ -415,6 +430,8 @@ def contact_correct(*, contact: Contact, author: User, data: ContactInput, reaso
             raise PermissionDenied
         contact = Contact.objects.select_for_update(of=("self",)).get(pk=contact.pk)
         data.notes = data.notes.strip()
+        if set(data.elements) <= set(Element.values):
+            data.elements = [element for element in Element.values if element in data.elements]
         changes = {
             name: getattr(data, name) for name in _CONTACT_FIELDS if getattr(contact, name) != getattr(data, name)
         }

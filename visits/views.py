@@ -81,7 +81,7 @@ def family_work(request: AuthenticatedHttpRequest, study_id: str) -> HttpRespons
             "identity": FamilyIdentity.objects.filter(family=family).first() if is_partner else None,
             "period": InterventionPeriod.objects.filter(family=family).first(),
             "assignment": selectors.current_assignment(family),
-            "weeks": selectors.family_weeks(family, today),
+            "weeks": selectors.family_weeks(family, today, count=4),
             "page": page,
             "contacts": contacts,
         },
@@ -104,7 +104,7 @@ def contact_new(request: AuthenticatedHttpRequest, study_id: str) -> HttpRespons
         else:
             messages.success(
                 request,
-                _("%(hours)s h with %(study_id)s on %(date)s logged.")
+                _("Logged: %(hours)s h with %(study_id)s on %(date)s.")
                 % {
                     "hours": weeks.format_hours(contact.duration_quarters),
                     "study_id": family.study_id,
