@@ -21,6 +21,7 @@ from randomization.models import (
     Allocation,
     AllocationAnnotation,
     AllocationList,
+    Arm,
     ListSegment,
     Unblinding,
     Unsealing,
@@ -29,6 +30,9 @@ from randomization.models import (
 from trial.models import Site, TrialSettings
 from trial.roles import Role
 from trial.tests.factories import UserFactory
+from visits import services as visits_services
+from visits.models import Assignment, Contact, ContactDay, InterventionPeriod, PartnerProfile, PartnerStatus
+from visits.tests.factories import assigned_family, log_contact, partner, randomised_family
 
 # Every role the policy speaks of, and the user (a fixture) who holds it. The family in each test is
 # registered at Øvre Eiker (OEI), so "of site" means OEI and "of other site" means Larvik (LAR).
@@ -67,6 +71,7 @@ class Expect:
     to: str = ""
     with_next: bool = False  # a redirect to the login page that comes back here afterwards
     form_error: bool = False  # the form again, with an error, and nothing saved
+    acted: bool = False  # the redirect after an allowed action: the trial's records changed (EFFECT)
 
     def __str__(self) -> str:
         return f"{self.status} → {self.to}" if self.to else str(self.status)
@@ -77,8 +82,11 @@ FORBIDDEN = Expect(403)
 NOT_FOUND = Expect(404)
 METHOD_NOT_ALLOWED = Expect(405)
 TO_LOGIN = Expect(302, "login", with_next=True)
-TO_FAMILY = Expect(302, "families:detail")
-TO_LIST = Expect(302, "randomization:list")
+TO_FAMILY = Expect(302, "families:detail", acted=True)
+TO_LIST = Expect(302, "randomization:list", acted=True)
+TO_PARTNER_HOME = Expect(302, "visits:partner_home", acted=True)
+TO_WORK = Expect(302, "visits:family", acted=True)  # the family's Family Partner work page
+TO_CASELOAD = Expect(302, "visits:caseload", acted=True)
 FORM_ERROR = Expect(200, form_error=True)
 
 
@@ -96,11 +104,16 @@ def rule(*, others: Expect, anonymous: Expect = TO_LOGIN, **by_role: Expect) -> 
 @dataclass(frozen=True)
 class Page:
     get: dict[str, Expect]
-    family_state: str | None = None  # the state of the OEI family a family page is opened for
+    # The state of the OEI family a family page is opened for: a state of families.tests.factories, or
+    # "randomised", "intervention" (randomised to it, waiting for a Family Partner) or "assigned" (frank's).
+    family_state: str | None = None
     post: dict[str, Expect] = field(default_factory=dict)
     # OEI's allocation list before the request: None (no list), "sealed", "unseal_requested" (asked for by
     # the data manager) or "unsealed". A page with a list state is opened for OEI's list.
     list_state: str | None = None
+    # For a URL that takes a record's key: "contact" (the contact frank logged with the family) or
+    # "partner" (frank's Family Partner profile).
+    pk_of: str = ""
 
 
 # Roles that see families (of their own sites; the PI all): the family list is their landing page.
@@ -127,11 +140,22 @@ LIST_ACTION = rule(others=FORBIDDEN, data_manager=OK)
 LIST_ACTION_POST = rule(others=FORBIDDEN, data_manager=TO_LIST)
 POST_ONLY = rule(others=METHOD_NOT_ALLOWED, anonymous=METHOD_NOT_ALLOWED)
 
+# The Family Partner's work with an OEI intervention family assigned to frank: its page is seen by frank (its
+# Family Partner now), OEI's researchers and the PI; its contacts are logged and corrected by frank only.
+# The work reveals the arm, so a blinded assessor, like everyone else, finds no such page.
+PARTNER_WORK = rule(others=NOT_FOUND, family_partner=OK, researcher_of_site=OK, principal_investigator=OK)
+PARTNER_ACTION = rule(
+    others=NOT_FOUND, family_partner=OK, researcher_of_site=FORBIDDEN, principal_investigator=FORBIDDEN
+)
+# Caseloads and weekly hours: researchers (of their own sites) and the PI (all sites, read-only).
+CASELOAD_VIEWERS = rule(others=FORBIDDEN, researcher_of_site=OK, researcher_of_other_site=OK, principal_investigator=OK)
+
 PAGES: dict[str, Page] = {
     "home": Page(
         get=rule(
             others=OK,
             data_manager=redirect_to("randomization:lists"),
+            family_partner=redirect_to("visits:partner_home"),
             **{role: redirect_to("families:list") for role in FAMILY_VIEWERS},
         )
     ),
@@ -191,6 +215,37 @@ PAGES: dict[str, Page] = {
             principal_investigator=TO_FAMILY,
         ),
     ),
+    # frank's own page: his families now (here one, assigned to him).
+    "visits:partner_home": Page(family_state="assigned", get=rule(others=FORBIDDEN, family_partner=OK)),
+    "visits:family": Page(family_state="assigned", get=PARTNER_WORK),
+    "visits:contact_new": Page(
+        family_state="assigned",
+        get=PARTNER_ACTION,
+        post=rule(
+            others=NOT_FOUND,
+            family_partner=TO_PARTNER_HOME,
+            researcher_of_site=FORBIDDEN,
+            principal_investigator=FORBIDDEN,
+        ),
+    ),
+    "visits:contact_edit": Page(
+        family_state="assigned",
+        pk_of="contact",
+        get=PARTNER_ACTION,
+        post=rule(
+            others=NOT_FOUND, family_partner=TO_WORK, researcher_of_site=FORBIDDEN, principal_investigator=FORBIDDEN
+        ),
+    ),
+    "visits:caseload": Page(family_state="assigned", get=CASELOAD_VIEWERS),
+    "visits:dose": Page(family_state="assigned", get=CASELOAD_VIEWERS),
+    # frank's profile (at OEI): only OEI's researchers send him on leave or back. A profile is no family:
+    # the others are refused, not told that it does not exist.
+    "visits:partner_status": Page(
+        pk_of="partner", get=POST_ONLY, post=rule(others=FORBIDDEN, researcher_of_site=TO_CASELOAD)
+    ),
+    # An intervention family waiting for its first Family Partner (frank has free slots).
+    "visits:assign": Page(family_state="intervention", get=FAMILY_ACTION, post=FAMILY_ACTION_POST),
+    "visits:end": Page(family_state="assigned", get=FAMILY_ACTION, post=FAMILY_ACTION_POST),
 }
 
 # Checked by their own tests below: the admin guards itself (staff status and model permissions),
@@ -256,6 +311,12 @@ def as_role(request, client, db):
     return log_in
 
 
+def frank_as_partner(request) -> PartnerProfile:
+    """frank's Family Partner profile at OEI (the fixture is a user with the role only), five free slots."""
+    frank, oei = request.getfixturevalue("frank"), request.getfixturevalue("oei")
+    return PartnerProfile.objects.get_or_create(user=frank, defaults={"site": oei, "capacity": 5})[0]
+
+
 def family_for(page: Page, request) -> Family | None:
     oei, alice = request.getfixturevalue("oei"), request.getfixturevalue("alice")
     if page.list_state is not None or page.family_state == "randomised":
@@ -269,20 +330,35 @@ def family_for(page: Page, request) -> Family | None:
             randomisation.allocation_list_approve_unsealing(
                 allocation_list=allocation_list, approved_by=request.getfixturevalue("paula")
             )
+    if page.family_state in ("intervention", "assigned") or page.pk_of == "partner":
+        frank_as_partner(request)
     if page.family_state is None:
         return None
     if page.family_state == "randomised":
         family = family_in_state("consented", site=oei, by=alice)
         randomisation.family_randomise(family=family, confirmed_site=oei, randomised_by=alice)
         return Family.objects.get(pk=family.pk)
+    if page.family_state == "intervention":  # randomised to the intervention, waiting for a Family Partner
+        return randomised_family(oei, researcher=alice)
+    if page.family_state == "assigned":  # frank's family now, its intervention running, one contact logged
+        family = assigned_family(oei, researcher=alice, to=frank_as_partner(request))
+        log_contact(family, by=request.getfixturevalue("frank"), notes="Talked about the morning routine")
+        return family
     return family_in_state(page.family_state, site=oei, by=alice)
 
 
-def url_of(name: str, family: Family | None, page: Page | None = None) -> str:
-    if family:
+def url_of(name: str, family: Family | None, page: Page) -> str:
+    """The page's address: for its family, OEI's list, frank's contact with the family or frank's profile."""
+    route = project_urls()[name]
+    if "<str:study_id>" in route:
+        assert family is not None, f"{name} needs a family_state"
         return reverse(name, kwargs={"study_id": family.study_id})
-    if page is not None and page.list_state is not None:
+    if "<str:site_code>" in route:
         return reverse(name, kwargs={"site_code": "OEI"})
+    if page.pk_of == "contact":
+        return reverse(name, kwargs={"pk": Contact.objects.get(family=family, author__username="frank").pk})
+    if page.pk_of == "partner":
+        return reverse(name, kwargs={"pk": PartnerProfile.objects.get(user__username="frank").pk})
     return reverse(name)
 
 
@@ -296,6 +372,9 @@ def assert_answer(response, expected: Expect, *, url: str, family: Family | None
         target = reverse("families:detail", kwargs={"study_id": (family or Family.objects.latest("pk")).study_id})
     elif expected == TO_LIST:
         target = reverse("randomization:list", kwargs={"site_code": "OEI"})
+    elif expected == TO_WORK:
+        assert family is not None
+        target = reverse("visits:family", kwargs={"study_id": family.study_id})
     else:
         target = reverse(expected.to)
     assert response.url == target
@@ -333,6 +412,21 @@ def research_records() -> dict:
         counts[model.__name__] = model.objects.count()
     counts["lists"] = list(AllocationList.objects.values_list("site__code", "length", "used", "unsealed_at"))
     counts["unsealings agreed"] = Unsealing.objects.filter(approved_at__isnull=False).count()
+    for model in (PartnerProfile, Assignment, InterventionPeriod, Contact):
+        counts[model.__name__] = model.objects.count()
+        counts[f"history of {model.__name__}"] = model.history.count()
+    counts["active families"] = dict(PartnerProfile.objects.values_list("user__username", "active_families"))
+    counts["partner statuses"] = dict(PartnerProfile.objects.values_list("user__username", "status"))
+    counts["assignments"] = list(
+        Assignment.objects.order_by("pk").values_list("family__study_id", "partner__user__username", "ended_on")
+    )
+    counts["interventions"] = list(
+        InterventionPeriod.objects.order_by("pk").values_list("family__study_id", "ended_on", "end_reason")
+    )
+    counts["contacts"] = list(
+        Contact.objects.order_by("pk").values_list("pk", "contact_date", "duration_quarters", "kind", "elements")
+    )
+    counts["contact days"] = list(ContactDay.objects.order_by("pk").values_list("family_id", "day", "quarters"))
     return counts
 
 
@@ -411,7 +505,41 @@ def form_data(url_name: str, *, site: Site, researcher, request) -> dict:
             "details": "",
             "data_may_be_kept": "yes",
         }
+    if url_name == "visits:contact_new":
+        return contact_data()
+    if url_name == "visits:contact_edit":
+        return correction_data()
+    if url_name == "visits:partner_status":
+        return {"status": PartnerStatus.ON_LEAVE}
+    if url_name == "visits:assign":
+        return {"partner": PartnerProfile.objects.get(user__username="frank").pk, "started_on": days_ago(0).isoformat()}
+    if url_name == "visits:end":
+        return {"ended_on": days_ago(0).isoformat(), "reason": "family_ended", "details": ""}
     return {}
+
+
+def contact_data() -> dict:
+    """A contact logged today (a new submission token each time)."""
+    return {
+        "token": str(uuid.uuid4()),
+        "contact_date": days_ago(0).isoformat(),
+        "duration_quarters": 4,
+        "kind": "phone_video",
+        "elements": ["coordination"],
+        "notes": "Planned the meeting with the school",
+    }
+
+
+def correction_data() -> dict:
+    """A correction of the contact `family_for` logs: 2 h to 1.5 h, new notes."""
+    return {
+        "contact_date": days_ago(0).isoformat(),
+        "duration_quarters": 6,
+        "kind": "home_visit",
+        "elements": ["home_visitation", "therapeutic_relationship"],
+        "notes": "Talked about the morning routine and the school",
+        "reason": "",
+    }
 
 
 # What an allowed POST does to the family (or the trial's list of families).
@@ -440,6 +568,28 @@ EFFECT = {
         after["AllocationAnnotation"] == before["AllocationAnnotation"] + 1
     ),
     "randomization:unblind": lambda before, after, family: after["Unblinding"] == before["Unblinding"] + 1,
+    "visits:contact_new": lambda before, after, family: (
+        after["Contact"] == before["Contact"] + 1
+        and Contact.objects.filter(family=family, author__username="frank", kind="phone_video").exists()
+    ),
+    "visits:contact_edit": lambda before, after, family: (
+        after["history of Contact"] == before["history of Contact"] + 1
+        and Contact.objects.get(family=family).duration_quarters == 6
+    ),
+    "visits:partner_status": lambda before, after, family: (
+        after["partner statuses"]["frank"] == PartnerStatus.ON_LEAVE
+        and after["history of PartnerProfile"] == before["history of PartnerProfile"] + 1
+    ),
+    "visits:assign": lambda before, after, family: (
+        after["assignments"] == [*before["assignments"], (family.study_id, "frank", None)]
+        and after["InterventionPeriod"] == before["InterventionPeriod"] + 1
+        and after["active families"]["frank"] == 1
+    ),
+    "visits:end": lambda before, after, family: (
+        InterventionPeriod.objects.get(family=family).end_reason == "family_ended"
+        and not Assignment.objects.filter(family=family, ended_on__isnull=True).exists()
+        and after["active families"]["frank"] == 0
+    ),
 }
 
 
@@ -455,7 +605,7 @@ def test_it_lets_only_the_allowed_roles_change_anything(request, as_role, oei, a
 
     assert_answer(response, expected, url=url, family=family)
     after = research_records()
-    if expected in (TO_FAMILY, TO_LIST):
+    if expected.acted:
         assert EFFECT[url_name](before, after, family)
     else:
         assert after == before, "a refused POST changed the trial's records"
@@ -588,3 +738,118 @@ def test_it_offers_the_actions_only_to_those_who_may_take_them(client, oei, alic
         client.force_login(viewer)
         page = client.get(reverse("families:detail", kwargs={"study_id": family.study_id})).content.decode()
         assert [action for action in actions if f'href="{action}"' in page] == []
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The Family Partner's work: a partner reaches only the families assigned to them now
+
+
+def test_it_shows_a_family_partner_only_the_families_assigned_to_them_now(client, request, oei, lar, alice, bob, frank):
+    frank_profile = frank_as_partner(request)
+    fiona = partner(oei, "fiona")
+    his = assigned_family(oei, researcher=alice, to=frank_profile)
+    reassigned = assigned_family(oei, researcher=alice, to=frank_profile)
+    his_old_contact = log_contact(reassigned, by=frank)
+    visits_services.family_assign(
+        family=reassigned, partner=fiona, started_on=days_ago(0), assigned_by=alice, reason="Closer to fiona"
+    )
+    ended = assigned_family(oei, researcher=alice, to=frank_profile)
+    visits_services.intervention_end(family=ended, ended_on=days_ago(0), reason="family_ended", ended_by=alice)
+    not_his = {
+        "a control family": randomised_family(oei, researcher=alice, arm=Arm.CONTROL),
+        "another partner's family": assigned_family(oei, researcher=alice, to=fiona),
+        "a family reassigned from him to another partner": reassigned,
+        "a family whose intervention (and his assignment) ended": ended,
+        "a family waiting for a Family Partner": randomised_family(oei, researcher=alice),
+        "a family at another site": assigned_family(lar, researcher=bob, to=partner(lar, "lise")),
+    }
+    contacts = Contact.objects.count()
+    client.force_login(frank)
+
+    for what, family in not_his.items():
+        for name in ("visits:family", "visits:contact_new"):
+            url = reverse(name, kwargs={"study_id": family.study_id})
+            assert client.get(url).status_code == 404, (what, name)
+        url = reverse("visits:contact_new", kwargs={"study_id": family.study_id})
+        assert client.post(url, contact_data()).status_code == 404, what
+    edit = reverse("visits:contact_edit", kwargs={"pk": his_old_contact.pk})
+    assert client.get(edit).status_code == 404
+    assert client.post(edit, correction_data()).status_code == 404
+
+    assert Contact.objects.count() == contacts
+    assert Contact.objects.get(pk=his_old_contact.pk).duration_quarters == his_old_contact.duration_quarters
+    for name in ("visits:family", "visits:contact_new"):
+        assert client.get(reverse(name, kwargs={"study_id": his.study_id})).status_code == 200, name
+    home = client.get(reverse("visits:partner_home")).content.decode()
+    assert re.findall(r'data-partner-family="([^"]+)"', home) == [his.study_id]
+
+
+@pytest.mark.parametrize("viewer", ["alice", "paula", "frank"])
+def test_it_has_no_family_partner_work_page_for_a_control_family(client, request, oei, alice, viewer):
+    frank_as_partner(request)
+    control = randomised_family(oei, researcher=alice, arm=Arm.CONTROL)
+    client.force_login(request.getfixturevalue(viewer))
+
+    response = client.get(reverse("visits:family", kwargs={"study_id": control.study_id}))
+
+    assert response.status_code == 404
+
+
+def test_it_lets_a_family_partner_correct_only_the_contacts_they_logged(client, request, oei, alice, frank):
+    fiona = partner(oei, "fiona")
+    family = assigned_family(oei, researcher=alice, to=fiona)
+    fionas_contact = log_contact(family, by=fiona.user)
+    visits_services.family_assign(
+        family=family, partner=frank_as_partner(request), started_on=days_ago(0), assigned_by=alice, reason="Leave"
+    )
+    before = research_records()
+    client.force_login(frank)
+    url = reverse("visits:contact_edit", kwargs={"pk": fionas_contact.pk})
+
+    assert client.get(url).status_code == 403
+    assert client.post(url, correction_data()).status_code == 403
+
+    assert research_records() == before
+    assert client.get(reverse("visits:family", kwargs={"study_id": family.study_id})).status_code == 200
+
+
+def offered(page: str, urls: dict[str, str]) -> set[str]:
+    """The actions whose address a page links to or posts to."""
+    return {name for name, url in urls.items() if f'href="{url}"' in page or f'action="{url}"' in page}
+
+
+def test_it_offers_the_family_partner_actions_only_to_those_who_may_take_them(
+    client, request, oei, alice, paula, frank
+):
+    profile = frank_as_partner(request)
+    family = assigned_family(oei, researcher=alice, to=profile)
+    contact = log_contact(family, by=frank)
+    waiting = randomised_family(oei, researcher=alice)
+    actions = {
+        "change the partner": reverse("visits:assign", kwargs={"study_id": family.study_id}),
+        "end the intervention": reverse("visits:end", kwargs={"study_id": family.study_id}),
+        "assign a partner": reverse("visits:assign", kwargs={"study_id": waiting.study_id}),
+        "set the partner's status": reverse("visits:partner_status", kwargs={"pk": profile.pk}),
+        "log a contact": reverse("visits:contact_new", kwargs={"study_id": family.study_id}),
+        "correct the contact": reverse("visits:contact_edit", kwargs={"pk": contact.pk}),
+    }
+    pages = [
+        reverse("families:detail", kwargs={"study_id": family.study_id}),
+        reverse("families:detail", kwargs={"study_id": waiting.study_id}),
+        reverse("visits:family", kwargs={"study_id": family.study_id}),
+        reverse("visits:caseload"),
+        reverse("visits:partner_home"),
+    ]
+    expected = {
+        alice: {"change the partner", "end the intervention", "assign a partner", "set the partner's status"},
+        paula: set(),
+        frank: {"log a contact", "correct the contact"},
+    }
+    for user, may_take in expected.items():
+        client.force_login(user)
+        seen = set()
+        for url in pages:
+            response = client.get(url)
+            if response.status_code == 200:
+                seen |= offered(response.content.decode(), actions)
+        assert seen == may_take, user.username

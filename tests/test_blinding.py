@@ -3,8 +3,11 @@
 The assessor (carol, at Øvre Eiker) logs in and follows every same-site link from "/", in English and in
 Norwegian: the family list with each of its filters and pages, every family's page, and whatever those
 link to. No page may show a family's arm, its code, the allocation section, a "randomised in error" note
-or an unblinding's reason. The detector is proved on a researcher's crawl (who does see the arms), and
-on carol's own crawl once the principal investigator has unblinded her for one family.
+or an unblinding's reason; nor the Family Partner's work, which only intervention families have (DOMAIN.md:
+partner names, contact logs, intervention dates): no Family Partner section, no partner's name, no contact
+or its notes, no intervention date or end reason, no hours, no link to the caseload or the weekly hours.
+The detector is proved on a researcher's crawl (who does see the arms and the work), and on carol's own
+crawl once the principal investigator has unblinded her for one family.
 """
 
 import html
@@ -12,20 +15,26 @@ import re
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
+from datetime import date
 from html.parser import HTMLParser
 from urllib.parse import urlencode, urljoin, urlsplit
 
 import pytest
 from django.test import Client
-from django.utils import translation
+from django.urls import reverse
+from django.utils import formats, translation
 
 from families import services as family_services
 from families.models import Family, FamilyStatus, WithdrawalReason
 from families.tests.factories import days_ago, family_in_state, register_family
 from randomization import services
 from randomization.models import Allocation, Arm, Unblinding
+from trial.models import TrialSettings
 from trial.roles import Role
 from trial.tests.factories import UserFactory
+from visits import services as visits_services
+from visits.models import Assignment, Contact, EndReason, InterventionPeriod
+from visits.tests.factories import log_contact, partner
 
 LANGUAGES = ("en", "nb")
 ANNOTATION_REASON = "Randomised the sibling's referral instead of this one"
@@ -37,6 +46,27 @@ ARM_CODES = [
     re.compile(r"\bintervention\b", re.IGNORECASE),
     re.compile(r"[\"'>=/]control[\"'<&/]", re.IGNORECASE),
 ]
+# The Family Partner's work on the intervention families (DOMAIN.md: it reveals the arm).
+PARTNER_FIRST_NAME, PARTNER_LAST_NAME = "Fenna", "Brattvold-Aasen"
+CONTACT_NOTES = "Mother worried about the eviction notice; we called the housing office together"
+END_DETAILS = "The family asked to pause until the baby is born"
+# Markers of the visits app's templates: the family page's section, the period, the partner, contacts and
+# their notes, the hours per week, the waiting list, the researcher's slot banner, the weekly hours table.
+WORK_MARKERS = [
+    "data-intervention-section",
+    "data-period",
+    "data-partner",
+    "data-contact",
+    "data-notes",
+    "data-week",
+    "data-hours",
+    "data-waiting",
+    "data-slot-alert",
+    "data-dose-table",
+]
+# The visits app's addresses (in a link or a form's action): the partner's pages, the caseload and weekly
+# hours, assigning a partner and ending an intervention.
+WORK_PATHS = ["/partner/", "/caseload/", "/family-partner/", "/end-intervention/"]
 # Far more than an assessor can reach in this trial: a crawl that runs away (a link that grows its own
 # query string) fails instead of running for ever.
 MAX_PAGES = 400
@@ -75,6 +105,41 @@ def blinding_leaks(body: str) -> list[str]:
     secrets = {in_language(language, "Randomised in error") for language in LANGUAGES}
     secrets |= {ANNOTATION_REASON, OTHER_UNBLINDING_REASON, CAROL_UNBLINDING_REASON, "data-annotation"}
     found += [secret for secret in sorted(secrets) if secret.casefold() in text]
+    return found + work_traces(body)
+
+
+def planned_ends() -> set[str]:
+    """The intervention periods' planned ends, as either language writes a date. (Their starts and ends are
+    the day of the randomisation, which an assessor may see.)"""
+    days = InterventionPeriod.objects.values_list("planned_end_on", flat=True)
+    return {date_in(language, day) for day in days for language in LANGUAGES}
+
+
+def date_in(language: str, day: date) -> str:
+    with translation.override(language):
+        return formats.date_format(day, "SHORT_DATE_FORMAT")
+
+
+def work_traces(body: str) -> list[str]:
+    """What a page shows of the Family Partner's work: the section, a partner, a contact, an intervention's
+    dates or end, hours, a link to the work's pages, or the words "Family Partner" outside the trial's name.
+    (A page's own address, in the language form, is no link: a refused page may name itself.)"""
+    text = html.unescape(body)
+    found = [marker for marker in WORK_MARKERS if marker in body]
+    links = re.findall(r'(?:href|action)="([^"]*)"', body)
+    found += [path for path in WORK_PATHS if any(path in link for link in links)]
+    secrets = {PARTNER_LAST_NAME, CONTACT_NOTES, END_DETAILS, *planned_ends()}
+    found += [secret for secret in sorted(secrets) if secret.casefold() in text.casefold()]
+    # The trial's name and the arm's label (arm_traces' business) say "Family Partner" too.
+    outside_the_name = text.casefold()
+    names = {in_language(language, "Family Partner trial") for language in LANGUAGES}
+    for name in sorted(names | {label for labels in arm_labels().values() for label in labels}, key=len, reverse=True):
+        outside_the_name = outside_the_name.replace(name.casefold(), "")
+    found += [
+        word
+        for word in sorted({in_language(language, "Family Partner") for language in LANGUAGES})
+        if word.casefold() in outside_the_name
+    ]
     return found
 
 
@@ -198,6 +263,14 @@ class Trial:
     unblinded_for_olga: Family
     plain: list[Family]  # randomised, nothing else done
     other_site: Family  # randomised at LAR
+    # The Family Partner's work, at OEI: an intervention family with its partner, contacts and a running
+    # intervention; one whose intervention ended (with details); one withdrawn during its intervention; one
+    # waiting for a partner; and a control family.
+    with_partner: Family
+    ended: Family
+    withdrawn_during_intervention: Family
+    waiting: Family
+    control: Family
     arms: dict[str, str] = field(default_factory=dict)  # study ID → arm code
 
 
@@ -244,6 +317,10 @@ def trial(oei, lar, alice, bob, carol, olga, paula, dina) -> Trial:
     other_site = family_in_state("consented", site=lar, by=bob)
     arms[other_site.study_id] = _randomise(other_site, by=bob)
 
+    with_partner, ended, withdrawn_during, waiting, control = _family_partner_work(
+        oei, alice=alice, arms=arms, randomised=randomised
+    )
+
     assert set(arms[family.study_id] for family in randomised) == set(Arm.values), "both arms occur at OEI"
     return Trial(
         families=list(Family.objects.filter(site=oei)),
@@ -253,8 +330,48 @@ def trial(oei, lar, alice, bob, carol, olga, paula, dina) -> Trial:
         unblinded_for_olga=unblinded_for_olga,
         plain=plain,
         other_site=other_site,
+        with_partner=with_partner,
+        ended=ended,
+        withdrawn_during_intervention=withdrawn_during,
+        waiting=waiting,
+        control=control,
         arms=arms,
     )
+
+
+def _family_partner_work(oei, *, alice, arms: dict[str, str], randomised: list[Family]) -> list[Family]:
+    """Four new intervention families and a control one at OEI, and the Family Partner's work with them."""
+    # Planned to last 11 months (not 12), so that a planned end never falls on a follow-up assessment's date.
+    trial_settings = TrialSettings.current()
+    trial_settings.intervention_expected_months = 11
+    trial_settings.save()
+    fenna = partner(oei, "fenna", first_name=PARTNER_FIRST_NAME, last_name=PARTNER_LAST_NAME)
+    intervention, control = [], []
+    while len(intervention) < 4 or not control:
+        family = family_in_state("consented", site=oei, by=alice)
+        arms[family.study_id] = _randomise(family, by=alice)
+        randomised.append(family)
+        (intervention if arms[family.study_id] == Arm.INTERVENTION else control).append(family)
+    with_partner, ended, withdrawn_during, waiting = intervention[:4]
+    for family in (with_partner, ended, withdrawn_during):
+        visits_services.family_assign(family=family, partner=fenna, started_on=days_ago(0), assigned_by=alice)
+        log_contact(family, by=fenna.user, notes=CONTACT_NOTES)
+    log_contact(with_partner, by=fenna.user, kind="phone_video", duration_quarters=3, notes="")
+    visits_services.intervention_end(
+        family=ended, ended_on=days_ago(0), reason=EndReason.OTHER, details=END_DETAILS, ended_by=alice
+    )
+    family_services.family_withdraw(
+        family=withdrawn_during,
+        withdrawn_on=days_ago(0),
+        reason=WithdrawalReason.MOVED_AWAY,
+        data_may_be_kept=True,
+        recorded_by=alice,
+        token=uuid.uuid4(),
+    )
+    assert InterventionPeriod.objects.filter(ended_on__isnull=False).count() == 2, "both interventions ended"
+    assert list(Assignment.objects.filter(ended_on__isnull=True).values_list("family", flat=True)) == [with_partner.pk]
+    assert Contact.objects.count() == 4
+    return [Family.objects.get(pk=family.pk) for family in (with_partner, ended, withdrawn_during, waiting, control[0])]
 
 
 def logged_in(user) -> Client:
@@ -292,6 +409,8 @@ def test_it_shows_a_blinded_assessor_no_arm_on_any_page_she_can_reach_in_either_
 
     refused = [f"  {visit.language} {visit.url}: {visit.status}" for visit in visits if visit.status != 200]
     assert not refused, "carol is shown links she may not follow:\n" + "\n".join(refused)
+    work_pages = sorted({url for _, url in visited if any(path in url for path in WORK_PATHS)})
+    assert not work_pages, f"carol reaches the Family Partner's work: {work_pages}"
     english = [visit for visit in visits if visit.language == "en"]
     norwegian = [visit for visit in visits if visit.language == "nb"]
     assert all('<html lang="en">' in visit.body for visit in english)
@@ -375,7 +494,75 @@ def test_it_refuses_a_blinded_assessor_every_randomisation_page_without_showing_
     assert Family.objects.get(pk=consented.pk).status == FamilyStatus.CONSENTED
 
 
-def test_it_finds_the_arms_on_a_researchers_crawl_so_the_detector_works(alice, trial):
+def work_url(family: Family) -> str:
+    return reverse("visits:family", kwargs={"study_id": family.study_id})
+
+
+def family_partner_pages(family: Family) -> list[str]:
+    return [
+        work_url(family),
+        reverse("visits:contact_new", kwargs={"study_id": family.study_id}),
+        reverse("visits:assign", kwargs={"study_id": family.study_id}),
+        reverse("visits:end", kwargs={"study_id": family.study_id}),
+    ]
+
+
+def refusal_leaks(response, url: str) -> list[str]:
+    """What a refusal shows (its own address, in the language form, taken out: "/end-intervention/" is no arm)."""
+    return blinding_leaks(response.content.decode().replace(url, "<this page>"))
+
+
+def without_own_address(response, family: Family) -> str:
+    """A page with its family's study ID (in the language form's "next") and its CSRF token taken out."""
+    page = response.content.decode().replace(family.study_id, "<study id>")
+    return re.sub(r'name="csrfmiddlewaretoken" value="[^"]+"', "", page)
+
+
+def test_it_refuses_a_blinded_assessor_every_family_partner_page_alike_for_both_arms(client, carol, trial):
+    contact = Contact.objects.get(family=trial.with_partner, kind="home_visit")  # the one with notes
+    partner_profile = Assignment.objects.get(family=trial.with_partner, ended_on__isnull=True).partner
+    records = (Contact.objects.count(), Assignment.objects.count(), InterventionPeriod.objects.count())
+    client.force_login(carol)
+
+    for language in LANGUAGES:
+        set_language(client, language)
+        for url in [
+            reverse("visits:partner_home"),
+            reverse("visits:caseload"),
+            reverse("visits:dose"),
+            reverse("visits:contact_edit", kwargs={"pk": contact.pk}),
+        ]:
+            response = client.get(url)
+            assert response.status_code in (403, 404), (language, url, response.status_code)
+            assert not refusal_leaks(response, url), (language, url)
+        for url, data in [
+            (reverse("visits:contact_edit", kwargs={"pk": contact.pk}), {"notes": "x"}),
+            (reverse("visits:partner_status", kwargs={"pk": partner_profile.pk}), {"status": "on_leave"}),
+        ]:
+            response = client.post(url, data)
+            assert response.status_code in (403, 404), (language, "POST", url, response.status_code)
+            assert not refusal_leaks(response, url), (language, "POST", url)
+        # The work's pages answer an intervention family as they answer a control family: the same status
+        # and the same page, so that not even a refusal tells the arm.
+        for intervention in (trial.with_partner, trial.ended, trial.waiting):
+            answers = {}
+            for family in (intervention, trial.control):
+                for index, url in enumerate(family_partner_pages(family)):
+                    get, post = client.get(url), client.post(url, {"partner": partner_profile.pk, "notes": "x"})
+                    for method, response in (("GET", get), ("POST", post)):
+                        assert response.status_code in (403, 404), (language, method, url, response.status_code)
+                        assert not refusal_leaks(response, url), (language, method, url)
+                        answers.setdefault((index, method), []).append(
+                            (response.status_code, without_own_address(response, family))
+                        )
+            different = [key for key, (first, second) in answers.items() if first != second]
+            assert not different, f"carol can tell {intervention.study_id} from a control family: {different}"
+
+    assert (Contact.objects.count(), Assignment.objects.count(), InterventionPeriod.objects.count()) == records
+    assert Contact.objects.get(pk=contact.pk).notes == CONTACT_NOTES
+
+
+def test_it_finds_the_arms_and_the_family_partner_work_on_a_researchers_crawl_so_the_detector_works(alice, trial):
     visits = crawl_both_languages(logged_in(alice))
 
     for language in LANGUAGES:
@@ -394,18 +581,43 @@ def test_it_finds_the_arms_on_a_researchers_crawl_so_the_detector_works(alice, t
                 page = pages[family_url(family)].body
                 assert not arms_shown(page) and "data-arm" not in page, (family.study_id, language)
 
+        # The Family Partner's work: alice, a researcher at OEI, sees it where the crawl would look for it.
+        planned_end = InterventionPeriod.objects.get(family=trial.with_partner).planned_end_on
+        with_partner = html.unescape(pages[family_url(trial.with_partner)].body)
+        assert "data-intervention-section" in with_partner
+        assert f"{PARTNER_FIRST_NAME} {PARTNER_LAST_NAME}" in with_partner
+        assert date_in(language, planned_end) in with_partner
+        assert work_url(trial.with_partner) in with_partner
+        assert in_language(language, "Family Partner") in work_traces(with_partner), "the section's heading"
+        work = pages.get(work_url(trial.with_partner))
+        assert work is not None, f"alice's {language} crawl never reached the work page of {trial.with_partner}"
+        assert CONTACT_NOTES in html.unescape(work.body)
+        assert work.body.count("data-contact=") == 2
+        assert END_DETAILS in html.unescape(pages[family_url(trial.ended)].body)
+        assert "data-period" in pages[family_url(trial.withdrawn_during_intervention)].body
+        assert "data-waiting" in pages[family_url(trial.waiting)].body
+        assert {reverse("visits:caseload"), reverse("visits:dose")} <= set(pages), "the caseload and weekly hours"
+        assert "data-slot-alert" in pages[family_url(trial.control)].body, "a family waits, fenna has a free slot"
+        control = html.unescape(pages[family_url(trial.control)].body)
+        assert "data-intervention-section" not in control and PARTNER_LAST_NAME not in control
+        assert work_traces(with_partner) and work_traces(work.body)
+
 
 def test_it_shows_the_arm_of_one_family_to_an_assessor_unblinded_for_it_and_no_other(client, carol, paula, trial):
     unblinded = trial.plain[0]
     services.family_unblind(family=unblinded, user=carol, reason=CAROL_UNBLINDING_REASON, unblinded_by=paula)
+    # Unblinded for an intervention family too: she learns its arm, not its Family Partner's work.
+    services.family_unblind(family=trial.with_partner, user=carol, reason=CAROL_UNBLINDING_REASON, unblinded_by=paula)
 
     visits = crawl_both_languages(logged_in(carol))
 
-    unblinded_pages = [visit for visit in visits if visit.url == family_url(unblinded)]
-    assert len(unblinded_pages) == len(LANGUAGES)
-    for visit in unblinded_pages:
-        assert arms_shown(visit.body) == {trial.arms[unblinded.study_id]}, visit.language
-        assert "data-arm" in visit.body
-    leaks = leaks_in(visits, except_urls=frozenset({family_url(unblinded)}))
+    for family in (unblinded, trial.with_partner):
+        unblinded_pages = [visit for visit in visits if visit.url == family_url(family)]
+        assert len(unblinded_pages) == len(LANGUAGES)
+        for visit in unblinded_pages:
+            assert arms_shown(visit.body) == {trial.arms[family.study_id]}, visit.language
+            assert "data-arm" in visit.body
+            assert work_traces(visit.body) == [], (family.study_id, visit.language)
+    leaks = leaks_in(visits, except_urls=frozenset({family_url(unblinded), family_url(trial.with_partner)}))
     assert not leaks, "carol sees the arm of a family she was not unblinded for:\n" + "\n".join(leaks)
     assert {family_url(family) for family in trial.randomised} <= {visit.url for visit in visits}

@@ -19,6 +19,7 @@ from django.db.models import Max
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
+from django.views.decorators.debug import sensitive_variables
 
 from families.models import Family, FamilyStatus, Withdrawal
 from families.services import lock_family
@@ -389,6 +390,7 @@ def _save_contact(contact: Contact, user: User, reason: str = "") -> None:
         raise ValidationError({"duration_quarters": _day_cap_message(contact.contact_date, logged or 0)}) from None
 
 
+@sensitive_variables("data")
 def contact_log(*, family: Family, author: User, data: ContactInput, token: uuid.UUID) -> Contact:
     """A Family Partner logs a contact with one of their own families. A resubmitted form logs it once."""
     with transaction.atomic():
@@ -419,6 +421,7 @@ def correction_needs_reason(contact: Contact, now=None) -> bool:
     return (now or timezone.now()) - contact.recorded_at > timedelta(days=days)
 
 
+@sensitive_variables("data")
 def contact_correct(*, contact: Contact, author: User, data: ContactInput, reason: str = "") -> tuple[Contact, bool]:
     """The author corrects their contact; every correction is kept in its history. Returns (contact, changed)."""
     if contact.author_id != author.pk:

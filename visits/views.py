@@ -2,9 +2,11 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
+from django.db.models import Min
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
 from families.models import Family, FamilyIdentity
@@ -88,6 +90,7 @@ def family_work(request: AuthenticatedHttpRequest, study_id: str) -> HttpRespons
     )
 
 
+@sensitive_post_parameters("notes")
 @login_required
 def contact_new(request: AuthenticatedHttpRequest, study_id: str) -> HttpResponse:
     family = _work_family(request, study_id)
@@ -115,6 +118,7 @@ def contact_new(request: AuthenticatedHttpRequest, study_id: str) -> HttpRespons
     return render(request, "visits/contact_form.html", {"family": family, "form": form, "heading": _("Log a contact")})
 
 
+@sensitive_post_parameters("notes")
 @login_required
 def contact_edit(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     contact = get_object_or_404(Contact.objects.select_related("family__site"), pk=pk)
@@ -202,11 +206,15 @@ def dose(request: AuthenticatedHttpRequest) -> HttpResponse:
     today = weeks.today()
     this_week = weeks.week_of(today)
     site = sites.filter(code=request.GET.get("site", "")).first()
-    last = weeks.parse_week(request.GET.get("until", "")) or this_week
-    if last.start > this_week.start:
-        last = this_week
-    shown = weeks.weeks_until(last, DOSE_WEEKS)
     families = selectors.intervention_families(frozenset({site.pk}) if site else site_ids)
+    # From the first intervention's week (no endless "earlier weeks") to this week.
+    first_start = InterventionPeriod.objects.filter(family__in=families.values("pk")).aggregate(
+        first=Min("started_on")
+    )["first"]
+    first_week = weeks.week_of(first_start) if first_start else this_week
+    last = weeks.parse_week(request.GET.get("until", "")) or this_week
+    last = min(max(last, first_week.shifted(DOSE_WEEKS - 1)), this_week)
+    shown = weeks.weeks_until(last, DOSE_WEEKS)
     page = Paginator(families.select_related("site", "intervention"), DOSE_FAMILIES_PER_PAGE).get_page(
         request.GET.get("page")
     )
@@ -225,7 +233,7 @@ def dose(request: AuthenticatedHttpRequest) -> HttpResponse:
             "totals": selectors.week_totals(families, shown),
             "page": page,
             "query": query.urlencode(),
-            "earlier": shown[0].shifted(-1).code,
+            "earlier": shown[0].shifted(-1).code if shown[0].start > first_week.start else "",
             "later": last.shifted(DOSE_WEEKS).code if last.start < this_week.start else "",
             "target_hours": TrialSettings.current().weekly_hours_target,
         },

@@ -24,7 +24,7 @@ def week_start(day: date) -> date:
     return day - timedelta(days=day.weekday())
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, order=True)
 class Week:
     start: date  # a Monday
 

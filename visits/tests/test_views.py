@@ -1,0 +1,22 @@
+"""The weekly hours page's week range: from the first intervention's week to this week, whatever is asked."""
+
+import pytest
+from django.urls import reverse
+
+from visits import weeks
+from visits.tests.factories import assigned_family, partner
+
+
+@pytest.mark.parametrize("until", ["0001-W05", "1999-W01", "9999-W52", "junk", ""])
+def test_the_weekly_hours_stay_between_the_first_intervention_and_this_week(client, oei, alice, until):
+    family = assigned_family(oei, researcher=alice, to=partner(oei, "fiona"))
+    client.force_login(alice)
+
+    response = client.get(reverse("visits:dose"), {"until": until})
+
+    assert response.status_code == 200
+    shown = response.context["weeks"]
+    this_week = weeks.week_of(weeks.today())
+    assert shown[-1] == this_week  # the family started this week: nothing earlier or later to show
+    assert response.context["earlier"] == "" and response.context["later"] == ""
+    assert family.study_id in response.content.decode()
