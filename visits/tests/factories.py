@@ -1,7 +1,11 @@
 """Family Partners, intervention families, assignments and contacts, made through the services like real ones."""
 
 import uuid
-from datetime import date
+from contextlib import contextmanager
+from datetime import date, timedelta
+from unittest import mock
+
+from django.utils import timezone
 
 from families.models import Family
 from families.tests.factories import days_ago, family_in_state
@@ -56,3 +60,11 @@ def contact_input(**overrides) -> services.ContactInput:
 
 def log_contact(family: Family, *, by, **overrides) -> Contact:
     return services.contact_log(family=family, author=by, data=contact_input(**overrides), token=uuid.uuid4())
+
+
+@contextmanager
+def days_back(days: int):
+    """Make what the block makes as if it were `days` days ago (the allocation's date cannot be changed later)."""
+    moment = timezone.now() - timedelta(days=days)
+    with mock.patch("django.utils.timezone.now", return_value=moment):
+        yield
