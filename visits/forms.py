@@ -5,8 +5,16 @@ from django.utils.translation import gettext_lazy as _
 
 from trial.forms import DateInput, SubmissionTokenMixin
 from visits import weeks
-from visits.models import MAX_CONTACT_QUARTERS, ContactKind, Element, EndReason, PartnerProfile, PartnerStatus
-from visits.services import ContactInput
+from visits.models import (
+    MAX_CONTACT_QUARTERS,
+    Assignment,
+    ContactKind,
+    Element,
+    EndReason,
+    PartnerProfile,
+    PartnerStatus,
+)
+from visits.services import NOT_SHOWN, ContactInput
 
 
 class PartnerChoiceField(forms.ModelChoiceField):
@@ -34,9 +42,17 @@ class AssignForm(forms.Form):
         required=False,
     )
 
-    def __init__(self, *args, partners: QuerySet[PartnerProfile], reassigning: bool, **kwargs):
+    # The assignment the form was made for ("none": no partner yet), so that a colleague's change meanwhile
+    # is noticed (services.family_assign's `shown`).
+    shown = forms.CharField(widget=forms.HiddenInput, required=False)
+
+    def __init__(self, *args, partners: QuerySet[PartnerProfile], current: Assignment | None, **kwargs):
         super().__init__(*args, **kwargs)
+        # A form made when the family had no partner stays that form: the service then tells that a colleague
+        # assigned one meanwhile (instead of asking for a reason to replace a partner the user never saw).
+        reassigning = current is not None and not (self.is_bound and self.data.get("shown") == "none")
         self.initial.setdefault("started_on", weeks.today())
+        self.initial.setdefault("shown", str(current.pk) if current else "none")
         field = self.fields["partner"]
         assert isinstance(field, forms.ModelChoiceField)
         field.queryset = partners
@@ -44,6 +60,14 @@ class AssignForm(forms.Form):
             self.fields["reason"].required = True
         else:
             del self.fields["reason"]
+
+    def clean_shown(self) -> int | None:
+        value = self.cleaned_data["shown"].strip()
+        if value == "none":
+            return None
+        if value.isdigit():
+            return int(value)
+        return NOT_SHOWN  # an old form without the field: nothing to compare
 
 
 class EndInterventionForm(forms.Form):

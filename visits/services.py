@@ -77,13 +77,25 @@ def _full_message(partner: PartnerProfile) -> str:
     }
 
 
+# `shown` of family_assign when the caller does not say which assignment its user saw.
+NOT_SHOWN = -1
+
+
 def family_assign(
-    *, family: Family, partner: PartnerProfile, started_on: date, assigned_by: User, reason: str = ""
+    *,
+    family: Family,
+    partner: PartnerProfile,
+    started_on: date,
+    assigned_by: User,
+    reason: str = "",
+    shown: int | None = NOT_SHOWN,
 ) -> AssignmentResult:
     """Give an intervention family its Family Partner, or a new one (`reason` then says why the last one ended).
 
     The first assignment starts the family's intervention period. Asking again for the partner the family
-    already has (a double click, a colleague) returns that assignment."""
+    already has (a double click, a colleague) returns that assignment. `shown` is the assignment the user's
+    form was made for (None: the family had no partner then); if a colleague changed it meanwhile, the form is
+    refused instead of ending the colleague's new assignment."""
     if not can_manage_caseload(assigned_by, family.site_id):
         raise PermissionDenied
     reason = reason.strip()
@@ -92,6 +104,11 @@ def family_assign(
         current = Assignment.objects.filter(family=family, ended_on__isnull=True).first()
         if current is not None and current.partner_id == partner.pk:
             return AssignmentResult(current, created=False)
+        if shown != NOT_SHOWN and shown != (current.pk if current else None):
+            raise ValidationError(
+                _("The Family Partner of %(study_id)s changed while you were choosing; check the family and try again.")
+                % {"study_id": family.study_id}
+            )
         # The partners' rows, locked in key order: the new one, and the one a reassignment frees.
         locked = {
             profile.pk: profile
@@ -334,9 +351,10 @@ def _check_contact(family: Family, data: ContactInput, *, replacing: Contact | N
         raise ValidationError({"kind": _("Choose the kind of contact.")})
     if not data.elements:
         raise ValidationError({"elements": _("Tick at least one element of the model that the contact served.")})
-    if not set(data.elements) <= set(Element.values) or len(set(data.elements)) != len(data.elements):
+    if not set(data.elements) <= set(Element.values):
         raise ValidationError({"elements": _("Choose among the model's five elements.")})
-    data.elements = [element for element in Element.values if element in data.elements]  # the model's order
+    # In the model's order, once each: the same elements in another order are the same contact.
+    data.elements = [element for element in Element.values if element in data.elements]
     if not 1 <= data.duration_quarters <= MAX_CONTACT_QUARTERS:
         raise ValidationError({"duration_quarters": _("A contact lasts from a quarter of an hour to 12 hours.")})
     _check_not_future(data.contact_date, "contact_date")

@@ -12,9 +12,10 @@ from django.views.decorators.http import require_POST
 from families.models import Family, FamilyIdentity
 from families.views import family_form_page, get_family_for_user
 from randomization.models import Allocation, Arm
+from randomization.selectors import is_blinded
 from trial.forms import add_service_error
 from trial.models import TrialSettings
-from trial.roles import AuthenticatedHttpRequest, Role, require_role, sites_for
+from trial.roles import AuthenticatedHttpRequest, Role, can_at_site, require_role, sites_for
 from visits import selectors, services, weeks
 from visits.forms import AssignForm, ContactCorrectionForm, ContactForm, EndInterventionForm, PartnerStatusForm
 from visits.models import Contact, InterventionPeriod, PartnerProfile
@@ -55,21 +56,24 @@ def partner_home(request: AuthenticatedHttpRequest) -> HttpResponse:
     )
 
 
-def _work_family(request: AuthenticatedHttpRequest, study_id: str) -> Family:
-    """A family whose Family Partner work this user may see: its partner now, the site's researchers, the PI.
-    404 to everyone else, and for a family that has no Family Partner work (a control family, say)."""
+def _work_family(request: AuthenticatedHttpRequest, study_id: str) -> tuple[Family, bool]:
+    """A family whose Family Partner work this user may see (its partner now, the site's researchers, the PI),
+    and whether the user is its partner. 404 to everyone else, and for a family that has no Family Partner work
+    (a control family, say)."""
     family = Family.objects.select_related("site").filter(study_id=study_id).first()
-    if family is None or not selectors.can_see_work(request.user, family):
+    if family is None or is_blinded(request.user):
+        raise Http404
+    is_partner = is_partner_of(request.user, family)
+    if not is_partner and not can_at_site(request.user, family.site_id, *WORK_ROLES):
         raise Http404
     if not Allocation.objects.filter(family=family, arm=Arm.INTERVENTION).exists():
         raise Http404
-    return family
+    return family, is_partner
 
 
 @login_required
 def family_work(request: AuthenticatedHttpRequest, study_id: str) -> HttpResponse:
-    family = _work_family(request, study_id)
-    is_partner = is_partner_of(request.user, family)
+    family, is_partner = _work_family(request, study_id)
     today = weeks.today()
     page = Paginator(selectors.family_contacts(family), CONTACTS_PER_PAGE).get_page(request.GET.get("page"))
     contacts = [(contact, can_read_notes(request.user, contact, family)) for contact in page]
@@ -93,8 +97,8 @@ def family_work(request: AuthenticatedHttpRequest, study_id: str) -> HttpRespons
 @sensitive_post_parameters("notes")
 @login_required
 def contact_new(request: AuthenticatedHttpRequest, study_id: str) -> HttpResponse:
-    family = _work_family(request, study_id)
-    if not is_partner_of(request.user, family):
+    family, is_partner = _work_family(request, study_id)
+    if not is_partner:
         raise PermissionDenied
     form = ContactForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -254,9 +258,7 @@ def _managed_family(request: AuthenticatedHttpRequest, study_id: str) -> Family:
 def family_assign(request: AuthenticatedHttpRequest, study_id: str) -> HttpResponse:
     family = _managed_family(request, study_id)
     current = selectors.current_assignment(family)
-    form = AssignForm(
-        request.POST or None, partners=selectors.assignable_partners(family), reassigning=current is not None
-    )
+    form = AssignForm(request.POST or None, partners=selectors.assignable_partners(family), current=current)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
@@ -266,6 +268,7 @@ def family_assign(request: AuthenticatedHttpRequest, study_id: str) -> HttpRespo
                 started_on=data["started_on"],
                 assigned_by=request.user,
                 reason=data.get("reason", ""),
+                shown=data["shown"],
             )
         except ValidationError as error:
             add_service_error(form, error)

@@ -801,7 +801,6 @@ def test_a_contact_lasts_from_a_quarter_of_an_hour_to_twelve_hours(oei, alice, f
         ({"kind": ""}, "kind"),
         ({"elements": []}, "elements"),
         ({"elements": ["home_visitation", "cooking"]}, "elements"),
-        ({"elements": ["home_visitation", "home_visitation"]}, "elements"),
         ({"elements": "home_visitation"}, "elements"),
     ],
 )
@@ -1168,3 +1167,43 @@ def test_a_correction_may_move_a_contact_onto_a_day_with_room(oei, alice, fiona)
     assert ContactDay.objects.get(family=family, day=busy_day).quarters == 96
     assert ContactDay.objects.get(family=family, day=other_day).quarters == 0
     assert_days_kept(family)
+
+
+def test_a_reassignment_made_on_a_stale_page_is_refused_instead_of_ending_a_colleagues_new_assignment(
+    oei, alice, fiona, gunnar
+):
+    family = assigned_long_ago(oei, researcher=alice, to=fiona)
+    seen = Assignment.objects.get(family=family, ended_on__isnull=True)
+    third = partner(oei, "hilde")
+    # A colleague moves the family to Gunnar while alice's page still shows Fiona.
+    services.family_assign(
+        family=family, partner=gunnar, started_on=days_ago(0), assigned_by=alice, reason="Fiona moved", shown=seen.pk
+    )
+
+    with pytest.raises(ValidationError, match="changed while you were choosing"):
+        services.family_assign(
+            family=family, partner=third, started_on=days_ago(0), assigned_by=alice, reason="Fiona moved", shown=seen.pk
+        )
+
+    assert Assignment.objects.get(family=family, ended_on__isnull=True).partner == gunnar
+    assert_counts_kept()
+
+
+def test_a_first_assignment_made_on_a_stale_page_is_refused_when_a_colleague_assigned_meanwhile(
+    oei, alice, fiona, gunnar
+):
+    family = randomised_family(oei, researcher=alice)
+    services.family_assign(family=family, partner=fiona, started_on=days_ago(0), assigned_by=alice, shown=None)
+
+    with pytest.raises(ValidationError, match="changed while you were choosing"):
+        services.family_assign(family=family, partner=gunnar, started_on=days_ago(0), assigned_by=alice, shown=None)
+
+    assert Assignment.objects.get(family=family).partner == fiona
+
+
+def test_duplicate_elements_are_kept_once(oei, alice, fiona):
+    family = assigned_long_ago(oei, researcher=alice, to=fiona)
+
+    contact = log_contact(family, by=fiona.user, elements=[Element.COORDINATION, Element.COORDINATION])
+
+    assert contact.elements == [Element.COORDINATION]

@@ -20,3 +20,23 @@ def test_the_weekly_hours_stay_between_the_first_intervention_and_this_week(clie
     assert shown[-1] == this_week  # the family started this week: nothing earlier or later to show
     assert response.context["earlier"] == "" and response.context["later"] == ""
     assert family.study_id in response.content.decode()
+
+
+def test_the_assign_form_of_a_stale_page_shows_that_a_colleague_was_quicker(client, oei, alice):
+    from families.tests.factories import days_ago
+    from visits import services
+    from visits.models import Assignment
+    from visits.tests.factories import randomised_family
+
+    fiona, gunnar = partner(oei, "fiona"), partner(oei, "gunnar")
+    family = randomised_family(oei, researcher=alice)
+    client.force_login(alice)
+    url = reverse("visits:assign", args=[family.study_id])
+    shown = client.get(url).context["form"]["shown"].value()
+    services.family_assign(family=family, partner=fiona, started_on=days_ago(0), assigned_by=alice)
+
+    response = client.post(url, {"partner": gunnar.pk, "started_on": days_ago(0).isoformat(), "shown": shown})
+
+    assert response.status_code == 200
+    assert "changed while you were choosing" in str(response.context["form"].non_field_errors())
+    assert Assignment.objects.get(family=family).partner == fiona
