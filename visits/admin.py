@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.http import HttpRequest
 
+from trial.roles import Role, users_with_role
 from visits.models import PartnerProfile
 
 
@@ -12,6 +13,12 @@ class PartnerProfileAdmin(admin.ModelAdmin):
     list_display = ["__str__", "site", "capacity", "active_families", "status"]
     list_filter = ["site", "status"]
     readonly_fields = ["active_families"]
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "user":
+            # Only accounts that hold the Family Partner role can be set up as one.
+            kwargs["queryset"] = users_with_role(Role.FAMILY_PARTNER)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def has_delete_permission(self, request: HttpRequest, obj: PartnerProfile | None = None) -> bool:
         return False

@@ -12,8 +12,8 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from django.contrib.auth.models import User as AuthUser
-from django.db.models import Max, Prefetch, QuerySet, Sum
-from django.db.models.functions import TruncWeek
+from django.db.models import Count, Max, OuterRef, Prefetch, QuerySet, Subquery, Sum
+from django.db.models.functions import Coalesce, TruncWeek
 from django.utils import timezone
 
 from families.models import Family, FamilyStatus
@@ -222,7 +222,20 @@ def family_weeks(family: Family, today: date, count: int = 8) -> list[WeekDose]:
 
 
 def family_contacts(family: Family) -> QuerySet[Contact]:
-    return Contact.objects.filter(family=family).select_related("author").order_by("-contact_date", "-pk")
+    """The family's contacts, newest first, each with how often it was corrected (its history's changes)."""
+    corrections = (
+        Contact.history.filter(id=OuterRef("pk"), history_type="~")
+        .order_by()
+        .values("id")
+        .annotate(count=Count("history_id"))
+        .values("count")
+    )
+    return (
+        Contact.objects.filter(family=family)
+        .select_related("author")
+        .annotate(corrections=Coalesce(Subquery(corrections), 0))
+        .order_by("-contact_date", "-pk")
+    )
 
 
 def current_assignment(family: Family) -> Assignment | None:

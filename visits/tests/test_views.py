@@ -40,3 +40,22 @@ def test_the_assign_form_of_a_stale_page_shows_that_a_colleague_was_quicker(clie
     assert response.status_code == 200
     assert "changed while you were choosing" in str(response.context["form"].non_field_errors())
     assert Assignment.objects.get(family=family).partner == fiona
+
+
+def test_the_work_page_tells_how_often_each_contact_was_corrected(client, oei, alice):
+    from visits import services
+    from visits.tests.factories import contact_input, log_contact
+
+    fiona = partner(oei, "fiona")
+    family = assigned_family(oei, researcher=alice, to=fiona)
+    corrected = log_contact(family, by=fiona.user, duration_quarters=4)
+    untouched = log_contact(family, by=fiona.user, duration_quarters=2)
+    for quarters in (5, 6):
+        services.contact_correct(contact=corrected, author=fiona.user, data=contact_input(duration_quarters=quarters))
+    client.force_login(alice)
+
+    response = client.get(reverse("visits:family", args=[family.study_id]))
+
+    counts = {contact.pk: contact.corrections for contact, _notes in response.context["contacts"]}
+    assert counts == {corrected.pk: 2, untouched.pk: 0}
+    assert response.content.decode().count("data-corrections") == 1
