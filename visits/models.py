@@ -219,7 +219,10 @@ class Contact(models.Model):
     The notes are encrypted at rest, shown only to their author and the site's researchers, and never exported.
     """
 
-    family = models.ForeignKey(Family, on_delete=models.PROTECT, related_name="contacts", verbose_name=_("family"))
+    # No index of its own: contact_family_date leads with the family.
+    family = models.ForeignKey(
+        Family, on_delete=models.PROTECT, related_name="contacts", verbose_name=_("family"), db_index=False
+    )
     author = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("Family Partner")
     )
@@ -261,7 +264,10 @@ class ContactDay(models.Model):
 
     The week tables read these daily totals rather than every contact."""
 
-    family = models.ForeignKey(Family, on_delete=models.PROTECT, related_name="+", verbose_name=_("family"))
+    # No index of its own: the unique (family, day) leads with the family.
+    family = models.ForeignKey(
+        Family, on_delete=models.PROTECT, related_name="+", verbose_name=_("family"), db_index=False
+    )
     day = models.DateField(_("date"))
     quarters = models.PositiveIntegerField(_("quarter-hours"), default=0)
 

@@ -8,12 +8,12 @@ hours come from the daily totals (ContactDay), summed per ISO week.
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
 
 from django.contrib.auth.models import User as AuthUser
-from django.db.models import Count, Max, OuterRef, Prefetch, QuerySet, Subquery, Sum
-from django.db.models.functions import Coalesce, TruncWeek
+from django.db.models import Count, Max, OuterRef, QuerySet, Subquery, Sum
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from families.models import Family, FamilyStatus
@@ -83,18 +83,14 @@ def target_quarters(trial_settings: TrialSettings) -> int:
 
 
 def week_quarters(family_ids, first: weeks.Week, last: weeks.Week) -> dict[tuple[int, date], int]:
-    """{(family id, Monday): quarter-hours} for the weeks `first` to `last`; one query."""
-    rows = (
-        ContactDay.objects.filter(family_id__in=family_ids, day__range=(first.start, last.end))
-        .annotate(week=TruncWeek("day"))
-        .values_list("family_id", "week")
-        .annotate(total=Sum("quarters"))
-    )
-    return {(family_id, _as_date(week)): total for family_id, week, total in rows}
-
-
-def _as_date(value: date | datetime) -> date:
-    return value.date() if isinstance(value, datetime) else value
+    """{(family id, Monday): quarter-hours} for the weeks `first` to `last`; one query over the daily totals,
+    summed into weeks here (the calendar's weeks, without the database's time-zone conversions)."""
+    totals: dict[tuple[int, date], int] = defaultdict(int)
+    for family_id, day, quarters in ContactDay.objects.filter(
+        family_id__in=family_ids, day__range=(first.start, last.end), quarters__gt=0
+    ).values_list("family_id", "day", "quarters"):
+        totals[(family_id, weeks.week_start(day))] += quarters
+    return totals
 
 
 def last_contact_days(family_ids) -> dict[int, date]:
@@ -269,35 +265,36 @@ class SiteCaseload:
 
 def caseloads(site_ids: frozenset[int] | None, today: date) -> list[SiteCaseload]:
     """Each visible site's partners with their families now, its waiting list, and the Family Partners the
-    administrator has not set up yet. Five queries, whatever the number of partners and families."""
+    administrator has not set up yet. Six queries, whatever the number of partners and families."""
     sites = Site.objects.order_by("code")
     if site_ids is not None:
         sites = sites.filter(pk__in=site_ids)
     by_site = {site.pk: SiteCaseload(site) for site in sites}
-    active = (
-        Assignment.objects.filter(ended_on__isnull=True)
-        .select_related("family__intervention")
+    # The partners' families as study IDs only: a page of every site's caseload builds no model per family.
+    study_ids: dict[int, list[str]] = defaultdict(list)
+    for partner_id, study_id in (
+        Assignment.objects.filter(ended_on__isnull=True, partner__site_id__in=by_site)
         .order_by("family__number")
-    )
-    profiles = (
-        PartnerProfile.objects.filter(site_id__in=by_site)
-        .select_related("user")
-        .prefetch_related(Prefetch("assignments", queryset=active, to_attr="current_assignments"))
-    )
+        .values_list("partner_id", "family__study_id")
+    ):
+        study_ids[partner_id].append(study_id)
     profiled_user_ids = set()
-    for profile in profiles:
+    for profile in PartnerProfile.objects.filter(site_id__in=by_site).select_related("user"):
+        profile.study_ids = study_ids[profile.pk]  # type: ignore[attr-defined]  # for the page
         by_site[profile.site_id].partners.append(profile)
         profiled_user_ids.add(profile.user_id)
     for family in waiting_families(frozenset(by_site)):
         family.waiting_days = (today - timezone.localdate(family.allocation.randomised_at)).days  # type: ignore[attr-defined]  # for the page
         by_site[family.site_id].waiting.append(family)
     for user in (
-        users_with_role(Role.FAMILY_PARTNER).filter(trial_sites__in=list(by_site)).prefetch_related("trial_sites")
+        users_with_role(Role.FAMILY_PARTNER)
+        .filter(trial_sites__in=list(by_site))
+        .exclude(pk__in=profiled_user_ids)
+        .prefetch_related("trial_sites")
     ):
-        if user.pk not in profiled_user_ids:
-            for site in user.trial_sites.all():
-                if site.pk in by_site:
-                    by_site[site.pk].without_profile.append(user)
+        for site in user.trial_sites.all():
+            if site.pk in by_site:
+                by_site[site.pk].without_profile.append(user)
     return list(by_site.values())
 
 
@@ -396,14 +393,14 @@ def dose_rows(families: list[Family], shown: list[weeks.Week]) -> list[DoseRow]:
 def week_totals(families: QuerySet[Family], shown: list[weeks.Week]) -> list[WeekTotal]:
     """Per week, over all `families` (not one page): hours delivered against the prorated target. Two queries."""
     target = target_quarters(TrialSettings.current())
-    delivered = dict(
+    delivered: dict[date, int] = defaultdict(int)
+    for day, total in (
         ContactDay.objects.filter(family__in=families.values("pk"), day__range=(shown[0].start, shown[-1].end))
-        .annotate(week=TruncWeek("day"))
-        .values_list("week")
+        .values_list("day")
         .annotate(total=Sum("quarters"))
-        .values_list("week", "total")
-    )
-    delivered = {_as_date(week): total for week, total in delivered.items()}
+        .order_by()
+    ):
+        delivered[weeks.week_start(day)] += total
     periods = list(
         InterventionPeriod.objects.filter(family__in=families.values("pk"), started_on__lte=shown[-1].end)
         .exclude(ended_on__lt=shown[0].start)

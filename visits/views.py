@@ -5,6 +5,7 @@ from django.core.paginator import Paginator
 from django.db.models import Min
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
@@ -178,6 +179,8 @@ def caseload(request: AuthenticatedHttpRequest) -> HttpResponse:
             "site_loads": [(load, can_manage_caseload(request.user, load.site.pk)) for load in site_loads],
             "today": today,
             "status_form": PartnerStatusForm(),
+            # A family's page is the family list's address and its study ID: one reverse() for a thousand links.
+            "families_url": reverse("families:list"),
         },
     )
 

@@ -59,3 +59,12 @@ def test_the_work_page_tells_how_often_each_contact_was_corrected(client, oei, a
     counts = {contact.pk: contact.corrections for contact, _notes in response.context["contacts"]}
     assert counts == {corrected.pk: 2, untouched.pk: 0}
     assert response.content.decode().count("data-corrections") == 1
+
+
+def test_the_caseload_links_each_family_to_its_page(client, oei, alice):
+    family = assigned_family(oei, researcher=alice, to=partner(oei, "fiona"))
+    client.force_login(alice)
+
+    response = client.get(reverse("visits:caseload"))
+
+    assert f'href="{reverse("families:detail", args=[family.study_id])}"' in response.content.decode()
