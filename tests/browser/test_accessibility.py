@@ -197,6 +197,15 @@ def expect_one_h1_main_and_language(page: Page, language: str = "nb") -> None:
     expect(images_without_text).to_have_count(0)
 
 
+def expect_accessible(page: Page, name: str) -> None:
+    """Every control of the page named (by its label or text), one heading, one main, the page's language."""
+    assert not unnamed_controls(page), f"controls without a name on the {name} page"
+    controls = page.locator("main :is(input:not([type=hidden]), select, textarea, button):visible")
+    for number in range(controls.count()):
+        expect(controls.nth(number)).to_have_accessible_name(re.compile(r"\S"))
+    expect_one_h1_main_and_language(page)
+
+
 # 1. Keyboard only
 
 

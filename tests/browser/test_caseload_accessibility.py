@@ -2,25 +2,15 @@
 heading, the page's language; the weekly hours' coloured cells, the week bars' labels and the waiting-list banner
 in readable contrast; and on a phone the partner's buttons are tap targets of at least 44 pixels."""
 
-import re
-
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.test_accessibility import TEXT_CONTRAST, contrast, expect_one_h1_main_and_language, unnamed_controls
+from tests.browser.test_accessibility import TEXT_CONTRAST, contrast, expect_accessible
 from visits.tests.factories import assigned_family, days_back, log_contact, partner, randomised_family
 
 pytestmark = pytest.mark.browser
 
 PHONE = {"width": 390, "height": 844}
-
-
-def expect_accessible(page, name: str) -> None:
-    assert not unnamed_controls(page), f"controls without a name on the {name} page"
-    controls = page.locator("main :is(input:not([type=hidden]), select, textarea, button):visible")
-    for number in range(controls.count()):
-        expect(controls.nth(number)).to_have_accessible_name(re.compile(r"\S"))
-    expect_one_h1_main_and_language(page)
 
 
 @pytest.fixture

@@ -2,24 +2,14 @@
 every control named, one heading, the page's language, and readable contrast for what they add to a family's
 page (the "randomised" badge, the section's buttons)."""
 
-import re
-
 import pytest
 from playwright.sync_api import expect
 
 from families.tests.factories import family_in_state
 from randomization import services
-from tests.browser.test_accessibility import TEXT_CONTRAST, contrast, expect_one_h1_main_and_language, unnamed_controls
+from tests.browser.test_accessibility import TEXT_CONTRAST, contrast, expect_accessible
 
 pytestmark = pytest.mark.browser
-
-
-def expect_accessible(page, name: str) -> None:
-    assert not unnamed_controls(page), f"controls without a name on the {name} page"
-    controls = page.locator("main :is(input:not([type=hidden]), select, textarea, button):visible")
-    for number in range(controls.count()):
-        expect(controls.nth(number)).to_have_accessible_name(re.compile(r"\S"))
-    expect_one_h1_main_and_language(page)
 
 
 def test_it_names_every_control_of_the_randomisation_pages_with_one_heading_each(
