@@ -10,9 +10,7 @@ dates and numbers only, so that it passes before and after the Norwegian texts a
 """
 
 import re
-import shutil
 from datetime import date
-from pathlib import Path
 
 import pytest
 from django.utils import translation
@@ -39,7 +37,6 @@ PHONE = {
 }
 TOUCH_TARGET_PX = 44  # Apple's and WCAG 2.5.5's (AAA) smallest comfortable target: 2.75rem in the stylesheet
 NO_HOURS = "\N{EN DASH}"  # a week outside the intervention in the weekly hours
-DOCS_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 
 def en(text) -> str:
@@ -167,8 +164,6 @@ def test_it_lets_a_family_partner_log_a_contact_on_a_phone_and_the_weeks_bar_mov
         assert box["x"] >= 0 and box["x"] + box["width"] <= window_width, f"{row.inner_text()!r} leaves the screen"
     too_small = small_targets(submit) + small_targets(rows)
     page.screenshot(path=results_dir / "journey-log-contact-phone.png", full_page=True)
-    DOCS_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(results_dir / "journey-log-contact-phone.png", DOCS_SCREENSHOTS / "journey-log-contact-phone.png")
     submit.tap()
 
     expect(page).to_have_url(re.compile(r"/partner/$"))
