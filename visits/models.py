@@ -9,7 +9,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import models
+from django.db import connection, models
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
@@ -93,13 +93,21 @@ class PartnerProfile(models.Model):
                     % {"limit": limit}
                 }
             )
-        if self.capacity is not None and self.pk and self.capacity < self.active_families:
-            raise ValidationError(
-                {
-                    "capacity": _("This Family Partner has %(count)s families now; reassign some first.")
-                    % {"count": self.active_families}
-                }
-            )
+        if self.capacity is not None and self.pk:
+            # The count as the database has it now, not as this object was read (a form opened earlier). Inside a
+            # transaction (the admin's form runs in one) the row stays locked until the save, so an assignment
+            # at the same moment waits and then finds the new capacity, instead of the save failing the check.
+            rows = PartnerProfile.objects.filter(pk=self.pk)
+            if connection.in_atomic_block:
+                rows = rows.select_for_update()
+            active = rows.values_list("active_families", flat=True).first() or 0
+            if self.capacity < active:
+                raise ValidationError(
+                    {
+                        "capacity": _("This Family Partner has %(count)s families now; reassign some first.")
+                        % {"count": active}
+                    }
+                )
 
 
 class Assignment(models.Model):

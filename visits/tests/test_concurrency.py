@@ -10,6 +10,7 @@ from collections import Counter
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.db.models import Sum
 from django.test import Client
 from django.urls import reverse
@@ -455,3 +456,37 @@ def test_it_assigns_a_family_once_when_ten_browsers_post_the_same_assignment_at_
     assert Assignment.objects.filter(family=family).count() == 1
     assert PartnerProfile.objects.get(pk=fiona.pk).active_families == 1
     assert_counts_right()
+
+
+def test_lowering_a_capacity_while_a_family_takes_the_slot_never_breaks_the_database_check(
+    transactional_db, postgres, oei, alice, rolf
+):
+    """The administrator lowers a partner's capacity (the admin's form: full_clean and save in one transaction)
+    while a researcher gives away the slot: one of them wins with a message, never an IntegrityError (a 500)."""
+    for round_number in range(4):
+        fiona = full_partner(oei, f"fiona{round_number}", capacity=5, families=4, researcher=alice)
+        family = randomised_family(oei, researcher=rolf)
+
+        def lower_capacity(fiona=fiona):
+            with transaction.atomic():
+                profile = PartnerProfile.objects.get(pk=fiona.pk)
+                profile.capacity = 4
+                profile.full_clean()
+                profile.save()
+            return "lowered"
+
+        def assign(family=family, fiona=fiona):
+            return services.family_assign(family=family, partner=fiona, started_on=days_ago(0), assigned_by=rolf)
+
+        results, errors = run_together(2, lambda i: lower_capacity() if i == 0 else assign())
+
+        assert not [error for error in errors if error is not None and not isinstance(error, ValidationError)]
+        assert sum(result is not None for result in results) == 1, (results, errors)
+        fiona.refresh_from_db()
+        if results[0] == "lowered":
+            assert (fiona.capacity, fiona.active_families) == (4, 4)
+            assert NO_FREE_SLOT in " ".join(messages_of(errors[1]))
+        else:
+            assert (fiona.capacity, fiona.active_families) == (5, 5)
+            assert "reassign some first" in " ".join(messages_of(errors[0]))
+        assert_counts_right()

@@ -1207,3 +1207,15 @@ def test_duplicate_elements_are_kept_once(oei, alice, fiona):
     contact = log_contact(family, by=fiona.user, elements=[Element.COORDINATION, Element.COORDINATION])
 
     assert contact.elements == [Element.COORDINATION]
+
+
+def test_a_capacity_below_the_families_the_partner_has_now_is_refused_even_from_a_form_opened_earlier(
+    oei, alice, gunnar
+):
+    opened_earlier = PartnerProfile.objects.get(pk=gunnar.pk)
+    assign(randomised_family(oei, researcher=alice), gunnar, by=alice)
+    assign(randomised_family(oei, researcher=alice), gunnar, by=alice)
+
+    opened_earlier.capacity = 1
+    with pytest.raises(ValidationError, match="has 2 families now"):
+        opened_earlier.full_clean()
