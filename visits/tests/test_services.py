@@ -1219,3 +1219,29 @@ def test_a_capacity_below_the_families_the_partner_has_now_is_refused_even_from_
     opened_earlier.capacity = 1
     with pytest.raises(ValidationError, match="has 2 families now"):
         opened_earlier.full_clean()
+
+
+def test_the_counting_triggers_exist_after_every_migration(db):
+    """A later migration that rebuilds a table on SQLite drops its triggers silently (migration 0002's note)."""
+    query = {
+        "postgresql": "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal AND tgname LIKE 'visits%%'",
+        "sqlite": "SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'visits%%'",
+    }[connection.vendor]
+    with connection.cursor() as cursor:
+        cursor.execute(query)
+        present = {name for (name,) in cursor.fetchall()}
+
+    assert (
+        present
+        == {
+            "postgresql": {"visits_assignment_counts", "visits_contact_counts"},
+            "sqlite": {
+                "visits_assignment_inserted",
+                "visits_assignment_updated",
+                "visits_assignment_deleted",
+                "visits_contact_inserted",
+                "visits_contact_updated",
+                "visits_contact_deleted",
+            },
+        }[connection.vendor]
+    )
