@@ -60,7 +60,7 @@ class Identifiers:
         return "Identifiers(<hidden>)"
 
 
-def _check_date(value: date, *, field: str, not_before: date | None = None, too_early: str = "") -> None:
+def check_date(value: date, *, field: str, not_before: date | None = None, too_early: str = "") -> None:
     """A date of the trial is not in the future, not absurdly old, and not before the step it follows."""
     today = timezone.localdate()
     if value > today:
@@ -107,7 +107,7 @@ def family_register(
     registered_by: User,
     token: uuid.UUID,
 ) -> Family:
-    _check_date(referral_date, field="referral_date")
+    check_date(referral_date, field="referral_date")
     if referral_source not in ReferralSource.values:
         raise ValidationError({"referral_source": _("Choose who referred the family.")})
     _check_household(parent_birth_years=parent_birth_years, child_birth_dates=child_birth_dates)
@@ -330,14 +330,14 @@ def family_screen(
             raise ValidationError(
                 {"rescreening_reason": _("This family has been screened before: give the reason for screening again.")}
             )
-        _check_date(
+        check_date(
             screened_on,
             field="screened_on",
             not_before=family.referral_date,
             too_early=_("The screening date cannot be before the referral date (%(date)s)."),
         )
         if previous is not None:
-            _check_date(
+            check_date(
                 screened_on,
                 field="screened_on",
                 not_before=previous.screened_on,
@@ -451,7 +451,7 @@ def _record_decision(
         if existing is not None:
             return existing
         screening = _check_can_decide(family)
-        _check_date(
+        check_date(
             decided_on,
             field="decided_on",
             not_before=screening.screened_on,
@@ -498,7 +498,7 @@ def family_withdraw(
                 _("Only a family that has consented can withdraw; %(study_id)s is %(status)s.")
                 % {"study_id": family.study_id, "status": family.get_status_display().lower()}
             )
-        _check_date(
+        check_date(
             withdrawn_on,
             field="withdrawn_on",
             not_before=family.consent.decided_on,

@@ -63,7 +63,7 @@ def family_form_page(
     intro: str = "",
 ) -> HttpResponse:
     """A family's one-form page (extending families/family_form_page.html): screening, consent, withdrawal,
-    identifiers, and the randomisation's annotation and unblinding."""
+    identifiers, the randomisation's annotation and unblinding, and the Family Partner's assignment and end."""
     context = {"family": family, "form": form, "heading": heading, "submit_label": submit_label, "intro": intro}
     return render(request, template, context)
 

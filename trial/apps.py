@@ -8,6 +8,13 @@ class TrialConfig(AppConfig):
     verbose_name = _("Trial")
 
     def ready(self) -> None:
+        from django.core.signals import request_finished, request_started
+        from django.db.models.signals import post_save
+
+        from trial.models import TrialSettings, begin_request_cache, end_request_cache, forget_cached_settings
         from trial.setup import ensure_role_groups
 
         post_migrate.connect(ensure_role_groups, sender=self)
+        request_started.connect(begin_request_cache, dispatch_uid="trial.settings_cache.begin")
+        request_finished.connect(end_request_cache, dispatch_uid="trial.settings_cache.end")
+        post_save.connect(forget_cached_settings, sender=TrialSettings, dispatch_uid="trial.settings_cache.forget")

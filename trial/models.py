@@ -1,3 +1,5 @@
+from contextvars import ContextVar
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -212,5 +214,34 @@ class TrialSettings(models.Model):
 
     @classmethod
     def current(cls) -> "TrialSettings":
+        """The settings row; read once per request (a page asks several times), on every call elsewhere."""
+        cache = _settings_of_this_request.get()
+        if cache is not None and cache.row is not None:
+            return cache.row
         settings_row, _created = cls.objects.get_or_create(singleton=True)
+        if cache is not None:
+            cache.row = settings_row
         return settings_row
+
+
+class _RequestCache:
+    row: TrialSettings | None = None
+
+
+# Set for the length of a request (trial.apps connects Django's request signals); None outside requests (tasks,
+# commands, tests calling services), where every call reads the database. A saved row empties it.
+_settings_of_this_request: ContextVar[_RequestCache | None] = ContextVar("trial_settings_of_this_request", default=None)
+
+
+def begin_request_cache(**kwargs) -> None:
+    _settings_of_this_request.set(_RequestCache())
+
+
+def end_request_cache(**kwargs) -> None:
+    _settings_of_this_request.set(None)
+
+
+def forget_cached_settings(**kwargs) -> None:
+    cache = _settings_of_this_request.get()
+    if cache is not None:
+        cache.row = None

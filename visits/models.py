@@ -5,8 +5,6 @@ code path can get them wrong: a partner's number of active families (never above
 family's hours per day (never above 24). Nothing here is deleted: corrections are audited changes.
 """
 
-from decimal import Decimal
-
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, models
@@ -16,7 +14,7 @@ from simple_history.models import HistoricalRecords
 from families.models import Family
 from trial.encryption import EncryptedTextField
 from trial.models import Site
-from visits.weeks import QUARTERS_PER_HOUR, hours
+from visits.weeks import QUARTERS_PER_HOUR
 
 MAX_CONTACT_QUARTERS = 12 * QUARTERS_PER_HOUR  # one contact: 0.25 to 12 hours
 MAX_DAY_QUARTERS = 24 * QUARTERS_PER_HOUR  # one family's contacts on one day
@@ -258,10 +256,6 @@ class Contact(models.Model):
 
     def __str__(self) -> str:
         return str(_("Contact with %(study_id)s") % {"study_id": self.family.study_id})
-
-    @property
-    def hours(self) -> Decimal:
-        return hours(self.duration_quarters)
 
     def element_labels(self) -> list[str]:
         return [str(Element(code).label) for code in self.elements if code in Element.values]

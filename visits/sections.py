@@ -11,19 +11,20 @@ from django.http import HttpRequest
 from families.models import Family, FamilyStatus
 from randomization.models import Arm
 from randomization.sections import visible_allocation
-from trial.roles import Role
-from trial.roles import can_at_site as _can_at_site
+from trial.roles import can_at_site
 from visits import weeks
 from visits.models import Assignment, InterventionPeriod
 from visits.selectors import WORK_ROLES, can_manage_caseload, current_assignment, family_weeks
 
 
 def _shows_work(request: HttpRequest, family: Family) -> bool:
+    """An intervention family, to a user who sees its arm and the site's work (an assessor unblinded for the
+    family learns its arm, not its Family Partner)."""
     allocation = visible_allocation(request, family)
     return (
         allocation is not None
         and allocation.arm == Arm.INTERVENTION
-        and _can_at_site(request.user, family.site_id, *WORK_ROLES)
+        and can_at_site(request.user, family.site_id, *WORK_ROLES)
     )
 
 
@@ -40,10 +41,9 @@ class InterventionSection:
             "family": family,
             "period": period,
             "assignment": current_assignment(family),
-            "weeks": family_weeks(family, weeks.today(), count=4) if period else [],
+            "weeks": family_weeks(family, weeks.today(), count=4, period=period) if period else [],
             "can_assign": can_manage and running,
             "can_end": can_manage and period is not None and running,
-            "is_researcher": _can_at_site(request.user, family.site_id, Role.RESEARCHER),
         }
 
     def timeline_sources(self, request: HttpRequest, family: Family) -> list[tuple[type[models.Model], str]]:

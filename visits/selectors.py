@@ -64,10 +64,20 @@ def is_partner_of(user: User, family: Family) -> bool:
     )
 
 
-def can_see_work(user: User, family: Family) -> bool:
+@dataclass(frozen=True)
+class WorkAccess:
+    """What a user may do with a family's Family Partner work: see it (its partner now, the site's researchers,
+    the PI; never a blinded user), and log contacts (its partner)."""
+
+    sees: bool
+    is_partner: bool
+
+
+def work_access(user: User, family: Family) -> WorkAccess:
     if is_blinded(user):
-        return False
-    return can_at_site(user, family.site_id, *WORK_ROLES) or is_partner_of(user, family)
+        return WorkAccess(sees=False, is_partner=False)
+    is_partner = is_partner_of(user, family)
+    return WorkAccess(sees=is_partner or can_at_site(user, family.site_id, *WORK_ROLES), is_partner=is_partner)
 
 
 def can_read_notes(user: User, contact: Contact, family: Family) -> bool:
@@ -207,9 +217,12 @@ def _dose(family_id: int, week: weeks.Week, totals, period, target: int) -> Week
 # --- A family's work (the family's Family Partner page) --------------------------------------------------
 
 
-def family_weeks(family: Family, today: date, count: int = 8) -> list[WeekDose]:
-    """The family's last `count` weeks, newest first."""
-    period = InterventionPeriod.objects.filter(family=family).first()
+def family_weeks(
+    family: Family, today: date, count: int = 8, period: InterventionPeriod | None = None
+) -> list[WeekDose]:
+    """The family's last `count` weeks, newest first; pass its intervention `period` when the caller has read it."""
+    if period is None:
+        period = InterventionPeriod.objects.filter(family=family).first()
     last = weeks.week_of(today)
     shown = weeks.weeks_until(last, count)
     totals = week_quarters([family.pk], shown[0], last)
@@ -345,23 +358,10 @@ class DoseRow:
 
 
 @dataclass
-class WeekTotal:
-    week: weeks.Week
-    quarters: int
-    expected_quarters: int
+class WeekTotal(WeekDose):
+    """All the families' hours in one week against the sum of their targets."""
+
     families: int
-
-    @property
-    def hours(self) -> Decimal:
-        return weeks.hours(self.quarters)
-
-    @property
-    def expected_hours(self) -> Decimal:
-        return weeks.hours(self.expected_quarters)
-
-    @property
-    def percent(self) -> int:
-        return round(100 * self.quarters / self.expected_quarters) if self.expected_quarters else 0
 
 
 def intervention_families(site_ids: frozenset[int] | None) -> QuerySet[Family]:

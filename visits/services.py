@@ -22,7 +22,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_variables
 
 from families.models import Family, FamilyStatus, Withdrawal
-from families.services import lock_family
+from families.services import check_date, lock_family
 from randomization.models import Allocation, Arm
 from trial.audit import save_as
 from trial.models import TrialSettings
@@ -46,11 +46,6 @@ from visits.selectors import can_manage_caseload, is_partner_of
 
 def day_text(value: date) -> str:
     return date_format(value, "SHORT_DATE_FORMAT")
-
-
-def _check_not_future(value: date, field: str) -> None:
-    if value > weeks.today():
-        raise ValidationError({field: _("The date cannot be in the future.")})
 
 
 def randomised_on(family: Family) -> date | None:
@@ -134,15 +129,12 @@ def family_assign(
             )
         if partner.active_families >= partner.capacity:
             raise ValidationError({"partner": _full_message(partner)})
-        _check_not_future(started_on, "started_on")
-        randomised = randomised_on(family)
-        if randomised is not None and started_on < randomised:
-            raise ValidationError(
-                {
-                    "started_on": _("The assignment cannot start before the randomisation (%(date)s).")
-                    % {"date": day_text(randomised)}
-                }
-            )
+        check_date(
+            started_on,
+            field="started_on",
+            not_before=randomised_on(family),
+            too_early=_("The assignment cannot start before the randomisation (%(date)s)."),
+        )
         if current is not None:
             if not reason:
                 raise ValidationError(
@@ -151,13 +143,12 @@ def family_assign(
                         % {"study_id": family.study_id, "partner": locked[current.partner_id]}
                     }
                 )
-            if started_on < current.started_on:
-                raise ValidationError(
-                    {
-                        "started_on": _("The new assignment cannot start before the current one (%(date)s).")
-                        % {"date": day_text(current.started_on)}
-                    }
-                )
+            check_date(
+                started_on,
+                field="started_on",
+                not_before=current.started_on,
+                too_early=_("The new assignment cannot start before the current one (%(date)s)."),
+            )
             current.ended_on = started_on
             current.end_reason = reason
             save_as(current, assigned_by, reason)
@@ -262,13 +253,13 @@ def intervention_end(
                 _("The intervention of %(study_id)s already ended on %(date)s.")
                 % {"study_id": family.study_id, "date": day_text(period.ended_on)}
             )
-        _check_not_future(ended_on, "ended_on")
         current = Assignment.objects.filter(family=family, ended_on__isnull=True).first()
-        not_before = max(period.started_on, current.started_on if current else period.started_on)
-        if ended_on < not_before:
-            raise ValidationError(
-                {"ended_on": _("The end cannot be before %(date)s.") % {"date": day_text(not_before)}}
-            )
+        check_date(
+            ended_on,
+            field="ended_on",
+            not_before=max(period.started_on, current.started_on if current else period.started_on),
+            too_early=_("The end cannot be before %(date)s."),
+        )
         last_contact = _last_contact_on(family)
         if last_contact is not None and ended_on < last_contact:
             raise ValidationError(
@@ -342,7 +333,8 @@ class ContactInput:
     notes: str = ""
 
 
-_CONTACT_FIELDS = ("contact_date", "duration_quarters", "kind", "elements", "notes")
+# What a Family Partner enters (the contact form's fields).
+CONTACT_FIELDS = ("contact_date", "duration_quarters", "kind", "elements", "notes")
 
 
 def _check_contact(family: Family, data: ContactInput, *, replacing: Contact | None = None) -> None:
@@ -353,24 +345,15 @@ def _check_contact(family: Family, data: ContactInput, *, replacing: Contact | N
         raise ValidationError({"elements": _("Tick at least one element of the model that the contact served.")})
     if not set(data.elements) <= set(Element.values):
         raise ValidationError({"elements": _("Choose among the model's five elements.")})
-    # In the model's order, once each: the same elements in another order are the same contact.
-    data.elements = [element for element in Element.values if element in data.elements]
     if not 1 <= data.duration_quarters <= MAX_CONTACT_QUARTERS:
         raise ValidationError({"duration_quarters": _("A contact lasts from a quarter of an hour to 12 hours.")})
-    _check_not_future(data.contact_date, "contact_date")
-    randomised = randomised_on(family)
-    if randomised is not None and data.contact_date < randomised:
-        raise ValidationError(
-            {
-                "contact_date": _("The date cannot be before the randomisation (%(date)s).")
-                % {"date": day_text(randomised)}
-            }
-        )
-    ended = (
-        InterventionPeriod.objects.filter(family=family, ended_on__isnull=False)
-        .values_list("ended_on", flat=True)
-        .first()
+    check_date(
+        data.contact_date,
+        field="contact_date",
+        not_before=randomised_on(family),
+        too_early=_("The date cannot be before the randomisation (%(date)s)."),
     )
+    ended = _ended_on(family)
     if ended is not None and data.contact_date > ended:
         raise ValidationError(
             {
@@ -378,13 +361,25 @@ def _check_contact(family: Family, data: ContactInput, *, replacing: Contact | N
                 % {"date": day_text(ended)}
             }
         )
-    logged = (
-        ContactDay.objects.filter(family=family, day=data.contact_date).values_list("quarters", flat=True).first() or 0
-    )
+    logged = _logged_quarters(family.pk, data.contact_date)
     if replacing is not None and replacing.contact_date == data.contact_date:
         logged -= replacing.duration_quarters
     if logged + data.duration_quarters > MAX_DAY_QUARTERS:
         raise ValidationError({"duration_quarters": _day_cap_message(data.contact_date, logged)})
+
+
+def _normalised(data: ContactInput) -> ContactInput:
+    """The input as it is stored: notes without surrounding blanks, known elements once each in the model's order
+    (the same elements in another order are the same contact; unknown ones are left for the checks to refuse)."""
+    data.notes = data.notes.strip()
+    if set(data.elements) <= set(Element.values):
+        data.elements = [element for element in Element.values if element in data.elements]
+    return data
+
+
+def _logged_quarters(family_id: int, day: date) -> int:
+    """The family's contact time on `day` so far (the database's daily total)."""
+    return ContactDay.objects.filter(family_id=family_id, day=day).values_list("quarters", flat=True).first() or 0
 
 
 def _day_cap_message(day: date, logged_quarters: int) -> str:
@@ -400,12 +395,8 @@ def _save_contact(contact: Contact, user: User, reason: str = "") -> None:
         with transaction.atomic():
             save_as(contact, user, reason)
     except IntegrityError:
-        logged = (
-            ContactDay.objects.filter(family_id=contact.family_id, day=contact.contact_date)
-            .values_list("quarters", flat=True)
-            .first()
-        )
-        raise ValidationError({"duration_quarters": _day_cap_message(contact.contact_date, logged or 0)}) from None
+        logged = _logged_quarters(contact.family_id, contact.contact_date)
+        raise ValidationError({"duration_quarters": _day_cap_message(contact.contact_date, logged)}) from None
 
 
 @sensitive_variables("data")
@@ -420,14 +411,14 @@ def contact_log(*, family: Family, author: User, data: ContactInput, token: uuid
             if existing.family_id != family.pk or existing.author_id != author.pk:
                 raise ValidationError(_("The form has expired; reload the page."))
             return existing
+        data = _normalised(data)
         _check_contact(family, data)
         contact = Contact(
             family=family,
             author=author,
             submission_token=token,
-            **{name: getattr(data, name) for name in _CONTACT_FIELDS},
+            **{name: getattr(data, name) for name in CONTACT_FIELDS},
         )
-        contact.notes = contact.notes.strip()
         _save_contact(contact, author)
     return contact
 
@@ -450,11 +441,9 @@ def contact_correct(*, contact: Contact, author: User, data: ContactInput, reaso
         if not is_partner_of(author, family):
             raise PermissionDenied
         contact = Contact.objects.select_for_update(of=("self",)).get(pk=contact.pk)
-        data.notes = data.notes.strip()
-        if set(data.elements) <= set(Element.values):
-            data.elements = [element for element in Element.values if element in data.elements]
+        data = _normalised(data)
         changes = {
-            name: getattr(data, name) for name in _CONTACT_FIELDS if getattr(contact, name) != getattr(data, name)
+            name: getattr(data, name) for name in CONTACT_FIELDS if getattr(contact, name) != getattr(data, name)
         }
         if not changes:
             return contact, False

@@ -13,10 +13,9 @@ from django.views.decorators.http import require_POST
 from families.models import Family, FamilyIdentity
 from families.views import family_form_page, get_family_for_user
 from randomization.models import Allocation, Arm
-from randomization.selectors import is_blinded
 from trial.forms import add_service_error
 from trial.models import TrialSettings
-from trial.roles import AuthenticatedHttpRequest, Role, can_at_site, require_role, sites_for
+from trial.roles import AuthenticatedHttpRequest, Role, require_role, sites_for
 from visits import selectors, services, weeks
 from visits.forms import AssignForm, ContactCorrectionForm, ContactForm, EndInterventionForm, PartnerStatusForm
 from visits.models import Contact, InterventionPeriod, PartnerProfile
@@ -25,7 +24,6 @@ from visits.selectors import (
     can_manage_caseload,
     can_read_notes,
     can_see_caseload,
-    is_partner_of,
     partner_profile_of,
     work_site_ids,
 )
@@ -62,22 +60,20 @@ def _work_family(request: AuthenticatedHttpRequest, study_id: str) -> tuple[Fami
     and whether the user is its partner. 404 to everyone else, and for a family that has no Family Partner work
     (a control family, say)."""
     family = Family.objects.select_related("site").filter(study_id=study_id).first()
-    if family is None or is_blinded(request.user):
+    if family is None:
         raise Http404
-    is_partner = is_partner_of(request.user, family)
-    if not is_partner and not can_at_site(request.user, family.site_id, *WORK_ROLES):
+    access = selectors.work_access(request.user, family)
+    if not access.sees or not Allocation.objects.filter(family=family, arm=Arm.INTERVENTION).exists():
         raise Http404
-    if not Allocation.objects.filter(family=family, arm=Arm.INTERVENTION).exists():
-        raise Http404
-    return family, is_partner
+    return family, access.is_partner
 
 
 @login_required
 def family_work(request: AuthenticatedHttpRequest, study_id: str) -> HttpResponse:
     family, is_partner = _work_family(request, study_id)
-    today = weeks.today()
     page = Paginator(selectors.family_contacts(family), CONTACTS_PER_PAGE).get_page(request.GET.get("page"))
     contacts = [(contact, can_read_notes(request.user, contact, family)) for contact in page]
+    period = InterventionPeriod.objects.filter(family=family).first()
     return render(
         request,
         "visits/family_work.html",
@@ -86,9 +82,9 @@ def family_work(request: AuthenticatedHttpRequest, study_id: str) -> HttpRespons
             "is_partner": is_partner,
             # DOMAIN.md: the family's Family Partner sees who and where the family is.
             "identity": FamilyIdentity.objects.filter(family=family).first() if is_partner else None,
-            "period": InterventionPeriod.objects.filter(family=family).first(),
+            "period": period,
             "assignment": selectors.current_assignment(family),
-            "weeks": selectors.family_weeks(family, today, count=4),
+            "weeks": selectors.family_weeks(family, weeks.today(), count=4, period=period),
             "page": page,
             "contacts": contacts,
         },
@@ -128,16 +124,13 @@ def contact_new(request: AuthenticatedHttpRequest, study_id: str) -> HttpRespons
 def contact_edit(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     contact = get_object_or_404(Contact.objects.select_related("family__site"), pk=pk)
     family = contact.family
-    if not is_partner_of(request.user, family):
-        if selectors.can_see_work(request.user, family):
-            raise PermissionDenied
-        raise Http404
+    access = selectors.work_access(request.user, family)
+    if not access.is_partner:
+        raise PermissionDenied if access.sees else Http404
     if contact.author_id != request.user.pk:
         raise PermissionDenied
     needs_reason = services.correction_needs_reason(contact)
-    initial = {
-        name: getattr(contact, name) for name in ("contact_date", "duration_quarters", "kind", "elements", "notes")
-    }
+    initial = {name: getattr(contact, name) for name in services.CONTACT_FIELDS}
     form = ContactCorrectionForm(request.POST or None, initial=initial, needs_reason=needs_reason)
     if request.method == "POST" and form.is_valid():
         try:
@@ -208,12 +201,10 @@ def partner_status(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
 @login_required
 def dose(request: AuthenticatedHttpRequest) -> HttpResponse:
     _require_caseload_viewer(request)
-    site_ids = work_site_ids(request.user)
-    sites = sites_for(request.user, *WORK_ROLES)
-    today = weeks.today()
-    this_week = weeks.week_of(today)
-    site = sites.filter(code=request.GET.get("site", "")).first()
-    families = selectors.intervention_families(frozenset({site.pk}) if site else site_ids)
+    sites = list(sites_for(request.user, *WORK_ROLES))
+    this_week = weeks.week_of(weeks.today())
+    site = next((option for option in sites if option.code == request.GET.get("site")), None)
+    families = selectors.intervention_families(frozenset({site.pk}) if site else work_site_ids(request.user))
     # From the first intervention's week (no endless "earlier weeks") to this week.
     first_start = InterventionPeriod.objects.filter(family__in=families.values("pk")).aggregate(
         first=Min("started_on")

@@ -5,7 +5,11 @@ wrong, and its check constraints refuse what the trial forbids:
   (visits_partnerprofile.active_families, constraint partner_within_capacity);
 - a family's contact time per day: never above 24 hours (visits_contactday, constraint contactday_at_most_24_hours).
 
-Each trigger undoes the old row's share and adds the new row's, so inserts, changes (a correction that moves a
+It also refuses a Family Partner for any family not randomised to the intervention (a control family's partner
+would contaminate the trial): an assignment needs the family's allocation to say "intervention", and allocations
+never change (randomization's migration 0002).
+
+Each counting trigger undoes the old row's share and adds the new row's, so inserts, changes (a correction that moves a
 contact to another day, an assignment that ends) and deletions all keep the counts right.
 
 On PostgreSQL the daily totals also get an index by day that carries the family and the hours, so that the totals
@@ -37,6 +41,23 @@ CREATE TRIGGER visits_assignment_counts AFTER INSERT OR UPDATE OR DELETE ON visi
 FOR EACH ROW EXECUTE FUNCTION visits_count_active_families();
 """,
     """
+CREATE OR REPLACE FUNCTION visits_refuse_control_family() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NOT EXISTS (
+        SELECT 1 FROM randomization_allocation WHERE family_id = NEW.family_id AND arm = 'intervention'
+    ) THEN
+        RAISE EXCEPTION 'only a family randomised to the intervention gets a Family Partner'
+            USING ERRCODE = 'check_violation';
+    END IF;
+    RETURN NEW;
+END
+$$;
+""",
+    """
+CREATE TRIGGER visits_assignment_intervention_only BEFORE INSERT OR UPDATE OF family_id ON visits_assignment
+FOR EACH ROW EXECUTE FUNCTION visits_refuse_control_family();
+""",
+    """
 CREATE OR REPLACE FUNCTION visits_count_contact_time() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP IN ('UPDATE', 'DELETE') THEN
@@ -57,7 +78,16 @@ FOR EACH ROW EXECUTE FUNCTION visits_count_contact_time();
 """,
 ]
 
+_SQLITE_NOT_INTERVENTION = (
+    "NOT EXISTS (SELECT 1 FROM randomization_allocation WHERE family_id = NEW.family_id AND arm = 'intervention')"
+)
+_SQLITE_REFUSE = "SELECT RAISE(ABORT, 'only a family randomised to the intervention gets a Family Partner');"
+
 SQLITE = [
+    f"CREATE TRIGGER visits_assignment_intervention_only BEFORE INSERT ON visits_assignment "
+    f"WHEN {_SQLITE_NOT_INTERVENTION} BEGIN {_SQLITE_REFUSE} END",
+    f"CREATE TRIGGER visits_assignment_intervention_only_update BEFORE UPDATE OF family_id ON visits_assignment "
+    f"WHEN {_SQLITE_NOT_INTERVENTION} BEGIN {_SQLITE_REFUSE} END",
     """
 CREATE TRIGGER visits_assignment_inserted AFTER INSERT ON visits_assignment WHEN NEW.ended_on IS NULL BEGIN
     UPDATE visits_partnerprofile SET active_families = active_families + 1 WHERE id = NEW.partner_id;
@@ -99,6 +129,8 @@ END
 POSTGRES.append("CREATE INDEX visits_contactday_day_covering ON visits_contactday (day) INCLUDE (family_id, quarters)")
 
 DROP_POSTGRES = [
+    "DROP TRIGGER IF EXISTS visits_assignment_intervention_only ON visits_assignment",
+    "DROP FUNCTION IF EXISTS visits_refuse_control_family()",
     "DROP INDEX IF EXISTS visits_contactday_day_covering",
     "DROP TRIGGER IF EXISTS visits_assignment_counts ON visits_assignment",
     "DROP FUNCTION IF EXISTS visits_count_active_families()",
@@ -106,6 +138,8 @@ DROP_POSTGRES = [
     "DROP FUNCTION IF EXISTS visits_count_contact_time()",
 ]
 SQLITE_TRIGGERS = [
+    "visits_assignment_intervention_only",
+    "visits_assignment_intervention_only_update",
     "visits_assignment_inserted",
     "visits_assignment_updated",
     "visits_assignment_deleted",
@@ -134,6 +168,6 @@ def drop_triggers(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("visits", "0001_initial")]
+    dependencies = [("visits", "0001_initial"), ("randomization", "0002_immutable_entries_and_allocations")]
 
     operations = [migrations.RunPython(create_triggers, drop_triggers)]

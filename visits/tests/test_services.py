@@ -400,6 +400,30 @@ def test_the_database_refuses_a_sixth_active_assignment_made_behind_the_services
     assert active_families(fiona) == 5
 
 
+@pytest.mark.parametrize("state", ["control", "consented"])
+def test_the_database_refuses_a_partner_for_a_family_not_randomised_to_the_intervention(oei, alice, fiona, state):
+    if state == "control":
+        family = randomised_family(oei, researcher=alice, arm=Arm.CONTROL)
+    else:
+        family = family_in_state("consented", site=oei, by=alice)
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Assignment.objects.create(family=family, partner=fiona, started_on=days_ago(0), assigned_by=alice)
+
+    assert not Assignment.objects.filter(family=family).exists()
+    assert active_families(fiona) == 0
+
+
+def test_the_database_refuses_moving_an_assignment_to_a_control_family(oei, alice, fiona):
+    assign(randomised_family(oei, researcher=alice), fiona, by=alice)
+    control = randomised_family(oei, researcher=alice, arm=Arm.CONTROL)
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Assignment.objects.filter(partner=fiona).update(family=control)
+
+    assert not Assignment.objects.filter(family=control).exists()
+
+
 def test_the_database_refuses_a_second_active_assignment_of_one_family(oei, alice, fiona, gunnar):
     family = randomised_family(oei, researcher=alice)
     assign(family, fiona, by=alice)
@@ -1234,8 +1258,10 @@ def test_the_counting_triggers_exist_after_every_migration(db):
     assert (
         present
         == {
-            "postgresql": {"visits_assignment_counts", "visits_contact_counts"},
+            "postgresql": {"visits_assignment_counts", "visits_assignment_intervention_only", "visits_contact_counts"},
             "sqlite": {
+                "visits_assignment_intervention_only",
+                "visits_assignment_intervention_only_update",
                 "visits_assignment_inserted",
                 "visits_assignment_updated",
                 "visits_assignment_deleted",
