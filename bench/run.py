@@ -136,8 +136,8 @@ def randomisation_anomalies(site, expected: int, failures: list[str], data_manag
     from collections import Counter
 
     from families.models import Family
+    from randomization.lists import allocation_list_verify
     from randomization.models import Allocation, AllocationList
-    from randomization.services import allocation_list_verify
 
     anomalies = list(failures)
     allocation_list = AllocationList.objects.get(site=site)
@@ -178,6 +178,7 @@ def benchmark_randomisation(sites: list, researcher, data_manager) -> tuple[list
 
     from families.models import Family
     from families.tests.factories import family_in_state
+    from randomization import lists
     from randomization import services as randomisation
 
     with connection.cursor() as cursor:
@@ -192,10 +193,10 @@ def benchmark_randomisation(sites: list, researcher, data_manager) -> tuple[list
 
     rows, report = [], []
     for clients, site in zip(RANDOMISING_CLIENTS, sites, strict=True):
-        per_client = max(1, min(ALLOCATIONS, randomisation.MAX_LIST_LENGTH) // clients)
+        per_client = max(1, min(ALLOCATIONS, lists.MAX_LIST_LENGTH) // clients)
         # Longer than the run needs, so that no "running low" alert is claimed mid-run.
-        randomisation.allocation_list_generate(
-            site=site, generated_by=data_manager, length=min(randomisation.MAX_LIST_LENGTH, 2 * per_client * clients)
+        lists.allocation_list_generate(
+            site=site, generated_by=data_manager, length=min(lists.MAX_LIST_LENGTH, 2 * per_client * clients)
         )
         families = deque(Family.objects.filter(site=site, status="consented").order_by("number"))
         failures: list[str] = []
@@ -424,14 +425,16 @@ def fill_visits(data_manager) -> dict:
 
         # Each site's list, as long as its families; the allocations are written as randomisation writes them
         # (with their own dates, which the model's auto_now_add would not allow).
-        lists = {
+        site_lists = {
             site.pk: AllocationList.objects.create(
                 site=site, length=numbers[i], used=numbers[i], commitment="0" * 64, created_by=data_manager
             )
             for i, site in enumerate(sites)
         }
         entries = AllocationEntry.objects.bulk_create(
-            AllocationEntry(allocation_list=lists[family.site_id], position=family.number, sealed_arm=Arm.INTERVENTION)
+            AllocationEntry(
+                allocation_list=site_lists[family.site_id], position=family.number, sealed_arm=Arm.INTERVENTION
+            )
             for family in families
         )
         with connection.cursor() as cursor:

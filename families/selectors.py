@@ -8,8 +8,10 @@ from typing import Any, cast
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractUser
+from django.core.exceptions import PermissionDenied
 from django.db import models
 from django.db.models import QuerySet
+from django.http import Http404
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
@@ -26,7 +28,7 @@ from families.models import (
     Withdrawal,
 )
 from trial.models import Site
-from trial.roles import Role, User, display_name, site_ids_for
+from trial.roles import Role, User, can_at_site, display_name, site_ids_for
 
 # Roles that see a site's families (read-only unless also a researcher). Family Partners will see
 # their assigned families once assignment exists (the caseload issue); until then, none.
@@ -41,6 +43,21 @@ def families_visible_to(user: User) -> QuerySet[Family]:
     if site_ids is None:
         return families
     return families.filter(site_id__in=site_ids)
+
+
+def get_family_for_user(user: User, study_id: str, *, act: bool = False) -> Family:
+    """The one access check for a family: 404 to anyone who may not see it (so its existence does not
+    leak to other sites), 403 to someone who may see it but not act on it."""
+    family = Family.objects.select_related("site").filter(study_id=study_id).first()
+    if family is None:
+        raise Http404
+    if can_at_site(user, family.site_id, *ACT_ROLES):
+        return family
+    if not can_at_site(user, family.site_id, *VIEW_ROLES):
+        raise Http404
+    if act:
+        raise PermissionDenied
+    return family
 
 
 @dataclass

@@ -2,8 +2,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.forms import Form
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_post_parameters
@@ -20,9 +19,17 @@ from families.forms import (
     ScreeningForm,
     WithdrawalForm,
 )
-from families.models import Consent, ConsentDecision, Family, FamilyStatus
+from families.models import Consent, ConsentDecision, FamilyStatus
+from families.pages import family_form_page
 from families.sections import family_sections
-from families.selectors import ACT_ROLES, IDENTIFIER_ROLES, VIEW_ROLES, families_visible_to, family_timeline
+from families.selectors import (
+    ACT_ROLES,
+    IDENTIFIER_ROLES,
+    VIEW_ROLES,
+    families_visible_to,
+    family_timeline,
+    get_family_for_user,
+)
 from trial.forms import add_service_error
 from trial.roles import (
     AuthenticatedHttpRequest,
@@ -35,37 +42,6 @@ from trial.roles import (
 )
 
 FAMILIES_PER_PAGE = 25
-
-
-def get_family_for_user(request: HttpRequest, study_id: str, *, act: bool = False) -> Family:
-    """The one access check for a family: 404 to anyone who may not see it (so its existence does not
-    leak to other sites), 403 to someone who may see it but not act on it."""
-    family = Family.objects.select_related("site").filter(study_id=study_id).first()
-    if family is None:
-        raise Http404
-    if can_at_site(request.user, family.site_id, *ACT_ROLES):
-        return family
-    if not can_at_site(request.user, family.site_id, *VIEW_ROLES):
-        raise Http404
-    if act:
-        raise PermissionDenied
-    return family
-
-
-def family_form_page(
-    request: HttpRequest,
-    template: str,
-    family: Family,
-    form: Form,
-    *,
-    heading: str,
-    submit_label: str,
-    intro: str = "",
-) -> HttpResponse:
-    """A family's one-form page (extending families/family_form_page.html): screening, consent, withdrawal,
-    identifiers, the randomisation's annotation and unblinding, and the Family Partner's assignment and end."""
-    context = {"family": family, "form": form, "heading": heading, "submit_label": submit_label, "intro": intro}
-    return render(request, template, context)
 
 
 @login_required
@@ -131,7 +107,7 @@ def family_register(request: AuthenticatedHttpRequest) -> HttpResponse:
 
 @login_required
 def family_detail(request: AuthenticatedHttpRequest, study_id: str) -> HttpResponse:
-    family = get_family_for_user(request, study_id)
+    family = get_family_for_user(request.user, study_id)
     can_act = can_at_site(request.user, family.site_id, *ACT_ROLES)
     sections = family_sections()
     context = {
@@ -163,7 +139,7 @@ def family_detail(request: AuthenticatedHttpRequest, study_id: str) -> HttpRespo
 
 @login_required
 def family_screen(request: AuthenticatedHttpRequest, study_id: str) -> HttpResponse:
-    family = get_family_for_user(request, study_id, act=True)
+    family = get_family_for_user(request.user, study_id, act=True)
     form = ScreeningForm(request.POST or None, family=family)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -193,7 +169,7 @@ def family_screen(request: AuthenticatedHttpRequest, study_id: str) -> HttpRespo
 
 @login_required
 def family_consent(request: AuthenticatedHttpRequest, study_id: str) -> HttpResponse:
-    family = get_family_for_user(request, study_id, act=True)
+    family = get_family_for_user(request.user, study_id, act=True)
     researchers = users_with_role(Role.RESEARCHER, site=family.site)
     form = ConsentForm(request.POST or None, researchers=researchers, initial={"obtained_by": request.user.pk})
     if request.method == "POST" and form.is_valid():
@@ -230,7 +206,7 @@ def family_consent(request: AuthenticatedHttpRequest, study_id: str) -> HttpResp
 
 @login_required
 def family_withdraw(request: AuthenticatedHttpRequest, study_id: str) -> HttpResponse:
-    family = get_family_for_user(request, study_id, act=True)
+    family = get_family_for_user(request.user, study_id, act=True)
     form = WithdrawalForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -262,7 +238,7 @@ def family_withdraw(request: AuthenticatedHttpRequest, study_id: str) -> HttpRes
 @sensitive_post_parameters(*IDENTIFIER_FIELDS)
 @login_required
 def family_identifiers(request: AuthenticatedHttpRequest, study_id: str) -> HttpResponse:
-    family = get_family_for_user(request, study_id, act=True)
+    family = get_family_for_user(request.user, study_id, act=True)
     if not can_at_site(request.user, family.site_id, *IDENTIFIER_ROLES):
         raise PermissionDenied
     identity = family.identity
@@ -287,7 +263,7 @@ def family_identifiers(request: AuthenticatedHttpRequest, study_id: str) -> Http
 
 @login_required
 def family_household(request: AuthenticatedHttpRequest, study_id: str) -> HttpResponse:
-    family = get_family_for_user(request, study_id, act=True)
+    family = get_family_for_user(request.user, study_id, act=True)
     data = request.POST or None
     form = HouseholdCorrectionForm(data)
     parents = ParentFormSet(

@@ -10,6 +10,15 @@ class RandomizationConfig(AppConfig):
         # The family page shows the allocation through the section this app registers with it, so
         # that families (a lower layer) never imports randomisation.
         from families.sections import register_family_section
+        from randomization.demo import load_demo_allocations
         from randomization.sections import AllocationSection
+        from randomization.selectors import LIST_ROLES
+        from trial.demo import DemoStep, register_demo_step
+        from trial.navigation import MenuItem, register_menu_item
+        from trial.roles import has_role
 
         register_family_section(AllocationSection())
+        register_menu_item(
+            MenuItem(_("Randomisation"), "randomization:lists", lambda user: has_role(user, *LIST_ROLES), 30)
+        )
+        register_demo_step(DemoStep(load_demo_allocations, 30))

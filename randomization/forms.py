@@ -1,11 +1,9 @@
-import re
-
 from django import forms
 from django.contrib.auth.models import User
 from django.db.models import QuerySet
 from django.utils.translation import gettext_lazy as _
 
-from trial.forms import PersonChoiceField
+from trial.forms import PersonChoiceField, WholeNumbersField
 from trial.models import Site
 
 
@@ -57,28 +55,22 @@ class UnblindForm(forms.Form):
         field.queryset = assessors
 
 
-class BlockSizesField(forms.CharField):
-    """Block sizes typed as "2, 4, 6"."""
+class BlockSizesField(WholeNumbersField):
+    """Block sizes typed as "2, 4, 6"; kept once each, smallest first."""
 
     def __init__(self, **kwargs):
         super().__init__(
+            # The design's own checks name what is wrong with a size (too small, too large, not a multiple).
+            min_value=0,
+            max_value=999,
             label=_("Block sizes"),
             help_text=_("Sizes drawn at random for each block, separated by commas, for example 2, 4, 6."),
             max_length=100,
             **kwargs,
         )
 
-    def to_python(self, value):
-        text = super().to_python(value) or ""
-        parts = [part for part in re.split(r"[\s,;]+", text) if part]
-        if not parts or not all(part.isdigit() for part in parts):
-            raise forms.ValidationError(_("Give whole numbers separated by commas, for example 2, 4, 6."))
-        return sorted({int(part) for part in parts})
-
-    def prepare_value(self, value):
-        if isinstance(value, (list, tuple)):
-            return ", ".join(str(size) for size in value)
-        return value
+    def to_python(self, value) -> list[int]:  # type: ignore[override]  # numbers typed as text
+        return sorted(set(super().to_python(value)))
 
 
 class GenerateForm(forms.Form):

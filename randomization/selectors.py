@@ -7,19 +7,14 @@ from django.utils import formats
 
 from families.models import Family
 from randomization import sequence
-from randomization.models import Allocation, AllocationList, ListSegment, Unblinding, Unsealing, UnsealingRole
+from randomization.models import Allocation, AllocationList, Arm, ListSegment, Unblinding, Unsealing, UnsealingRole
 from trial.models import Site, TrialSettings
-from trial.roles import Role, User, can_at_site, has_role
+from trial.roles import Role, User, can_at_site, has_role, is_blinded
 
 # Roles that see an allocated family's arm (at the family's site; the PI everywhere). Everyone else sees
 # nothing of the randomisation but the family's status.
 ARM_ROLES = (Role.RESEARCHER, Role.PRINCIPAL_INVESTIGATOR)
 LIST_ROLES = (Role.DATA_MANAGER, Role.PRINCIPAL_INVESTIGATOR)
-
-
-def is_blinded(user: User) -> bool:
-    """An outcome assessor is blinded everywhere, whatever other roles the account also holds."""
-    return has_role(user, Role.OUTCOME_ASSESSOR)
 
 
 def arm_visible_to(user: User, family: Family) -> bool:
@@ -31,6 +26,17 @@ def arm_visible_to(user: User, family: Family) -> bool:
 def can_randomise(user: User, family: Family) -> bool:
     # A blinded user never randomises: the arm is shown to whoever randomises.
     return not is_blinded(user) and can_at_site(user, family.site_id, Role.RESEARCHER)
+
+
+def intervention_families(families: QuerySet[Family] | None = None) -> QuerySet[Family]:
+    """Families randomised to the Family Partner intervention (of `families`, or all): the one place that says
+    which families are the intervention's. (The database's own check on Family Partner assignments, in visits'
+    migration 0002, is the same rule in SQL.)"""
+    return (Family.objects.all() if families is None else families).filter(allocation__arm=Arm.INTERVENTION)
+
+
+def is_intervention_family(family: Family) -> bool:
+    return intervention_families(Family.objects.filter(pk=family.pk)).exists()
 
 
 def allocation_of(family: Family) -> Allocation | None:

@@ -7,8 +7,9 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from families.models import FamilyStatus
-from families.views import family_form_page, get_family_for_user
-from randomization import services
+from families.pages import family_form_page
+from families.selectors import get_family_for_user
+from randomization import lists, services
 from randomization.forms import AnnotationForm, ExtendForm, GenerateForm, RandomiseForm, UnblindForm, UnsealRequestForm
 from randomization.models import AllocationList, Arm
 from randomization.selectors import (
@@ -35,7 +36,7 @@ def _arm_message(arm: str) -> str:
 
 @login_required
 def family_randomise(request: AuthenticatedHttpRequest, study_id: str) -> HttpResponse:
-    family = get_family_for_user(request, study_id, act=True)
+    family = get_family_for_user(request.user, study_id, act=True)
     if not can_randomise(request.user, family):
         raise PermissionDenied
     if family.status != FamilyStatus.CONSENTED:
@@ -67,7 +68,7 @@ def family_randomise(request: AuthenticatedHttpRequest, study_id: str) -> HttpRe
 
 @login_required
 def allocation_annotate(request: AuthenticatedHttpRequest, study_id: str) -> HttpResponse:
-    family = get_family_for_user(request, study_id, act=True)
+    family = get_family_for_user(request.user, study_id, act=True)
     if not can_randomise(request.user, family):
         raise PermissionDenied
     allocation = allocation_of(family)
@@ -104,7 +105,7 @@ def allocation_annotate(request: AuthenticatedHttpRequest, study_id: str) -> Htt
 
 @login_required
 def family_unblind(request: AuthenticatedHttpRequest, study_id: str) -> HttpResponse:
-    family = get_family_for_user(request, study_id)
+    family = get_family_for_user(request.user, study_id)
     require_role(request, Role.PRINCIPAL_INVESTIGATOR)
     if allocation_of(family) is None:
         messages.error(request, _("%(study_id)s has not been randomised.") % {"study_id": family.study_id})
@@ -185,7 +186,7 @@ def list_generate(request: AuthenticatedHttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            allocation_list = services.allocation_list_generate(
+            allocation_list = lists.allocation_list_generate(
                 site=data["site"],
                 generated_by=request.user,
                 block_sizes=data["block_sizes"],
@@ -230,7 +231,7 @@ def list_detail(request: AuthenticatedHttpRequest, site_code: str) -> HttpRespon
         "state": list_state(allocation_list.site, allocation_list, TrialSettings.current()),
         "segments": list(allocation_list.segments.all()),
         "verifications": [
-            (verification, [services.finding_text(finding) for finding in verification.findings])
+            (verification, [lists.finding_text(finding) for finding in verification.findings])
             for verification in allocation_list.verifications.select_related("verified_by")[:10]
         ],
         "unsealing": unsealing,
@@ -240,7 +241,7 @@ def list_detail(request: AuthenticatedHttpRequest, site_code: str) -> HttpRespon
     if not allocation_list.is_sealed:
         context["entries"] = [
             {**vars(entry), "arm_label": Arm(entry.arm).label if entry.arm in Arm.values else "?"}
-            for entry in services.unsealed_entries(allocation_list)
+            for entry in lists.unsealed_entries(allocation_list)
         ]
     return render(request, "randomization/list_detail.html", context)
 
@@ -262,7 +263,7 @@ def list_canonical_text(request: AuthenticatedHttpRequest, site_code: str) -> Ht
     allocation_list = _list_for_site(site_code)
     if allocation_list.is_sealed:
         raise Http404
-    response = HttpResponse(services.unsealed_canonical_text(allocation_list), content_type="text/plain; charset=utf-8")
+    response = HttpResponse(lists.unsealed_canonical_text(allocation_list), content_type="text/plain; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="allocation-list-{allocation_list.site.code}.txt"'
     return response
 
@@ -275,7 +276,7 @@ def list_extend(request: AuthenticatedHttpRequest, site_code: str) -> HttpRespon
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            services.allocation_list_extend(
+            lists.allocation_list_extend(
                 allocation_list=allocation_list,
                 additional=data["additional"],
                 reason=data["reason"],
@@ -311,7 +312,7 @@ def list_extend(request: AuthenticatedHttpRequest, site_code: str) -> HttpRespon
 def list_verify(request: AuthenticatedHttpRequest, site_code: str) -> HttpResponse:
     require_role(request, Role.DATA_MANAGER)
     allocation_list = _list_for_site(site_code)
-    verification = services.allocation_list_verify(allocation_list=allocation_list, verified_by=request.user)
+    verification = lists.allocation_list_verify(allocation_list=allocation_list, verified_by=request.user)
     if verification.passed:
         messages.success(request, _("The list of %(site)s passed verification.") % {"site": site_code})
     else:
@@ -328,7 +329,7 @@ def list_unseal(request: AuthenticatedHttpRequest, site_code: str) -> HttpRespon
     form = UnsealRequestForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            services.allocation_list_request_unsealing(
+            lists.allocation_list_request_unsealing(
                 allocation_list=allocation_list, reason=form.cleaned_data["reason"], requested_by=request.user
             )
         except ValidationError as error:
@@ -362,7 +363,7 @@ def list_unseal_approve(request: AuthenticatedHttpRequest, site_code: str) -> Ht
     require_role(request, *LIST_ROLES)
     allocation_list = _list_for_site(site_code)
     try:
-        services.allocation_list_approve_unsealing(allocation_list=allocation_list, approved_by=request.user)
+        lists.allocation_list_approve_unsealing(allocation_list=allocation_list, approved_by=request.user)
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
     else:

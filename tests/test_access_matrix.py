@@ -16,6 +16,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from families.models import Child, Consent, Family, FamilyIdentity, FamilyStatus, Parent, Screening, Withdrawal
 from families.tests.factories import days_ago, family_in_state
+from randomization import lists
 from randomization import services as randomisation
 from randomization.models import (
     Allocation,
@@ -321,13 +322,13 @@ def family_for(page: Page, request) -> Family | None:
     oei, alice = request.getfixturevalue("oei"), request.getfixturevalue("alice")
     if page.list_state is not None or page.family_state == "randomised":
         dina = request.getfixturevalue("dina")
-        allocation_list = randomisation.allocation_list_generate(site=oei, generated_by=dina)
+        allocation_list = lists.allocation_list_generate(site=oei, generated_by=dina)
         if page.list_state in ("unseal_requested", "unsealed"):
-            randomisation.allocation_list_request_unsealing(
+            lists.allocation_list_request_unsealing(
                 allocation_list=allocation_list, reason="Recruitment has closed", requested_by=dina
             )
         if page.list_state == "unsealed":
-            randomisation.allocation_list_approve_unsealing(
+            lists.allocation_list_approve_unsealing(
                 allocation_list=allocation_list, approved_by=request.getfixturevalue("paula")
             )
     if page.family_state in ("intervention", "assigned") or page.pk_of == "partner":

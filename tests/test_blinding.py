@@ -3,7 +3,7 @@
 The assessor (carol, at Øvre Eiker) logs in and follows every same-site link from "/", in English and in
 Norwegian: the family list with each of its filters and pages, every family's page, and whatever those
 link to. No page may show a family's arm, its code, the allocation section, a "randomised in error" note
-or an unblinding's reason; nor the Family Partner's work, which only intervention families have (DOMAIN.md:
+or an unblinding's reason; nor the Family Partner's work, which only intervention families have (docs/trial-rules.md:
 partner names, contact logs, intervention dates): no Family Partner section, no partner's name, no contact
 or its notes, no intervention date or end reason, no hours, no link to the caseload or the weekly hours.
 The detector is proved on a researcher's crawl (who does see the arms and the work), and on carol's own
@@ -27,7 +27,7 @@ from django.utils import formats, translation
 from families import services as family_services
 from families.models import Family, FamilyStatus, WithdrawalReason
 from families.tests.factories import days_ago, family_in_state, register_family
-from randomization import services
+from randomization import lists, services
 from randomization.models import Allocation, Arm, Unblinding
 from trial.models import TrialSettings
 from trial.roles import Role
@@ -46,7 +46,7 @@ ARM_CODES = [
     re.compile(r"\bintervention\b", re.IGNORECASE),
     re.compile(r"[\"'>=/]control[\"'<&/]", re.IGNORECASE),
 ]
-# The Family Partner's work on the intervention families (DOMAIN.md: it reveals the arm).
+# The Family Partner's work on the intervention families (docs/trial-rules.md: it reveals the arm).
 PARTNER_FIRST_NAME, PARTNER_LAST_NAME = "Fenna", "Brattvold-Aasen"
 CONTACT_NOTES = "Mother worried about the eviction notice; we called the housing office together"
 END_DETAILS = "The family asked to pause until the baby is born"
@@ -286,8 +286,8 @@ def olga(oei):
 
 @pytest.fixture
 def trial(oei, lar, alice, bob, carol, olga, paula, dina) -> Trial:
-    oei_list = services.allocation_list_generate(site=oei, generated_by=dina)
-    services.allocation_list_generate(site=lar, generated_by=dina)
+    oei_list = lists.allocation_list_generate(site=oei, generated_by=dina)
+    lists.allocation_list_generate(site=lar, generated_by=dina)
 
     for state in ("referred", "eligible", "ineligible", "consented", "declined", "withdrawn"):
         family_in_state(state, site=oei, by=alice)

@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils import translation
 
 from families.tests.factories import family_in_state
-from randomization import services
+from randomization import lists, services
 from randomization.models import AllocationEntry, Arm, ListSegment
 from tests.test_privacy import debug_logs, everything_logged  # noqa: F401  (a fixture and its reader)
 
@@ -35,7 +35,7 @@ def shows_an_arm(text: str) -> bool:
 
 @pytest.fixture
 def sealed_list(oei, dina):
-    return services.allocation_list_generate(site=oei, generated_by=dina)
+    return lists.allocation_list_generate(site=oei, generated_by=dina)
 
 
 def test_it_registers_no_randomisation_model_in_the_admin(client, adam, sealed_list):
@@ -64,10 +64,8 @@ def test_it_shows_only_metadata_of_a_sealed_list(request, client, sealed_list, v
 
 
 def test_it_shows_the_entries_and_the_seeded_text_once_unsealed(client, sealed_list, dina, paula):
-    services.allocation_list_request_unsealing(
-        allocation_list=sealed_list, reason="Recruitment closed", requested_by=dina
-    )
-    services.allocation_list_approve_unsealing(allocation_list=sealed_list, approved_by=paula)
+    lists.allocation_list_request_unsealing(allocation_list=sealed_list, reason="Recruitment closed", requested_by=dina)
+    lists.allocation_list_approve_unsealing(allocation_list=sealed_list, approved_by=paula)
     client.force_login(dina)
 
     page = client.get(reverse("randomization:list", args=["OEI"])).content.decode()
@@ -95,7 +93,7 @@ def test_it_keeps_the_arms_and_the_seed_out_of_the_database_in_clear(sealed_list
 def test_it_logs_no_arm_and_no_seed_while_generating_even_with_sql_logging_on(debug_logs, settings, oei, dina):  # noqa: F811
     settings.DEBUG = True
 
-    services.allocation_list_generate(site=oei, generated_by=dina)
+    lists.allocation_list_generate(site=oei, generated_by=dina)
 
     logged = everything_logged(debug_logs)
     assert "randomization_allocationentry" in logged  # the statements were captured
@@ -108,7 +106,7 @@ def test_it_tells_the_data_managers_about_an_empty_list_without_names_or_arms(oe
     settings.CELERY_TASK_ALWAYS_EAGER = True
     dina.email = "dina@example.org"
     dina.save()
-    allocation_list = services.allocation_list_generate(site=oei, generated_by=dina)
+    allocation_list = lists.allocation_list_generate(site=oei, generated_by=dina)
     families = [family_in_state("consented", site=oei, by=alice) for _ in range(allocation_list.length + 1)]
     for family in families[:-1]:
         services.family_randomise(family=family, confirmed_site=oei, randomised_by=alice)

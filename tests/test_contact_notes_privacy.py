@@ -1,9 +1,9 @@
 """A contact's notes are for their author and the family's site researchers only.
 
-(DOMAIN.md, "Family Partner work": notes are sensitive, visible to their author and site researchers, never
-exported.) The PI sees that a contact happened, not its notes; another Family Partner of the same site, a
-researcher of another site and a blinded assessor find no such family. The notes are encrypted at rest (the
-history table too), never written to the logs, and the admin has no page for contacts.
+(docs/trial-rules.md, "The Family Partner's work": notes are sensitive, visible to their author and site
+researchers, never exported.) The PI sees that a contact happened, not its notes; another Family Partner of
+the same site, a researcher of another site and a blinded assessor find no such family. The notes are encrypted
+at rest (the history table too), never written to the logs, and the admin has no page for contacts.
 """
 
 import html

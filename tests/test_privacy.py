@@ -1,7 +1,7 @@
 """Direct identifiers are encrypted at rest and shown only to the family's site researchers; nothing is
 deleted; logins lock after repeated failures; idle sessions end; forms need their CSRF token.
 
-(DOMAIN.md, "Privacy": names, national identity numbers, phone and address live apart from research data,
+(docs/trial-rules.md, "Privacy": names, national identity numbers, phone and address live apart from research data,
 encrypted with a key from the environment, visible only to the family's site researchers, and never appear
 in exports, logs, notifications or reports.)
 """

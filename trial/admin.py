@@ -33,6 +33,8 @@ class TrialSettingsAdmin(SimpleHistoryAdmin):
                     "intervention_min_months",
                     "intervention_expected_months",
                     "intervention_max_months",
+                    "contact_correction_days",
+                    "no_contact_days",
                 ]
             },
         ),

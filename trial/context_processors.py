@@ -1,7 +1,6 @@
-from trial.roles import Role, roles_of
+from trial.navigation import menu_for
 
 
-def roles(request):
-    """The current user's roles, for menus: `{% if roles.researcher %}`."""
-    held = roles_of(request.user) if hasattr(request, "user") else frozenset()
-    return {"roles": {role.value: role.value in held for role in Role}}
+def navigation(request):
+    """The main menu for the current user, from the items the apps registered (trial.navigation)."""
+    return {"menu": menu_for(request)}

@@ -1,5 +1,6 @@
 """Form pieces that every app's forms share."""
 
+import re
 import uuid
 
 from django import forms
@@ -66,6 +67,43 @@ class SubmissionTokenMixin(forms.Form):
             self.add_error(None, ValidationError(list(token_errors)))
 
 
+class WholeNumbersField(forms.CharField):
+    """Whole numbers typed as "2, 4, 6" (commas, semicolons or spaces between them), each within the bounds.
+
+    Only the digits 0-9 count: str.isdigit() also accepts "²" and other Unicode digits that int() refuses, and a
+    number thousands of digits long would fail deep inside Python or the database; both are form errors here."""
+
+    _PART = re.compile(r"[0-9]{1,6}")
+
+    def __init__(self, *, min_value: int, max_value: int, max_count: int = 20, example: str = "2, 4, 6", **kwargs):
+        self.min_value, self.max_value, self.max_count, self.example = min_value, max_value, max_count, example
+        kwargs.setdefault("max_length", 200)
+        super().__init__(**kwargs)
+
+    def to_python(self, value) -> list[int]:  # type: ignore[override]  # numbers typed as text
+        text = super().to_python(value) or ""
+        parts = [part for part in re.split(r"[\s,;]+", text) if part]
+        if not parts and not self.required:
+            return []
+        if not parts or len(parts) > self.max_count or not all(self._PART.fullmatch(part) for part in parts):
+            raise ValidationError(
+                _("Give whole numbers separated by commas, for example %(example)s.") % {"example": self.example},
+                code="invalid",
+            )
+        numbers = [int(part) for part in parts]
+        if not all(self.min_value <= number <= self.max_value for number in numbers):
+            raise ValidationError(
+                _("Each number must lie between %(min)s and %(max)s.") % {"min": self.min_value, "max": self.max_value},
+                code="out_of_range",
+            )
+        return numbers
+
+    def prepare_value(self, value):
+        if isinstance(value, (list, tuple)):
+            return ", ".join(str(number) for number in value)
+        return value
+
+
 class PersonChoiceField(forms.ModelChoiceField):
     """A choice of user, shown by name."""
 
@@ -87,6 +125,7 @@ __all__ = [
     "DateInput",
     "PersonChoiceField",
     "SubmissionTokenMixin",
+    "WholeNumbersField",
     "YesNoField",
     "add_service_error",
 ]

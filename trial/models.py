@@ -58,7 +58,7 @@ def is_low_stock(*, remaining: int, length: int, entries: int, percent: int) -> 
 class TrialSettings(models.Model):
     """The trial's configurable numbers: one row, edited by a data manager in the admin.
 
-    Every figure defaults to DOMAIN.md's value; code reads them from here, never from constants.
+    Every figure defaults to the value in docs/trial-rules.md; code reads them from here, never from constants.
     """
 
     singleton = models.BooleanField(default=True, unique=True, editable=False)
@@ -98,6 +98,11 @@ class TrialSettings(models.Model):
     intervention_max_months = models.PositiveSmallIntegerField(_("maximum intervention length (months)"), default=18)
     contact_correction_days = models.PositiveSmallIntegerField(
         _("days a Family Partner may correct a contact without a reason"), default=14
+    )
+    no_contact_days = models.PositiveSmallIntegerField(
+        _("a family needs attention after this many days without a contact"),
+        default=7,
+        validators=[MinValueValidator(1), MaxValueValidator(60)],
     )
 
     # Follow-up
@@ -222,6 +227,50 @@ class TrialSettings(models.Model):
         if cache is not None:
             cache.row = settings_row
         return settings_row
+
+
+class EventKind(models.TextChoices):
+    """What an audit event records: things that change no record (and so have no history row) but that a monitor
+    must be able to see afterwards, such as who looked at an unsealed list or whose randomisation was refused."""
+
+    UNSEALED_LIST_VIEWED = "unsealed_list_viewed", _("Unsealed allocation list viewed")
+    UNSEALED_LIST_DOWNLOADED = "unsealed_list_downloaded", _("Unsealed allocation list downloaded")
+    RANDOMISATION_REFUSED = "randomisation_refused", _("Randomisation refused")
+
+
+class AuditEvent(models.Model):
+    """One thing a user did or was refused that changed no research record (changes are in the history tables).
+
+    Written by trial.events.record_event; never changed or deleted (the database refuses both on PostgreSQL).
+    `details` holds codes and study IDs, never a name nor any other direct identifier."""
+
+    at = models.DateTimeField(_("at"), auto_now_add=True, db_index=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        null=True,
+        blank=True,
+        verbose_name=_("user"),
+    )
+    kind = models.CharField(_("kind"), max_length=64, db_index=True)
+    site = models.ForeignKey(
+        Site, on_delete=models.PROTECT, related_name="+", null=True, blank=True, verbose_name=_("site")
+    )
+    # What the event is about, as people name it: a study ID ("OEI-007") or a site's list ("OEI").
+    subject = models.CharField(_("about"), max_length=64, blank=True)
+    details = models.JSONField(_("details"), default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-pk"]
+        verbose_name = _("audit event")
+        verbose_name_plural = _("audit events")
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.subject}".strip()
+
+    def get_kind_display(self) -> str:
+        return str(EventKind(self.kind).label) if self.kind in EventKind.values else self.kind
 
 
 class _RequestCache:

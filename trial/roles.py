@@ -1,4 +1,4 @@
-"""The trial's roles (DOMAIN.md, "Who uses it") and the sites a user may act at.
+"""The trial's roles (docs/trial-rules.md, "Who sees what") and the sites a user may act at.
 
 A role is a Django group. Site-bound roles (researcher, Family Partner, outcome assessor) apply at
 the sites the user is a member of; trial-wide roles (principal investigator, data manager) see every
@@ -49,6 +49,12 @@ def roles_of(user: User) -> frozenset[str]:
 
 def has_role(user: User, *roles: str) -> bool:
     return not roles_of(user).isdisjoint(roles)
+
+
+def is_blinded(user: User) -> bool:
+    """An outcome assessor is blinded everywhere, whatever other roles the account also holds
+    (docs/trial-rules.md, "Who sees what"): no arm, nor anything that reveals it."""
+    return has_role(user, Role.OUTCOME_ASSESSOR)
 
 
 def member_site_ids(user: User) -> frozenset[int]:

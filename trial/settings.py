@@ -131,7 +131,7 @@ TEMPLATES = [
                 "django.template.context_processors.i18n",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "trial.context_processors.roles",
+                "trial.context_processors.navigation",
                 "visits.context_processors.slot_alerts",
             ],
         },

@@ -16,7 +16,9 @@ def home(request: HttpRequest) -> HttpResponse:
         return redirect("randomization:lists")
     if has_role(request.user, Role.FAMILY_PARTNER):
         return redirect("visits:partner_home")
-    return render(request, "trial/home.html")
+    return render(
+        request, "trial/home.html", {"manages": has_role(request.user, Role.DATA_MANAGER, Role.ADMINISTRATOR)}
+    )
 
 
 @never_cache

@@ -210,7 +210,7 @@ class ContactKind(models.TextChoices):
 
 
 class Element(models.TextChoices):
-    """The Family Partner model's five elements (DOMAIN.md)."""
+    """The Family Partner model's five elements (docs/trial-rules.md)."""
 
     HOME_VISITATION = "home_visitation", _("Home visitation")
     COORDINATION = "coordination", _("Coordination of services")

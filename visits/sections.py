@@ -1,7 +1,7 @@
 """The Family Partner's section of the family page (families.sections), for researchers and the PI.
 
 Blinded users get nothing: not the partner, not the intervention's dates, not the hours, and no timeline
-events of this app (DOMAIN.md: these reveal the arm)."""
+events of this app (docs/trial-rules.md, "What reveals the arm")."""
 
 from typing import Any
 
@@ -9,8 +9,8 @@ from django.db import models
 from django.http import HttpRequest
 
 from families.models import Family, FamilyStatus
-from randomization.models import Arm
 from randomization.sections import visible_allocation
+from randomization.selectors import is_intervention_family
 from trial.roles import can_at_site
 from visits import weeks
 from visits.models import Assignment, InterventionPeriod
@@ -19,13 +19,15 @@ from visits.selectors import WORK_ROLES, can_manage_caseload, current_assignment
 
 def _shows_work(request: HttpRequest, family: Family) -> bool:
     """An intervention family, to a user who sees its arm and the site's work (an assessor unblinded for the
-    family learns its arm, not its Family Partner)."""
-    allocation = visible_allocation(request, family)
-    return (
-        allocation is not None
-        and allocation.arm == Arm.INTERVENTION
-        and can_at_site(request.user, family.site_id, *WORK_ROLES)
-    )
+    family learns its arm, not its Family Partner). Worked out once per request and family."""
+    cache = request.__dict__.setdefault("_shows_family_partner_work", {})
+    if family.pk not in cache:
+        cache[family.pk] = (
+            visible_allocation(request, family) is not None
+            and can_at_site(request.user, family.site_id, *WORK_ROLES)
+            and is_intervention_family(family)
+        )
+    return cache[family.pk]
 
 
 class InterventionSection:

@@ -17,17 +17,15 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from families.models import Family, FamilyStatus
-from randomization.models import Arm
-from randomization.selectors import is_blinded
+from randomization.selectors import intervention_families
 from trial.models import Site, TrialSettings
-from trial.roles import Role, User, can_at_site, has_role, site_ids_for, users_with_role
+from trial.roles import Role, User, can_at_site, has_role, is_blinded, site_ids_for, users_with_role
 from visits import weeks
 from visits.models import Assignment, Contact, ContactDay, InterventionPeriod, PartnerProfile, PartnerStatus
 
 # Roles that see a site's caseload and hours (the PI everywhere, read-only); researchers also manage it.
 WORK_ROLES = (Role.RESEARCHER, Role.PRINCIPAL_INVESTIGATOR)
 MANAGE_ROLES = (Role.RESEARCHER,)
-NO_CONTACT_DAYS = 7
 
 
 def work_site_ids(user: User) -> frozenset[int] | None:
@@ -170,6 +168,7 @@ class PartnerFamily:
     last_week: WeekDose
     last_contact: date | None
     days_without_contact: int
+    no_contact_days: int  # the trial setting: from this many days without a contact, the family needs attention
 
     @property
     def family(self) -> Family:
@@ -177,7 +176,7 @@ class PartnerFamily:
 
     @property
     def needs_contact(self) -> bool:
-        return self.days_without_contact >= NO_CONTACT_DAYS
+        return self.days_without_contact >= self.no_contact_days
 
 
 def partner_families(profile: PartnerProfile, today: date) -> list[PartnerFamily]:
@@ -192,7 +191,8 @@ def partner_families(profile: PartnerProfile, today: date) -> list[PartnerFamily
     last_week = this_week.shifted(-1)
     totals = week_quarters(family_ids, last_week, this_week)
     last_contacts = last_contact_days(family_ids)
-    target = target_quarters(TrialSettings.current())
+    trial_settings = TrialSettings.current()
+    target = target_quarters(trial_settings)
     rows = []
     for assignment in assignments:
         period = getattr(assignment.family, "intervention", None)
@@ -205,6 +205,7 @@ def partner_families(profile: PartnerProfile, today: date) -> list[PartnerFamily
                 last_week=_dose(assignment.family_id, last_week, totals, period, target),
                 last_contact=last,
                 days_without_contact=(today - since).days,
+                no_contact_days=trial_settings.no_contact_days,
             )
         )
     return rows
@@ -256,9 +257,7 @@ def current_assignment(family: Family) -> Assignment | None:
 
 def waiting_families(site_ids: frozenset[int] | None) -> QuerySet[Family]:
     """Randomised intervention families that have never had a Family Partner, longest waiting first."""
-    families = Family.objects.filter(
-        status=FamilyStatus.RANDOMISED, allocation__arm=Arm.INTERVENTION, intervention__isnull=True
-    )
+    families = intervention_families(Family.objects.filter(status=FamilyStatus.RANDOMISED, intervention__isnull=True))
     if site_ids is not None:
         families = families.filter(site_id__in=site_ids)
     return families.select_related("site", "allocation").order_by("allocation__randomised_at", "pk")
@@ -364,7 +363,7 @@ class WeekTotal(WeekDose):
     families: int
 
 
-def intervention_families(site_ids: frozenset[int] | None) -> QuerySet[Family]:
+def families_in_intervention(site_ids: frozenset[int] | None) -> QuerySet[Family]:
     """Families whose intervention has started, by site and number."""
     families = Family.objects.filter(intervention__isnull=False)
     if site_ids is not None:

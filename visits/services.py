@@ -23,7 +23,8 @@ from django.views.decorators.debug import sensitive_variables
 
 from families.models import Family, FamilyStatus, Withdrawal
 from families.services import check_date, lock_family
-from randomization.models import Allocation, Arm
+from randomization.models import Allocation
+from randomization.selectors import is_intervention_family
 from trial.audit import save_as
 from trial.models import TrialSettings
 from trial.roles import Role, has_role
@@ -175,8 +176,7 @@ def _check_assignable(family: Family) -> None:
             _("Only a randomised family gets a Family Partner; %(study_id)s is %(status)s.")
             % {"study_id": family.study_id, "status": family.get_status_display().lower()}
         )
-    arm = Allocation.objects.filter(family=family).values_list("arm", flat=True).first()
-    if arm != Arm.INTERVENTION:
+    if not is_intervention_family(family):
         raise ValidationError(
             _("%(study_id)s is not in the intervention arm and gets no Family Partner.") % {"study_id": family.study_id}
         )

@@ -11,8 +11,9 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
 from families.models import Family, FamilyIdentity
-from families.views import family_form_page, get_family_for_user
-from randomization.models import Allocation, Arm
+from families.pages import family_form_page
+from families.selectors import get_family_for_user
+from randomization.selectors import is_intervention_family
 from trial.forms import add_service_error
 from trial.models import TrialSettings
 from trial.roles import AuthenticatedHttpRequest, Role, require_role, sites_for
@@ -50,7 +51,7 @@ def partner_home(request: AuthenticatedHttpRequest) -> HttpResponse:
             "rows": rows,
             "this_week": weeks.week_of(today),
             "target_hours": TrialSettings.current().weekly_hours_target,
-            "no_contact_days": selectors.NO_CONTACT_DAYS,
+            "no_contact_days": TrialSettings.current().no_contact_days,
         },
     )
 
@@ -63,7 +64,7 @@ def _work_family(request: AuthenticatedHttpRequest, study_id: str) -> tuple[Fami
     if family is None:
         raise Http404
     access = selectors.work_access(request.user, family)
-    if not access.sees or not Allocation.objects.filter(family=family, arm=Arm.INTERVENTION).exists():
+    if not access.sees or not is_intervention_family(family):
         raise Http404
     return family, access.is_partner
 
@@ -80,7 +81,7 @@ def family_work(request: AuthenticatedHttpRequest, study_id: str) -> HttpRespons
         {
             "family": family,
             "is_partner": is_partner,
-            # DOMAIN.md: the family's Family Partner sees who and where the family is.
+            # docs/trial-rules.md: the family's Family Partner sees who and where the family is.
             "identity": FamilyIdentity.objects.filter(family=family).first() if is_partner else None,
             "period": period,
             "assignment": selectors.current_assignment(family),
@@ -204,7 +205,7 @@ def dose(request: AuthenticatedHttpRequest) -> HttpResponse:
     sites = list(sites_for(request.user, *WORK_ROLES))
     this_week = weeks.week_of(weeks.today())
     site = next((option for option in sites if option.code == request.GET.get("site")), None)
-    families = selectors.intervention_families(frozenset({site.pk}) if site else work_site_ids(request.user))
+    families = selectors.families_in_intervention(frozenset({site.pk}) if site else work_site_ids(request.user))
     # From the first intervention's week (no endless "earlier weeks") to this week.
     first_start = InterventionPeriod.objects.filter(family__in=families.values("pk")).aggregate(
         first=Min("started_on")
@@ -242,7 +243,7 @@ def dose(request: AuthenticatedHttpRequest) -> HttpResponse:
 
 
 def _managed_family(request: AuthenticatedHttpRequest, study_id: str) -> Family:
-    family = get_family_for_user(request, study_id, act=True)
+    family = get_family_for_user(request.user, study_id, act=True)
     if not can_manage_caseload(request.user, family.site_id):
         raise PermissionDenied
     return family

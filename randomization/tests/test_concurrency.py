@@ -15,7 +15,7 @@ from django.db import connection, transaction
 from families.models import Family, FamilyStatus
 from families.tests.factories import family_in_state
 from families.tests.test_concurrency import run_together
-from randomization import services
+from randomization import lists, services
 from randomization.models import Allocation, AllocationAnnotation, AllocationEntry, AllocationList, ListSegment
 from randomization.tests.factories import allocation_list_for, randomised_family
 from trial.roles import Role
@@ -47,7 +47,7 @@ def test_it_gives_twelve_simultaneous_randomisations_the_first_twelve_entries_in
         assert allocation.arm == allocation.entry.sealed_arm
     assert AllocationList.objects.get(pk=allocation_list.pk).used == 12
     assert set(Family.objects.values_list("status", flat=True)) == {FamilyStatus.RANDOMISED}
-    assert services.allocation_list_verify(allocation_list=allocation_list, verified_by=dina).passed
+    assert lists.allocation_list_verify(allocation_list=allocation_list, verified_by=dina).passed
 
 
 def test_it_randomises_a_family_once_when_twenty_requests_arrive_at_once(transactional_db, postgres, oei, dina, alice):
@@ -105,7 +105,7 @@ def test_it_keeps_one_list_when_two_data_managers_generate_for_a_site_at_once(tr
     assert allocation_list.pk == winner.pk
     assert ListSegment.objects.count() == 1
     assert AllocationEntry.objects.count() == allocation_list.length
-    assert services.allocation_list_verify(allocation_list=allocation_list, verified_by=dina).passed
+    assert lists.allocation_list_verify(allocation_list=allocation_list, verified_by=dina).passed
 
 
 def test_it_annotates_a_mistake_once_when_eight_colleagues_do_it_at_once(transactional_db, postgres, oei, dina, alice):
@@ -157,7 +157,7 @@ def test_it_gives_families_waiting_while_the_list_grows_its_last_entry_and_the_f
             # The extension keeps the list locked until both randomisations queue behind it: their
             # statements began before the new entries existed, and one of them gets the first new entry.
             with transaction.atomic():
-                services.allocation_list_extend(
+                lists.allocation_list_extend(
                     allocation_list=allocation_list, additional=2, reason="More", extended_by=dina, block_sizes=[2]
                 )
                 extended.set()
@@ -177,7 +177,7 @@ def test_it_gives_families_waiting_while_the_list_grows_its_last_entry_and_the_f
         assert allocation.arm == allocation.entry.sealed_arm
     allocation_list.refresh_from_db()
     assert (allocation_list.length, allocation_list.used) == (4, 3)
-    assert services.allocation_list_verify(allocation_list=allocation_list, verified_by=dina).passed
+    assert lists.allocation_list_verify(allocation_list=allocation_list, verified_by=dina).passed
 
 
 def test_it_randomises_a_family_that_arrives_while_a_used_up_list_is_being_extended(
@@ -195,7 +195,7 @@ def test_it_randomises_a_family_that_arrives_while_a_used_up_list_is_being_exten
     def extend_or_randomise(i):
         if i == 0:
             with transaction.atomic():
-                services.allocation_list_extend(
+                lists.allocation_list_extend(
                     allocation_list=allocation_list, additional=2, reason="More", extended_by=dina, block_sizes=[2]
                 )
                 extended.set()

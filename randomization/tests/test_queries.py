@@ -8,7 +8,7 @@ from django.urls import reverse
 from families.models import Family
 from families.tests.factories import family_in_state
 from families.tests.test_queries import MAX_DETAIL_QUERIES
-from randomization import services
+from randomization import lists, services
 
 # The family page's budget, plus the allocation, the PI's list of unblindings, and the timeline's three
 # randomisation models.
@@ -17,7 +17,7 @@ MAX_RANDOMISED_DETAIL_QUERIES = MAX_DETAIL_QUERIES + 5
 
 @pytest.fixture
 def randomised(oei, alice, dina, paula, carol):
-    services.allocation_list_generate(site=oei, generated_by=dina)
+    lists.allocation_list_generate(site=oei, generated_by=dina)
     family = family_in_state("consented", site=oei, by=alice)
     allocation = services.family_randomise(family=family, confirmed_site=oei, randomised_by=alice).allocation
     services.allocation_annotate(allocation=allocation, reason="Consent was withdrawn by phone", annotated_by=alice)
@@ -38,7 +38,7 @@ def test_it_shows_a_randomised_family_within_the_query_budget(request, client, r
 
 
 def test_it_costs_a_blinded_assessor_no_more_than_one_query_for_the_section(client, oei, alice, dina, carol):
-    services.allocation_list_generate(site=oei, generated_by=dina)
+    lists.allocation_list_generate(site=oei, generated_by=dina)
     family = family_in_state("consented", site=oei, by=alice)
     services.family_randomise(family=family, confirmed_site=oei, randomised_by=alice)
     client.force_login(carol)

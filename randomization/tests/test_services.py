@@ -11,7 +11,7 @@ from django.db import IntegrityError, connection, transaction
 
 from families.models import Family, FamilyStatus
 from families.tests.factories import family_in_state
-from randomization import sequence, services
+from randomization import lists, sequence, services
 from randomization.models import (
     Allocation,
     AllocationAnnotation,
@@ -43,7 +43,7 @@ def dina_with_email(dina):
 
 
 def verify(allocation_list, by):
-    return services.allocation_list_verify(allocation_list=allocation_list, verified_by=by)
+    return lists.allocation_list_verify(allocation_list=allocation_list, verified_by=by)
 
 
 def messages_about(words: str) -> list:
@@ -59,10 +59,10 @@ def randomise(family, *, by, site=None) -> services.Randomisation:
 
 
 def unseal(allocation_list, *, dina, paula) -> None:
-    services.allocation_list_request_unsealing(
+    lists.allocation_list_request_unsealing(
         allocation_list=allocation_list, reason="Recruitment has ended.", requested_by=dina
     )
-    services.allocation_list_approve_unsealing(allocation_list=allocation_list, approved_by=paula)
+    lists.allocation_list_approve_unsealing(allocation_list=allocation_list, approved_by=paula)
 
 
 # --- Generating a list ---------------------------------------------------------------------------------------
@@ -157,7 +157,7 @@ def test_it_verifies_a_list_after_generation_randomisations_and_extension(oei, d
     for _ in range(3):
         randomised_family(oei, researcher=alice)
     assert verify(allocation_list, dina).passed
-    services.allocation_list_extend(
+    lists.allocation_list_extend(
         allocation_list=allocation_list, additional=10, reason="More referrals than expected.", extended_by=dina
     )
     randomised_family(oei, researcher=alice)
@@ -208,7 +208,7 @@ def test_its_findings_name_positions_never_arms(oei, dina, alice):
     AllocationList.objects.filter(pk=allocation_list.pk).update(used=3)
     findings = verify(allocation_list, dina).findings
     assert len(findings) == 3
-    texts = [services.finding_text(finding) for finding in findings]
+    texts = [lists.finding_text(finding) for finding in findings]
     for text in [json.dumps(findings), *texts]:
         assert not any(word in text.lower() for word in ARM_WORDS), text
 
@@ -222,7 +222,7 @@ def test_it_extends_a_list_with_a_new_generation_and_a_commitment_to_the_whole_l
     old_length, old_commitment = allocation_list.length, allocation_list.commitment
     old_arms = dict(allocation_list.entries.values_list("position", "sealed_arm"))
 
-    services.allocation_list_extend(
+    lists.allocation_list_extend(
         allocation_list=allocation_list, additional=10, reason="More referrals than expected.", extended_by=dina
     )
 
@@ -237,7 +237,7 @@ def test_it_extends_a_list_with_a_new_generation_and_a_commitment_to_the_whole_l
     assert second.created_by == dina
     assert second.seed != first.seed
     assert allocation_list.commitment == second.commitment != old_commitment
-    _stored, segments = services._segments_of(allocation_list)
+    _stored, segments = lists._segments_of(allocation_list)
     assert allocation_list.commitment == sequence.commitment("OEI", segments, sequence.generate_list(segments))
     new_arms = dict(allocation_list.entries.values_list("position", "sealed_arm"))
     assert {position: new_arms[position] for position in old_arms} == old_arms
@@ -246,7 +246,7 @@ def test_it_extends_a_list_with_a_new_generation_and_a_commitment_to_the_whole_l
 def test_it_extends_a_list_only_for_a_reason(oei, dina):
     allocation_list = allocation_list_for(oei, by=dina)
     with pytest.raises(ValidationError) as refused:
-        services.allocation_list_extend(allocation_list=allocation_list, additional=6, reason="  ", extended_by=dina)
+        lists.allocation_list_extend(allocation_list=allocation_list, additional=6, reason="  ", extended_by=dina)
     assert set(refused.value.error_dict) == {"reason"}
     assert allocation_list.segments.count() == 1
 
@@ -255,7 +255,7 @@ def test_it_extends_a_list_only_for_a_reason(oei, dina):
 def test_it_lets_only_a_data_manager_extend_a_list(request, oei, dina, who):
     allocation_list = allocation_list_for(oei, by=dina)
     with pytest.raises(PermissionDenied):
-        services.allocation_list_extend(
+        lists.allocation_list_extend(
             allocation_list=allocation_list,
             additional=6,
             reason="More families",
@@ -270,7 +270,7 @@ def test_it_refuses_to_extend_a_list_that_fails_verification(oei, dina):
     allocation_list = allocation_list_for(oei, by=dina)
     AllocationList.objects.filter(pk=allocation_list.pk).update(commitment="0" * 64)
     with pytest.raises(ValidationError):
-        services.allocation_list_extend(
+        lists.allocation_list_extend(
             allocation_list=allocation_list, additional=6, reason="More families", extended_by=dina
         )
     assert allocation_list.segments.count() == 1
@@ -292,7 +292,7 @@ def test_it_randomises_again_after_an_exhausted_list_is_extended_and_warns_afres
     assert allocation_list.exhausted_alert_sent_at is not None
     assert allocation_list.low_stock_alert_sent_at is not None
 
-    services.allocation_list_extend(
+    lists.allocation_list_extend(
         allocation_list=allocation_list,
         additional=2,
         reason="Two more families",
@@ -594,36 +594,36 @@ def test_it_unseals_a_list_when_a_data_manager_asks_and_the_pi_agrees(oei, dina,
     allocation_list = allocation_list_for(oei, by=dina)
     allocation = randomised_family(oei, researcher=alice)
     with pytest.raises(PermissionDenied):
-        services.unsealed_entries(allocation_list)
+        lists.unsealed_entries(allocation_list)
     with pytest.raises(PermissionDenied):
-        services.unsealed_canonical_text(allocation_list)
+        lists.unsealed_canonical_text(allocation_list)
 
-    unsealing = services.allocation_list_request_unsealing(
+    unsealing = lists.allocation_list_request_unsealing(
         allocation_list=allocation_list, reason="Recruitment has ended.", requested_by=dina
     )
     allocation_list.refresh_from_db()
     assert allocation_list.is_sealed
     assert unsealing.requested_as == "data_manager"
-    services.allocation_list_approve_unsealing(allocation_list=allocation_list, approved_by=paula)
+    lists.allocation_list_approve_unsealing(allocation_list=allocation_list, approved_by=paula)
 
     allocation_list.refresh_from_db()
     unsealing.refresh_from_db()
     assert allocation_list.unsealed_at is not None
     assert allocation_list.unsealed_at == unsealing.approved_at
     assert unsealing.approved_by == paula
-    entries = services.unsealed_entries(allocation_list)
+    entries = lists.unsealed_entries(allocation_list)
     assert [entry.position for entry in entries] == list(range(1, allocation_list.length + 1))
     assert (entries[0].study_id, entries[0].arm) == (allocation.family.study_id, allocation.arm)
     assert {entry.study_id for entry in entries[1:]} == {None}
     assert [entry.arm for entry in entries] == list(allocation_list.entries.values_list("sealed_arm", flat=True))
-    text = services.unsealed_canonical_text(allocation_list)
+    text = lists.unsealed_canonical_text(allocation_list)
     assert hashlib.sha256(text.encode("utf-8")).hexdigest() == allocation_list.commitment
 
 
 def test_it_unseals_a_list_when_the_pi_asks_and_a_data_manager_agrees(oei, dina, paula):
     allocation_list = allocation_list_for(oei, by=dina)
-    services.allocation_list_request_unsealing(allocation_list=allocation_list, reason="End", requested_by=paula)
-    services.allocation_list_approve_unsealing(allocation_list=allocation_list, approved_by=dina)
+    lists.allocation_list_request_unsealing(allocation_list=allocation_list, reason="End", requested_by=paula)
+    lists.allocation_list_approve_unsealing(allocation_list=allocation_list, approved_by=dina)
     allocation_list.refresh_from_db()
     assert not allocation_list.is_sealed
 
@@ -631,23 +631,23 @@ def test_it_unseals_a_list_when_the_pi_asks_and_a_data_manager_agrees(oei, dina,
 def test_it_needs_a_second_person_of_the_other_role_to_unseal(oei, dina, paula):
     allocation_list = allocation_list_for(oei, by=dina)
     second_manager = UserFactory(username="dmitri", roles=[Role.DATA_MANAGER])
-    services.allocation_list_request_unsealing(allocation_list=allocation_list, reason="End", requested_by=dina)
+    lists.allocation_list_request_unsealing(allocation_list=allocation_list, reason="End", requested_by=dina)
     for user in (dina, second_manager):
         with pytest.raises(PermissionDenied):
-            services.allocation_list_approve_unsealing(allocation_list=allocation_list, approved_by=user)
+            lists.allocation_list_approve_unsealing(allocation_list=allocation_list, approved_by=user)
     allocation_list.refresh_from_db()
     assert allocation_list.is_sealed
     assert Unsealing.objects.get().approved_by is None
     with pytest.raises(PermissionDenied):
-        services.unsealed_entries(allocation_list)
+        lists.unsealed_entries(allocation_list)
 
 
 def test_it_lets_only_a_data_manager_or_the_pi_ask_to_unseal_and_only_for_a_reason(oei, dina, alice):
     allocation_list = allocation_list_for(oei, by=dina)
     with pytest.raises(PermissionDenied):
-        services.allocation_list_request_unsealing(allocation_list=allocation_list, reason="End", requested_by=alice)
+        lists.allocation_list_request_unsealing(allocation_list=allocation_list, reason="End", requested_by=alice)
     with pytest.raises(ValidationError):
-        services.allocation_list_request_unsealing(allocation_list=allocation_list, reason=" ", requested_by=dina)
+        lists.allocation_list_request_unsealing(allocation_list=allocation_list, reason=" ", requested_by=dina)
     assert not Unsealing.objects.exists()
 
 

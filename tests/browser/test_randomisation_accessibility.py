@@ -6,7 +6,7 @@ import pytest
 from playwright.sync_api import expect
 
 from families.tests.factories import family_in_state
-from randomization import services
+from randomization import lists, services
 from tests.browser.test_accessibility import TEXT_CONTRAST, contrast, expect_accessible
 
 pytestmark = pytest.mark.browser
@@ -15,7 +15,7 @@ pytestmark = pytest.mark.browser
 def test_it_names_every_control_of_the_randomisation_pages_with_one_heading_each(
     open_page, log_in, oei, lar, alice, dina, paula
 ):
-    services.allocation_list_generate(site=oei, generated_by=dina)
+    lists.allocation_list_generate(site=oei, generated_by=dina)
     consented = family_in_state("consented", site=oei, by=alice)
     randomised = family_in_state("consented", site=oei, by=alice)
     services.family_randomise(family=randomised, confirmed_site=oei, randomised_by=alice)
@@ -52,7 +52,7 @@ def test_it_names_every_control_of_the_randomisation_pages_with_one_heading_each
 def test_it_shows_the_randomised_badge_and_the_sections_buttons_in_readable_contrast(
     page, log_in, oei, alice, dina, paula
 ):
-    services.allocation_list_generate(site=oei, generated_by=dina)
+    lists.allocation_list_generate(site=oei, generated_by=dina)
     family = family_in_state("consented", site=oei, by=alice)
     services.family_randomise(family=family, confirmed_site=oei, randomised_by=alice)
     log_in(page, paula)

@@ -15,7 +15,7 @@ from playwright.sync_api import Page, expect
 
 from families.models import Family, FamilyStatus
 from families.tests.factories import family_in_state
-from randomization import sequence, services
+from randomization import lists, sequence, services
 from randomization.models import Allocation, AllocationList, Arm, Unblinding
 from tests.browser.conftest import NORWEGIAN_BROWSER
 from tests.browser.test_enrolment_journeys import field, status_badge
@@ -57,7 +57,7 @@ def open_family(page: Page, family: Family) -> None:
 @pytest.fixture
 def consented(oei, alice, dina) -> Family:
     """A consented family at Øvre Eiker, whose site has its sealed allocation list."""
-    services.allocation_list_generate(site=oei, generated_by=dina)
+    lists.allocation_list_generate(site=oei, generated_by=dina)
     return family_in_state("consented", site=oei, by=alice)
 
 
@@ -214,7 +214,7 @@ def test_it_generates_a_sealed_list_in_the_browser_and_verifies_it(open_page, lo
 def test_it_warns_of_a_list_running_low_and_extends_it_with_a_new_commitment(open_page, log_in, dina, alice, oei):
     oei.expected_recruitment = 3
     oei.save()
-    allocation_list = services.allocation_list_generate(site=oei, generated_by=dina, block_sizes=[2])
+    allocation_list = lists.allocation_list_generate(site=oei, generated_by=dina, block_sizes=[2])
     for _ in range(allocation_list.length - 1):
         family = family_in_state("consented", site=oei, by=alice)
         services.family_randomise(family=family, confirmed_site=oei, randomised_by=alice)

@@ -1,4 +1,4 @@
-"""The trial's three sites (the registry's strata) and its settings row with DOMAIN.md's defaults."""
+"""The trial's three sites (the registry's strata) and its settings row with the defaults of docs/trial-rules.md."""
 
 from django.db import migrations
 

@@ -4,7 +4,7 @@ import pytest
 
 from families.models import Family
 from families.tests.factories import family_in_state
-from randomization import services
+from randomization import lists
 from randomization.models import Allocation, AllocationEntry
 from trial.audit import _HISTORY_OWN_FIELDS, create_as, save_as, update_as
 
@@ -48,7 +48,7 @@ def test_it_writes_the_history_row_of_an_update_as_simple_history_does(postgres,
 
 
 def test_it_writes_the_history_row_of_a_new_record_as_simple_history_does(postgres, oei, alice, dina):
-    allocation_list = services.allocation_list_generate(site=oei, generated_by=dina)
+    allocation_list = lists.allocation_list_generate(site=oei, generated_by=dina)
     first, second = AllocationEntry.objects.filter(allocation_list=allocation_list).order_by("position")[:2]
     families = [family_in_state("consented", site=oei, by=alice) for _ in range(2)]
 

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from families.models import Family
 from families.tests.factories import days_ago, family_in_state
+from randomization import lists
 from randomization import services as randomisation
 from randomization.models import AllocationList, Arm
 from trial.roles import Role
@@ -27,7 +28,7 @@ def _list_for(site) -> None:
     if not AllocationList.objects.filter(site=site).exists():
         data_manager = UserFactory(username="factory-data-manager", roles=[Role.DATA_MANAGER])
         # Blocks of two: every other randomisation goes to each arm, so families of either arm come quickly.
-        randomisation.allocation_list_generate(site=site, generated_by=data_manager, block_sizes=[2], length=400)
+        lists.allocation_list_generate(site=site, generated_by=data_manager, block_sizes=[2], length=400)
 
 
 def randomised_family(site, *, researcher, arm: str = Arm.INTERVENTION) -> Family:

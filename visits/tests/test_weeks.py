@@ -335,7 +335,7 @@ def test_the_week_totals_add_up_families_and_their_prorated_targets(oei, alice):
     log_contact(second, by=fiona.user, contact_date=date(2026, 11, 8), duration_quarters=10)
     shown = [week("2026-W44"), week("2026-W45")]
 
-    totals = selectors.week_totals(selectors.intervention_families(frozenset({oei.pk})), shown)
+    totals = selectors.week_totals(selectors.families_in_intervention(frozenset({oei.pk})), shown)
 
     assert [(t.week.code, t.quarters, t.expected_quarters, t.families) for t in totals] == [
         ("2026-W44", 0, 24, 1),

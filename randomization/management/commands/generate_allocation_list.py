@@ -4,7 +4,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from randomization import services
+from randomization import lists
 from randomization.selectors import list_predictability
 from trial.models import Site
 
@@ -42,7 +42,7 @@ class Command(BaseCommand):
         if user is None:
             raise CommandError(f"No active user is called {by!r}.")
         try:
-            allocation_list = services.allocation_list_generate(
+            allocation_list = lists.allocation_list_generate(
                 site=site_row,
                 generated_by=user,
                 block_sizes=_sizes(block_sizes) if block_sizes else None,

@@ -4,7 +4,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.core.management.base import BaseCommand, CommandError
 
-from randomization import services
+from randomization import lists
 from randomization.models import AllocationList
 
 
@@ -19,10 +19,10 @@ class Command(BaseCommand):
         parser.add_argument("--by", help="Username of the data manager verifying (recorded; optional).")
 
     def handle(self, *args, site, by, **options):
-        lists = AllocationList.objects.select_related("site").order_by("site__code")
+        allocation_lists = AllocationList.objects.select_related("site").order_by("site__code")
         if site:
-            lists = lists.filter(site__code=site)
-            if not lists.exists():
+            allocation_lists = allocation_lists.filter(site__code=site)
+            if not allocation_lists.exists():
                 raise CommandError(f"{site} has no allocation list.")
         user = None
         if by:
@@ -30,9 +30,9 @@ class Command(BaseCommand):
             if user is None:
                 raise CommandError(f"No active user is called {by!r}.")
         failed = []
-        for allocation_list in lists:
+        for allocation_list in allocation_lists:
             try:
-                verification = services.allocation_list_verify(allocation_list=allocation_list, verified_by=user)
+                verification = lists.allocation_list_verify(allocation_list=allocation_list, verified_by=user)
             except PermissionDenied:
                 raise CommandError(f"{by} is not a data manager.") from None
             code = allocation_list.site.code
@@ -42,8 +42,8 @@ class Command(BaseCommand):
                 failed.append(code)
                 self.stdout.write(self.style.ERROR(f"{code}: FAILED"))
                 for finding in verification.findings:
-                    self.stdout.write(f"  - {services.finding_text(finding)}")
-        if not lists:
+                    self.stdout.write(f"  - {lists.finding_text(finding)}")
+        if not allocation_lists:
             self.stdout.write("There are no allocation lists yet.")
         if failed:
             raise CommandError(f"Verification failed for {', '.join(failed)}.")

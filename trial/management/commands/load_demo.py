@@ -1,22 +1,18 @@
-"""A demo trial to click through: one user per role, and a dozen families in different states.
+"""A demo trial to click through: one user per role, and what each app adds (trial.demo): a dozen families in
+different states, allocation lists and randomisations, a Family Partner's work.
 
 Runs once: when the demo users exist it only prints their passwords again (from var/demo-users.txt).
-Families are made through the same services the pages use, so their audit trail is real.
+Everything is made through the same services the pages use, so its audit trail is real.
 """
 
 import secrets
-import uuid
-from datetime import timedelta
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
-from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.db import transaction
-from django.utils import timezone
 
-from families import services
-from families.models import DeclineReason, ReferralSource, StruggleArea, WithdrawalReason
+from trial.demo import Demo, demo_steps
 from trial.models import Site
 from trial.roles import Role
 
@@ -33,7 +29,7 @@ DEMO_USERS = [
 
 
 class Command(BaseCommand):
-    help = "Load the demo trial (users for every role, a dozen families) unless it is already there."
+    help = "Load the demo trial (users for every role, and what each app adds) unless it is already there."
 
     def handle(self, *args, **options):
         from django.conf import settings
@@ -72,87 +68,7 @@ class Command(BaseCommand):
             roles_text = ", ".join(str(role.label) for role in roles)
             where = ", ".join(site_codes) or "all sites"
             lines.append(f"  {username:<18} {password:<14} {roles_text} ({where})")
-        self._load_families(sites, users)
-        # Named, not imported: the randomisation app sits above this one (STYLE.md, layers).
-        call_command("load_demo_allocations", stdout=self.stdout)
-        call_command("load_demo_visits", stdout=self.stdout)
+        demo = Demo(sites=sites, users=users)
+        for step in demo_steps():
+            self.stdout.write(step.load(demo))
         return lines
-
-    def _load_families(self, sites, users) -> None:
-        today = timezone.localdate()
-        oei, lar = sites["OEI"], sites["LAR"]
-        researcher, larvik = users["researcher"], users["researcher.larvik"]
-        hard_times = [StruggleArea.FINANCES, StruggleArea.MENTAL_HEALTH, StruggleArea.HOUSING]
-
-        def register(site, by, days_ago, parents=(1990,), children=(8,)):
-            return services.family_register(
-                site=site,
-                referral_date=today - timedelta(days=days_ago),
-                referral_source=ReferralSource.CHILD_WELFARE_CASEWORKER,
-                parent_birth_years=list(parents),
-                child_birth_dates=[today - timedelta(days=365 * age + 40) for age in children],
-                identifiers=services.Identifiers(
-                    contact_name=f"Demo Forelder {secrets.randbelow(1000)}",
-                    phone="912 34 567",
-                    address="Storgata 1, 3300 Hokksund",
-                ),
-                registered_by=by,
-                token=uuid.uuid4(),
-            )
-
-        def screen(family, by, days_ago, eligible=True):
-            return services.family_screen(
-                family=family,
-                screened_on=today - timedelta(days=days_ago),
-                involved_with_child_welfare=True,
-                harmful_circumstances=eligible,
-                struggle_areas=hard_times if eligible else [StruggleArea.HOUSING],
-                screened_by=by,
-                token=uuid.uuid4(),
-            )
-
-        def consent(family, by, days_ago):
-            return services.family_record_consent(
-                family=family,
-                decided_on=today - timedelta(days=days_ago),
-                form_version="v1.2",
-                obtained_by=by,
-                recorded_by=by,
-                token=uuid.uuid4(),
-            )
-
-        # Consented earlier: load_demo_allocations randomises these, all but the last at each site.
-        for site, by, count in ((oei, researcher, 4), (lar, larvik, 2)):
-            for n in range(count):
-                family = register(site, by, 120 - 10 * n, children=(3 + n,))
-                screen(family, by, 110 - 10 * n)
-                consent(family, by, 100 - 10 * n)
-        for site, by in ((oei, researcher), (lar, larvik)):
-            register(site, by, 3)  # referred, waiting for screening
-            screen(register(site, by, 20, children=(4, 9)), by, 15)  # eligible
-            screen(register(site, by, 30), by, 25, eligible=False)  # not eligible, with reasons
-            family = register(site, by, 60, parents=(1985, 1987), children=(2, 6, 11))
-            screen(family, by, 50)
-            consent(family, by, 45)  # consented
-        family = register(oei, researcher, 40)
-        screen(family, researcher, 35)
-        services.family_record_decline(
-            family=family,
-            decided_on=today - timedelta(days=30),
-            reason=DeclineReason.TOO_BURDENSOME,
-            recorded_by=researcher,
-            token=uuid.uuid4(),
-        )
-        family = register(oei, researcher, 90)
-        screen(family, researcher, 85)
-        consent(family, researcher, 80)
-        services.family_withdraw(
-            family=family,
-            withdrawn_on=today - timedelta(days=10),
-            reason=WithdrawalReason.MOVED_AWAY,
-            data_may_be_kept=True,
-            recorded_by=researcher,
-            token=uuid.uuid4(),
-        )
-        for _ in range(2):
-            register(oei, researcher, 1, children=(15,))

@@ -1,0 +1,402 @@
+"""The life of a site's allocation list: generating it, extending it, verifying it against its seeds and
+commitments, and unsealing it (two people). Randomising a family from it is in services.py.
+
+Every list is specified in docs/allocation-lists.md, so that anyone can recompute it from its seeds.
+"""
+
+import math
+import secrets
+from dataclasses import asdict, dataclass
+
+from django.contrib.auth.models import User
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.debug import sensitive_variables
+
+from randomization import sequence
+from randomization.models import (
+    Allocation,
+    AllocationEntry,
+    AllocationList,
+    ListSegment,
+    Unsealing,
+    UnsealingRole,
+    Verification,
+)
+from randomization.selectors import can_agree_to_unsealing
+from trial.audit import save_as
+from trial.models import Site, TrialSettings
+from trial.roles import Role, has_role
+
+# A list (or an extension) longer than this is a typing mistake, not a trial of 45 families.
+MAX_LIST_LENGTH = 2000
+
+
+def _require_data_manager(user: User) -> None:
+    if not has_role(user, Role.DATA_MANAGER):
+        raise PermissionDenied
+
+
+def minimum_length(site: Site, trial_settings: TrialSettings) -> int:
+    """The site's expected recruitment plus the configured margin (20 % by default), rounded up."""
+    return max(1, math.ceil(site.expected_recruitment * (100 + trial_settings.allocation_margin_percent) / 100))
+
+
+def check_design(design: sequence.Design) -> None:
+    problems = design.problems()
+    if "ratio" in problems:
+        raise ValidationError({"ratio": _("Both sides of the ratio must be whole numbers of at least 1.")})
+    if "block_sizes" in problems:
+        raise ValidationError({"block_sizes": _("Give at least one block size, each at least 2.")})
+    if "block_sizes_multiple" in problems:
+        raise ValidationError(
+            {
+                "block_sizes": _("Each block size must be a multiple of %(unit)s (the ratio's sum).")
+                % {"unit": sum(design.ratio)}
+            }
+        )
+    if "block_sizes_too_large" in problems:
+        raise ValidationError(
+            {"block_sizes": _("Block sizes above %(n)s are not allowed.") % {"n": sequence.MAX_BLOCK_SIZE}}
+        )
+
+
+def _segments_of(allocation_list: AllocationList) -> tuple[list[ListSegment], list[sequence.Segment]]:
+    stored = list(allocation_list.segments.order_by("number"))
+    return stored, [
+        sequence.Segment(
+            bytes.fromhex(segment.seed),
+            sequence.design(segment.block_sizes, allocation_list.ratio),
+            segment.min_length,
+        )
+        for segment in stored
+    ]
+
+
+@sensitive_variables("seed", "entries")
+def allocation_list_generate(
+    *,
+    site: Site,
+    generated_by: User,
+    block_sizes: list[int] | None = None,
+    ratio: tuple[int, int] | None = None,
+    length: int | None = None,
+) -> AllocationList:
+    """A site's one allocation list, from a fresh secret seed. Only its commitment is ever shown."""
+    _require_data_manager(generated_by)
+    trial_settings = TrialSettings.current()
+    design = sequence.design(
+        block_sizes or trial_settings.allocation_block_sizes,
+        ratio or (trial_settings.allocation_ratio_intervention, trial_settings.allocation_ratio_control),
+    )
+    check_design(design)
+    minimum = minimum_length(site, trial_settings)
+    length = minimum if length is None else length
+    if length < minimum:
+        raise ValidationError(
+            {
+                "length": _(
+                    "The list must hold at least %(minimum)s entries: %(site)s expects %(expected)s families, "
+                    "plus %(margin)s %%."
+                )
+                % {
+                    "minimum": minimum,
+                    "site": site.code,
+                    "expected": site.expected_recruitment,
+                    "margin": trial_settings.allocation_margin_percent,
+                }
+            }
+        )
+    if length > MAX_LIST_LENGTH:
+        raise ValidationError({"length": _("A list can hold at most %(n)s entries.") % {"n": MAX_LIST_LENGTH}})
+    seed = secrets.token_bytes(32)
+    segment = sequence.Segment(seed, design, length)
+    entries = sequence.generate(segment)
+    digest = sequence.commitment(site.code, [segment], entries)
+    try:
+        with transaction.atomic():
+            # Two data managers generating for one site at once: the site's lock makes the second one
+            # find the first one's list (and the unique site of a list stands behind it).
+            Site.objects.select_for_update().get(pk=site.pk)
+            if AllocationList.objects.filter(site=site).exists():
+                raise _already_has_a_list(site)
+            allocation_list = AllocationList.objects.create(
+                site=site,
+                ratio_intervention=design.ratio[0],
+                ratio_control=design.ratio[1],
+                length=len(entries),
+                commitment=digest,
+                created_by=generated_by,
+            )
+            save_as(
+                ListSegment(
+                    allocation_list=allocation_list,
+                    number=1,
+                    seed=seed.hex(),
+                    block_sizes=list(design.block_sizes),
+                    min_length=length,
+                    first_position=1,
+                    last_position=len(entries),
+                    commitment=digest,
+                    created_by=generated_by,
+                ),
+                generated_by,
+            )
+            _store_entries(allocation_list, entries)
+    except IntegrityError:
+        raise _already_has_a_list(site) from None
+    return allocation_list
+
+
+def _already_has_a_list(site: Site) -> ValidationError:
+    return ValidationError(
+        {"site": _("%(site)s already has an allocation list; extend it instead.") % {"site": site.code}}
+    )
+
+
+@sensitive_variables("entries")
+def _store_entries(allocation_list: AllocationList, entries: list[sequence.Entry]) -> None:
+    AllocationEntry.objects.bulk_create(
+        AllocationEntry(allocation_list=allocation_list, position=entry.position, sealed_arm=entry.arm)
+        for entry in entries
+    )
+
+
+@sensitive_variables("seed", "entries", "expected")
+def allocation_list_extend(
+    *,
+    allocation_list: AllocationList,
+    additional: int,
+    reason: str,
+    extended_by: User,
+    block_sizes: list[int] | None = None,
+) -> AllocationList:
+    """Further blocks at the end of a site's list, from a new seed, with a new commitment to the whole list."""
+    _require_data_manager(extended_by)
+    reason = reason.strip()
+    if not reason:
+        raise ValidationError({"reason": _("Give the reason for extending the list.")})
+    if not 1 <= additional <= MAX_LIST_LENGTH:
+        raise ValidationError({"additional": _("Add between 1 and %(n)s entries.") % {"n": MAX_LIST_LENGTH}})
+    # Checked before the list's lock, which every randomisation at the site waits for (a list's ratio never
+    # changes).
+    design = sequence.design(block_sizes or TrialSettings.current().allocation_block_sizes, allocation_list.ratio)
+    check_design(design)
+    with transaction.atomic():
+        # Randomisations at the site wait while the list grows, so none sees a half-extended list.
+        allocation_list = AllocationList.objects.select_for_update().select_related("site").get(pk=allocation_list.pk)
+        if not allocation_list.is_sealed:
+            raise ValidationError(_("An unsealed list cannot be extended: recruitment from it has ended."))
+        if allocation_list.length + additional > MAX_LIST_LENGTH:
+            raise ValidationError({"additional": _("A list can hold at most %(n)s entries.") % {"n": MAX_LIST_LENGTH}})
+        stored_segments, segments = _segments_of(allocation_list)
+        if _verify(allocation_list, stored_segments, segments):
+            raise ValidationError(
+                _("The list does not pass verification, so it cannot be extended. Verify it to see what differs.")
+            )
+        seed = secrets.token_bytes(32)
+        segments.append(sequence.Segment(seed, design, additional))
+        expected = sequence.generate_list(segments)
+        digest = sequence.commitment(allocation_list.site.code, segments, expected)
+        save_as(
+            ListSegment(
+                allocation_list=allocation_list,
+                number=len(segments),
+                seed=seed.hex(),
+                block_sizes=list(design.block_sizes),
+                min_length=additional,
+                first_position=allocation_list.length + 1,
+                last_position=len(expected),
+                commitment=digest,
+                reason=reason,
+                created_by=extended_by,
+            ),
+            extended_by,
+        )
+        _store_entries(allocation_list, expected[allocation_list.length :])
+        allocation_list.length = len(expected)
+        allocation_list.commitment = digest
+        allocation_list.exhausted_alert_sent_at = None
+        allocation_list.low_stock_alert_sent_at = None
+        allocation_list.save(
+            update_fields=["length", "commitment", "exhausted_alert_sent_at", "low_stock_alert_sent_at"]
+        )
+    return allocation_list
+
+
+# --- Verification -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One difference between the list as stored and as recomputed. It names positions, never arms."""
+
+    kind: str
+    position: int | None = None
+    segment: int | None = None
+    stored: int | None = None
+    expected: int | None = None
+
+
+@sensitive_variables("expected", "stored_arms")
+def _verify(
+    allocation_list: AllocationList, stored_segments: list[ListSegment], segments: list[sequence.Segment]
+) -> list[Finding]:
+    findings: list[Finding] = []
+    expected = sequence.generate_list(segments)
+    stored_arms = dict(
+        AllocationEntry.objects.filter(allocation_list=allocation_list).values_list("position", "sealed_arm")
+    )
+    for entry in expected:
+        arm = stored_arms.get(entry.position)
+        if arm is None:
+            findings.append(Finding("entry_missing", position=entry.position))
+        elif arm != entry.arm:
+            findings.append(Finding("entry_differs", position=entry.position))
+    for position in sorted(set(stored_arms) - {entry.position for entry in expected}):
+        findings.append(Finding("entry_extra", position=position))
+    if allocation_list.length != len(expected):
+        findings.append(Finding("length_differs", stored=allocation_list.length, expected=len(expected)))
+    for index, stored in enumerate(stored_segments):
+        prefix = [entry for entry in expected if entry.position <= stored.last_position]
+        if sequence.commitment(allocation_list.site.code, segments[: index + 1], prefix) != stored.commitment:
+            findings.append(Finding("segment_commitment_differs", segment=stored.number))
+    if not stored_segments or allocation_list.commitment != stored_segments[-1].commitment:
+        findings.append(Finding("list_commitment_differs"))
+    allocations = list(
+        Allocation.objects.filter(entry__allocation_list=allocation_list).values_list(
+            "position", "entry__position", "arm"
+        )
+    )
+    for position, entry_position, arm in allocations:
+        if position != entry_position or stored_arms.get(entry_position) != arm:
+            findings.append(Finding("allocation_differs", position=entry_position))
+    used_positions = sorted(entry_position for _position, entry_position, _arm in allocations)
+    if used_positions != list(range(1, allocation_list.used + 1)):
+        findings.append(Finding("used_differs", stored=allocation_list.used, expected=len(used_positions)))
+    return findings
+
+
+def allocation_list_verify(*, allocation_list: AllocationList, verified_by: User | None) -> Verification:
+    """Recompute the list from its seeds and check it against the stored entries, the allocations made
+    from it, and every commitment given; the result is recorded."""
+    if verified_by is not None:
+        _require_data_manager(verified_by)
+    allocation_list = AllocationList.objects.select_related("site").get(pk=allocation_list.pk)
+    stored_segments, segments = _segments_of(allocation_list)
+    findings = _verify(allocation_list, stored_segments, segments)
+    return Verification.objects.create(
+        allocation_list=allocation_list,
+        passed=not findings,
+        findings=[{key: value for key, value in asdict(finding).items() if value is not None} for finding in findings],
+        verified_by=verified_by,
+    )
+
+
+def finding_text(finding: dict) -> str:
+    """A finding in the reader's language."""
+    messages = {
+        "entry_missing": _("Position %(position)s is missing from the stored list."),
+        "entry_differs": _("The arm stored at position %(position)s is not the one the seed gives."),
+        "entry_extra": _("Position %(position)s is stored but not part of the recomputed list."),
+        "length_differs": _("The list says it has %(stored)s entries; the seeds give %(expected)s."),
+        "segment_commitment_differs": _("The commitment given at generation %(segment)s does not match."),
+        "list_commitment_differs": _("The list's current commitment is not the one its last generation gave."),
+        "allocation_differs": _("The allocation made from position %(position)s does not match the list."),
+        "used_differs": _(
+            "The list says %(stored)s entries are used, but %(expected)s allocations were made, or some were skipped."
+        ),
+    }
+    template = messages.get(finding.get("kind", ""), _("Unknown finding."))
+    return template % {key: finding.get(key, "") for key in ("position", "segment", "stored", "expected")}
+
+
+# --- Unsealing -------------------------------------------------------------------------------------------
+
+
+def _unsealing_role(user: User) -> str:
+    if has_role(user, Role.DATA_MANAGER):
+        return UnsealingRole.DATA_MANAGER
+    if has_role(user, Role.PRINCIPAL_INVESTIGATOR):
+        return UnsealingRole.PRINCIPAL_INVESTIGATOR
+    raise PermissionDenied
+
+
+def allocation_list_request_unsealing(*, allocation_list: AllocationList, reason: str, requested_by: User) -> Unsealing:
+    role = _unsealing_role(requested_by)
+    reason = reason.strip()
+    if not reason:
+        raise ValidationError({"reason": _("Give the reason for unsealing the list.")})
+    with transaction.atomic():
+        allocation_list = AllocationList.objects.select_for_update().get(pk=allocation_list.pk)
+        if Unsealing.objects.filter(allocation_list=allocation_list).exists():
+            raise ValidationError(_("Unsealing of this list has already been asked for."))
+        unsealing = Unsealing(
+            allocation_list=allocation_list, reason=reason, requested_by=requested_by, requested_as=role
+        )
+        save_as(unsealing, requested_by)
+    return unsealing
+
+
+def allocation_list_approve_unsealing(*, allocation_list: AllocationList, approved_by: User) -> Unsealing:
+    """The second person agrees: a principal investigator to a data manager's request, or the other way round."""
+    with transaction.atomic():
+        allocation_list = AllocationList.objects.select_for_update().get(pk=allocation_list.pk)
+        unsealing = Unsealing.objects.filter(allocation_list=allocation_list).first()
+        if unsealing is None:
+            raise ValidationError(_("Nobody has asked to unseal this list."))
+        if unsealing.approved_at is not None:
+            return unsealing
+        if not can_agree_to_unsealing(approved_by, unsealing):
+            raise PermissionDenied
+        unsealing.approved_by = approved_by
+        unsealing.approved_at = timezone.now()
+        save_as(unsealing, approved_by)
+        allocation_list.unsealed_at = unsealing.approved_at
+        allocation_list.save(update_fields=["unsealed_at"])
+    return unsealing
+
+
+# --- An unsealed list ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UnsealedEntry:
+    position: int
+    block: int
+    block_size: int
+    arm: str
+    study_id: str | None
+
+
+def unsealed_entries(allocation_list: AllocationList) -> list[UnsealedEntry]:
+    """Every entry of an unsealed list, with its block (recomputed from the seeds) and the family it went to."""
+    if allocation_list.is_sealed:
+        raise PermissionDenied
+    _stored, segments = _segments_of(allocation_list)
+    stored_arms = dict(
+        AllocationEntry.objects.filter(allocation_list=allocation_list).values_list("position", "sealed_arm")
+    )
+    families = dict(
+        Allocation.objects.filter(entry__allocation_list=allocation_list).values_list("position", "family__study_id")
+    )
+    return [
+        UnsealedEntry(
+            entry.position,
+            entry.block,
+            entry.block_size,
+            stored_arms.get(entry.position, ""),
+            families.get(entry.position),
+        )
+        for entry in sequence.generate_list(segments)
+    ]
+
+
+def unsealed_canonical_text(allocation_list: AllocationList) -> str:
+    """The text whose SHA-256 is the list's commitment, seeds included: for checking it with any tool."""
+    if allocation_list.is_sealed:
+        raise PermissionDenied
+    _stored, segments = _segments_of(allocation_list)
+    return sequence.canonical_text(allocation_list.site.code, segments, sequence.generate_list(segments))
