@@ -22,13 +22,14 @@ from families.models import (
     Criterion,
     Family,
     FamilyIdentity,
+    FamilyStatus,
     Parent,
     Screening,
     StruggleArea,
     Withdrawal,
 )
 from trial.models import Site
-from trial.roles import Role, User, can_at_site, display_name, site_ids_for
+from trial.roles import Role, User, can_at_site, display_name, is_blinded, site_ids_for
 
 # Roles that see a site's families (read-only unless also a researcher). Family Partners will see
 # their assigned families once assignment exists (the caseload issue); until then, none.
@@ -60,6 +61,38 @@ def get_family_for_user(user: User, study_id: str, *, act: bool = False) -> Fami
     return family
 
 
+def randomised_at(family: Family) -> datetime | None:
+    """When the family was randomised: its first change to "randomised", read from its own history, so that
+    families needs nothing from the randomisation app to know it."""
+    return (
+        Family.history.filter(id=family.pk, status=FamilyStatus.RANDOMISED)
+        .order_by("history_date")
+        .values_list("history_date", flat=True)
+        .first()
+    )
+
+
+def blinded_from(viewer: User, family: Family) -> datetime | None:
+    """From when `viewer` is blinded to what is written about `family`: its randomisation, for a blinded viewer;
+    None for a viewer who may read everything, or a family never randomised.
+
+    From then on a blinded viewer reads no free text (people write things like "did not want the visits any
+    more"), no time of day and not who randomised (docs/trial-rules.md, "What reveals the arm")."""
+    if not is_blinded(viewer):
+        return None
+    return randomised_at(family)
+
+
+def written_after(moment: datetime | None, written: datetime) -> bool:
+    """Whether a text written at `written` falls in a blinded viewer's hidden time (see `blinded_from`)."""
+    return moment is not None and written >= moment
+
+
+def hidden() -> str:
+    """What a viewer reads instead of a value they may not see."""
+    return _("(hidden)")
+
+
 @dataclass
 class Change:
     label: str
@@ -74,6 +107,7 @@ class TimelineEvent:
     what: str
     changes: list[Change] = field(default_factory=list)
     reason: str = ""
+    date_only: bool = False  # the time of day is left out (a blinded viewer, from the randomisation's day on)
 
 
 # The audited models of a family, how their history finds the family, and what each event is called.
@@ -101,15 +135,20 @@ def _event_title(model: type[models.Model], history_type: str) -> str:
 
 
 def family_timeline(
-    family: Family, extra_sources: Sequence[tuple[type[models.Model], str]] = ()
+    family: Family, extra_sources: Sequence[tuple[type[models.Model], str]] = (), *, viewer: User
 ) -> list[TimelineEvent]:
     """Every audited change of the family and its records, newest first: who, when, what, old → new.
 
     `extra_sources` are the audited models of the page's sections (families.sections) that the viewer
     may see. One query per audited model plus one per kind of record named (users, ...), however long the
-    history.
-    Direct identifiers are named as changed, never shown.
+    history, and one for a blinded viewer.
+    Direct identifiers are named as changed, never shown. For a blinded viewer (`blinded_from`), every text
+    field's value and every reason of a change made at or after the randomisation is hidden, whichever app
+    the record belongs to; events from the randomisation's day on give their date only, and the
+    randomisation does not say who made it.
     """
+    blind_from = blinded_from(viewer, family)
+    blind_day = timezone.localtime(blind_from).date() if blind_from is not None else None
     histories = []
     related_ids: dict[Any, set[int]] = defaultdict(set)
     sources: list[tuple[type[models.Model], str]] = [*_TIMELINE_SOURCES, *extra_sources]
@@ -143,6 +182,8 @@ def family_timeline(
         for row in rows:
             before = previous.get(row.id)
             previous[row.id] = row
+            text_hidden = written_after(blind_from, row.history_date)
+            date_only = blind_day is not None and timezone.localtime(row.history_date).date() >= blind_day
             changes = []
             for f in fields:
                 new = getattr(row, f.attname)
@@ -152,31 +193,51 @@ def family_timeline(
                 if before is None and new in (None, "", [], {}):
                     continue
                 if model is FamilyIdentity:
-                    changes.append(Change(str(f.verbose_name), "", _("(hidden)")))
+                    changes.append(Change(str(f.verbose_name), "", hidden()))
+                elif text_hidden and isinstance(f, models.TextField):
+                    changes.append(Change(str(f.verbose_name), hidden() if old else "", hidden() if new else "—"))
                 else:
                     changes.append(
                         Change(
                             str(f.verbose_name),
-                            _display(f, old, related) if before is not None else "",
-                            _display(f, new, related),
+                            _display(f, old, related, date_only=date_only) if before is not None else "",
+                            _display(f, new, related, date_only=date_only),
                         )
                     )
             if row.history_type == "~" and not changes:
                 continue
+            reason = row.history_change_reason or ""
+            if text_hidden and reason:
+                reason = hidden()
+            who = display_name(row.history_user) if row.history_user else _("the system")
+            if blind_from is not None and _randomises(model, row, before):
+                who = "—"
             events.append(
                 TimelineEvent(
                     when=row.history_date,
-                    who=display_name(row.history_user) if row.history_user else _("the system"),
+                    who=who,
                     what=_event_title(model, row.history_type),
                     changes=changes,
-                    reason=row.history_change_reason or "",
+                    reason=reason,
+                    date_only=date_only,
                 )
             )
     events.sort(key=lambda event: event.when, reverse=True)
     return events
 
 
-def _display(f: models.Field, value: Any, related: Mapping[Any, Mapping[Any, models.Model]]) -> str:
+def _randomises(model: type[models.Model], row: Any, before: Any) -> bool:
+    """Whether this history row is the family's randomisation (its status becoming "randomised")."""
+    return (
+        model is Family
+        and row.status == FamilyStatus.RANDOMISED
+        and (before is None or before.status != FamilyStatus.RANDOMISED)
+    )
+
+
+def _display(
+    f: models.Field, value: Any, related: Mapping[Any, Mapping[Any, models.Model]], *, date_only: bool = False
+) -> str:
     if value is None or value == "":
         return "—"
     if f.is_relation:
@@ -192,7 +253,7 @@ def _display(f: models.Field, value: Any, related: Mapping[Any, Mapping[Any, mod
     if isinstance(value, bool):
         return _("Yes") if value else _("No")
     if isinstance(value, datetime):
-        return date_format(timezone.localtime(value), "SHORT_DATETIME_FORMAT")
+        return date_format(timezone.localtime(value), "SHORT_DATE_FORMAT" if date_only else "SHORT_DATETIME_FORMAT")
     if isinstance(value, date):
         return date_format(value, "SHORT_DATE_FORMAT")
     return str(value)

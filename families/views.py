@@ -26,9 +26,12 @@ from families.selectors import (
     ACT_ROLES,
     IDENTIFIER_ROLES,
     VIEW_ROLES,
+    blinded_from,
     families_visible_to,
     family_timeline,
     get_family_for_user,
+    hidden,
+    written_after,
 )
 from trial.forms import add_service_error
 from trial.roles import (
@@ -110,18 +113,27 @@ def family_detail(request: AuthenticatedHttpRequest, study_id: str) -> HttpRespo
     family = get_family_for_user(request.user, study_id)
     can_act = can_at_site(request.user, family.site_id, *ACT_ROLES)
     sections = family_sections()
+    withdrawal = getattr(family, "withdrawal", None)
+    withdrawal_details = ""
+    if withdrawal is not None:
+        withdrawal_details = withdrawal.details
+        if withdrawal_details and written_after(blinded_from(request.user, family), withdrawal.recorded_at):
+            withdrawal_details = hidden()
     context = {
         "family": family,
         "parents": list(family.parents.all()),
         "children": list(family.children.all()),
         "screenings": list(family.screenings.select_related("screened_by").order_by("-recorded_at", "-pk")),
         "consent": Consent.objects.select_related("obtained_by").filter(family=family).first(),
-        "withdrawal": getattr(family, "withdrawal", None),
+        "withdrawal": withdrawal,
+        "withdrawal_details": withdrawal_details,
         "identity": getattr(family, "identity", None)
         if can_at_site(request.user, family.site_id, *IDENTIFIER_ROLES)
         else None,
         "timeline": family_timeline(
-            family, [source for section in sections for source in section.timeline_sources(request, family)]
+            family,
+            [source for section in sections for source in section.timeline_sources(request, family)],
+            viewer=request.user,
         ),
         "sections": [
             (section.template_name, section_context)

@@ -22,7 +22,7 @@ from urllib.parse import urlencode, urljoin, urlsplit
 import pytest
 from django.test import Client
 from django.urls import reverse
-from django.utils import formats, translation
+from django.utils import formats, timezone, translation
 
 from families import services as family_services
 from families.models import Family, FamilyStatus, WithdrawalReason
@@ -40,6 +40,10 @@ LANGUAGES = ("en", "nb")
 ANNOTATION_REASON = "Randomised the sibling's referral instead of this one"
 OTHER_UNBLINDING_REASON = "Acute safety concern reported by the municipality to olga"
 CAROL_UNBLINDING_REASON = "Serious adverse event: carol must know the arm to assess it"
+# Free text written after randomisation that names the arm, as people write it (docs/trial-rules.md).
+WITHDRAWAL_DETAILS = "Did not want the Family Partner visits any more; would rather have been in the control group"
+# The researcher who randomises every family at Øvre Eiker, and does nothing else there.
+RANDOMISER_FIRST_NAME, RANDOMISER_LAST_NAME = "Runar", "Loddtrekker"
 # An arm's code as a value (value="control", >intervention<, data-x='control'), but not Bootstrap's
 # "form-control" nor "aria-controls".
 ARM_CODES = [
@@ -104,6 +108,7 @@ def blinding_leaks(body: str) -> list[str]:
     found = arm_traces(body)
     secrets = {in_language(language, "Randomised in error") for language in LANGUAGES}
     secrets |= {ANNOTATION_REASON, OTHER_UNBLINDING_REASON, CAROL_UNBLINDING_REASON, "data-annotation"}
+    secrets |= {WITHDRAWAL_DETAILS, RANDOMISER_LAST_NAME}
     found += [secret for secret in sorted(secrets) if secret.casefold() in text]
     return found + work_traces(body)
 
@@ -118,6 +123,17 @@ def planned_ends() -> set[str]:
 def date_in(language: str, day: date) -> str:
     with translation.override(language):
         return formats.date_format(day, "SHORT_DATE_FORMAT")
+
+
+def randomisation_times(body: str) -> list[str]:
+    """Times of day shown on a day a family was randomised ("2026-03-12 10:41", "12.03.2026 10:41"): on a blinded
+    user's page of a randomised family, or of the family list, they would give the randomisation's time."""
+    days = {timezone.localtime(moment).date() for moment in Allocation.objects.values_list("randomised_at", flat=True)}
+    found = []
+    for day in days:
+        for language in LANGUAGES:
+            found += re.findall(rf"{re.escape(date_in(language, day))}\s+\d{{1,2}}[:.]\d{{2}}", html.unescape(body))
+    return found
 
 
 def work_traces(body: str) -> list[str]:
@@ -285,7 +301,19 @@ def olga(oei):
 
 
 @pytest.fixture
-def trial(oei, lar, alice, bob, carol, olga, paula, dina) -> Trial:
+def runar(oei):
+    """The researcher who randomises the families at Øvre Eiker."""
+    return UserFactory(
+        username="runar",
+        first_name=RANDOMISER_FIRST_NAME,
+        last_name=RANDOMISER_LAST_NAME,
+        roles=[Role.RESEARCHER],
+        sites=[oei],
+    )
+
+
+@pytest.fixture
+def trial(oei, lar, alice, bob, carol, olga, paula, dina, runar) -> Trial:
     oei_list = lists.allocation_list_generate(site=oei, generated_by=dina)
     lists.allocation_list_generate(site=lar, generated_by=dina)
 
@@ -299,7 +327,7 @@ def trial(oei, lar, alice, bob, carol, olga, paula, dina) -> Trial:
     while len(randomised) < 5 or len(set(arms.values())) < 2:
         assert len(randomised) < oei_list.length, "the list gave only one arm from start to end"
         family = family_in_state("consented", site=oei, by=alice)
-        arms[family.study_id] = _randomise(family, by=alice)
+        arms[family.study_id] = _randomise(family, by=runar)
         randomised.append(family)
 
     annotated, withdrawn, unblinded_for_olga, *plain = randomised
@@ -307,7 +335,8 @@ def trial(oei, lar, alice, bob, carol, olga, paula, dina) -> Trial:
     family_services.family_withdraw(
         family=withdrawn,
         withdrawn_on=days_ago(1),
-        reason=WithdrawalReason.MOVED_AWAY,
+        reason=WithdrawalReason.FAMILY_REQUEST,
+        details=WITHDRAWAL_DETAILS,
         data_may_be_kept=True,
         recorded_by=alice,
         token=uuid.uuid4(),
@@ -318,7 +347,7 @@ def trial(oei, lar, alice, bob, carol, olga, paula, dina) -> Trial:
     arms[other_site.study_id] = _randomise(other_site, by=bob)
 
     with_partner, ended, withdrawn_during, waiting, control = _family_partner_work(
-        oei, alice=alice, arms=arms, randomised=randomised
+        oei, alice=alice, randomiser=runar, arms=arms, randomised=randomised
     )
 
     assert set(arms[family.study_id] for family in randomised) == set(Arm.values), "both arms occur at OEI"
@@ -339,7 +368,7 @@ def trial(oei, lar, alice, bob, carol, olga, paula, dina) -> Trial:
     )
 
 
-def _family_partner_work(oei, *, alice, arms: dict[str, str], randomised: list[Family]) -> list[Family]:
+def _family_partner_work(oei, *, alice, randomiser, arms: dict[str, str], randomised: list[Family]) -> list[Family]:
     """Four new intervention families and a control one at OEI, and the Family Partner's work with them."""
     # Planned to last 11 months (not 12), so that a planned end never falls on a follow-up assessment's date.
     trial_settings = TrialSettings.current()
@@ -349,7 +378,7 @@ def _family_partner_work(oei, *, alice, arms: dict[str, str], randomised: list[F
     intervention, control = [], []
     while len(intervention) < 4 or not control:
         family = family_in_state("consented", site=oei, by=alice)
-        arms[family.study_id] = _randomise(family, by=alice)
+        arms[family.study_id] = _randomise(family, by=randomiser)
         randomised.append(family)
         (intervention if arms[family.study_id] == Arm.INTERVENTION else control).append(family)
     with_partner, ended, withdrawn_during, waiting = intervention[:4]
@@ -396,6 +425,14 @@ def test_it_shows_a_blinded_assessor_no_arm_on_any_page_she_can_reach_in_either_
 
     leaks = leaks_in(visits)
     assert not leaks, "carol, a blinded assessor, is shown what reveals an arm:\n" + "\n".join(leaks)
+    randomised_pages = {family_url(family) for family in trial.randomised}
+    timed = [
+        f"  {visit.language} {visit.url}: {found}"
+        for visit in visits
+        if (visit.url in randomised_pages or visit.url.startswith("/families/?") or visit.url == "/families/")
+        and (found := randomisation_times(visit.body))
+    ]
+    assert not timed, "carol is shown the time of day of a randomisation:\n" + "\n".join(timed)
 
     visited = {(visit.language, visit.url) for visit in visits}
     for language in LANGUAGES:
@@ -576,6 +613,15 @@ def test_it_finds_the_arms_and_the_family_partner_work_on_a_researchers_crawl_so
         annotated = pages[family_url(trial.annotated)].body
         assert in_language(language, "Randomised in error") in annotated
         assert ANNOTATION_REASON in html.unescape(annotated)
+        # Free text written after randomisation, who randomised and when: alice reads them, so the crawl would
+        # find them on carol's pages.
+        withdrawn = pages[family_url(trial.withdrawn_after_randomisation)].body
+        assert WITHDRAWAL_DETAILS in html.unescape(withdrawn)
+        assert WITHDRAWAL_DETAILS in blinding_leaks(withdrawn)
+        for family in trial.plain:
+            body = pages[family_url(family)].body
+            assert f"{RANDOMISER_FIRST_NAME} {RANDOMISER_LAST_NAME}" in body
+            assert randomisation_times(body), (family.study_id, language)
         for family in trial.families:
             if family not in trial.randomised:
                 page = pages[family_url(family)].body

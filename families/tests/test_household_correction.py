@@ -37,7 +37,7 @@ def test_it_changes_adds_and_removes_household_rows(alice, oei):
 def test_it_keeps_what_the_household_was_and_why_in_the_timeline(alice, oei):
     family = register_family(site=oei, by=alice, parent_birth_years=(1990, 1991))
     correct(family, alice, parents=(1990,), reason="Second parent entered twice")
-    events = family_timeline(family)
+    events = family_timeline(family, viewer=alice)
     removed = [e for e in events if e.what == "Parent removed"]
     assert len(removed) == 1
     assert removed[0].reason == "Second parent entered twice"
