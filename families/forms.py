@@ -4,7 +4,16 @@ from typing import Any, cast
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from families.models import ConsentDecision, DeclineReason, FamilyStatus, ReferralSource, StruggleArea, WithdrawalReason
+from families.models import (
+    Consent,
+    ConsentDecision,
+    DeclineReason,
+    Family,
+    FamilyStatus,
+    ReferralSource,
+    StruggleArea,
+    WithdrawalReason,
+)
 from families.services import Identifiers
 from families.validators import validate_national_id_number, validate_phone
 from trial.forms import DateInput, PersonChoiceField, SubmissionTokenMixin, YesNoField
@@ -145,10 +154,33 @@ class ConsentForm(SubmissionTokenMixin):
     decline_details = forms.CharField(
         label=_("Details"), required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 2})
     )
+    new_decision_reason = forms.CharField(
+        label=_("Reason for the new decision"),
+        required=False,
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text=_("Required: what made the family answer again."),
+    )
+    # The decision the page showed as the latest, so that a decision recorded meanwhile by a colleague is
+    # noticed instead of silently replaced.
+    replaces: "forms.ModelChoiceField[Consent]" = forms.ModelChoiceField(
+        queryset=None,
+        required=False,
+        widget=forms.HiddenInput,
+        error_messages={"invalid_choice": _("The form has expired; reload the page.")},
+    )
 
-    def __init__(self, *args, researchers, **kwargs):
+    def __init__(self, *args, family: Family, researchers, **kwargs):
         super().__init__(*args, **kwargs)
         cast(PersonChoiceField, self.fields["obtained_by"]).queryset = researchers
+        cast("forms.ModelChoiceField[Consent]", self.fields["replaces"]).queryset = family.consents.all()
+        latest = family.consent
+        if latest is None:
+            # A first answer: no reason to give. (Required after a decline, but checked by the service after it
+            # has looked up the form's token, as the reason for screening again is.)
+            del self.fields["new_decision_reason"]
+        elif not self.is_bound:
+            self.initial["replaces"] = latest.pk
 
     def clean(self) -> dict[str, Any]:
         # Form.clean() returns cleaned_data; the stubs also allow None, for overrides that return nothing.

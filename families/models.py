@@ -6,6 +6,7 @@ change is kept by django-simple-history, which the family's timeline reads.
 
 from django.conf import settings
 from django.db import models
+from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
@@ -62,6 +63,11 @@ class Family(models.Model):
 
     def __str__(self) -> str:
         return self.study_id
+
+    @cached_property
+    def consent(self) -> "Consent | None":
+        """The family's answer to the invitation: its latest decision, the one its status follows."""
+        return self.consents.select_related("obtained_by").order_by("-recorded_at", "-pk").first()
 
     @staticmethod
     def format_study_id(site_code: str, number: int) -> str:
@@ -198,9 +204,13 @@ class DeclineReason(models.TextChoices):
 
 
 class Consent(models.Model):
-    """The family's answer to the invitation: consent or decline. One per family."""
+    """One answer of the family to the invitation: consent or decline.
 
-    family = models.OneToOneField(Family, on_delete=models.PROTECT, related_name="consent", verbose_name=_("family"))
+    A family that declined may answer again later, with a reason: the new decision names the one it replaces, so
+    a family's decisions form one line, every one kept, and the latest decides the family's status. A family
+    consents at most once (after consent, a change of mind is a withdrawal)."""
+
+    family = models.ForeignKey(Family, on_delete=models.PROTECT, related_name="consents", verbose_name=_("family"))
     decision = models.CharField(_("decision"), max_length=16, choices=ConsentDecision.choices)
     decided_on = models.DateField(_("date"))
     form_version = models.CharField(_("consent form version"), max_length=32, blank=True)
@@ -216,6 +226,16 @@ class Consent(models.Model):
         _("reason for declining"), max_length=32, choices=DeclineReason.choices, blank=True
     )
     decline_details = models.TextField(_("details"), blank=True)
+    # One-to-one: two decisions can never both follow the same one (two researchers answering at once).
+    replaces = models.OneToOneField(
+        "self",
+        on_delete=models.PROTECT,
+        related_name="replaced_by",
+        null=True,
+        blank=True,
+        verbose_name=_("replaces the decision"),
+    )
+    new_decision_reason = models.TextField(_("reason for the new decision"), blank=True)
     recorded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("recorded by")
     )
@@ -224,9 +244,21 @@ class Consent(models.Model):
     history = HistoricalRecords(excluded_fields=["submission_token"])
 
     class Meta:
+        ordering = ["recorded_at", "pk"]
         verbose_name = _("consent")
         verbose_name_plural = _("consents")
         constraints = [
+            models.UniqueConstraint(
+                fields=["family"], condition=models.Q(decision="consented"), name="consent_once_per_family"
+            ),
+            models.UniqueConstraint(
+                fields=["family"], condition=models.Q(replaces__isnull=True), name="consent_one_first_decision"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(replaces__isnull=True, new_decision_reason="")
+                | (models.Q(replaces__isnull=False) & ~models.Q(new_decision_reason="")),
+                name="consent_new_decision_has_reason",
+            ),
             models.CheckConstraint(
                 condition=(
                     models.Q(decision="consented", decline_reason="", obtained_by__isnull=False)

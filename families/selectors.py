@@ -120,7 +120,18 @@ _TIMELINE_SOURCES = [
     (Consent, "family_id"),
     (Withdrawal, "family_id"),
 ]
-_NOT_SHOWN = {"id", "family", "number", "study_id", "registered_at", "recorded_at", "thresholds", "entry", "allocation"}
+_NOT_SHOWN = {
+    "id",
+    "family",
+    "number",
+    "study_id",
+    "registered_at",
+    "recorded_at",
+    "thresholds",
+    "entry",
+    "allocation",
+    "replaces",  # a new consent decision shows its reason; which one it follows is the timeline's order
+}
 _CHOICE_LISTS = {"struggle_areas": StruggleArea, "failed_criteria": Criterion}
 
 

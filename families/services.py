@@ -381,16 +381,17 @@ def _latest_screening(family: Family) -> Screening | None:
 
 
 def _check_can_decide(family: Family) -> Screening:
-    if family.status != FamilyStatus.ELIGIBLE:
-        if family.status in (*WITHDRAWABLE, FamilyStatus.DECLINED, FamilyStatus.WITHDRAWN):
-            message = _("%(study_id)s already has a consent decision.")
+    """The screening a decision follows: a family answers once screened eligible, and again after a decline."""
+    if family.status not in (FamilyStatus.ELIGIBLE, FamilyStatus.DECLINED):
+        if family.status in (*WITHDRAWABLE, FamilyStatus.WITHDRAWN):
+            message = _("%(study_id)s has already consented; a change of mind now is a withdrawal.")
         elif family.status == FamilyStatus.INELIGIBLE:
             message = _("%(study_id)s was screened not eligible and cannot be asked for consent.")
         else:
             message = _("%(study_id)s must be screened eligible before consent is recorded.")
         raise ValidationError(message % {"study_id": family.study_id})
     screening = _latest_screening(family)
-    assert screening is not None, "an eligible family has been screened"
+    assert screening is not None, "an eligible or declined family has been screened"
     return screening
 
 
@@ -400,9 +401,13 @@ def family_record_consent(
     decided_on: date,
     form_version: str,
     obtained_by: User | None,
+    replaces: Consent | None = None,
+    new_decision_reason: str = "",
     recorded_by: User,
     token: uuid.UUID,
 ) -> Consent:
+    """The family consents: its first answer, or a new one after a decline (`replaces` the decision the
+    researcher saw, with the reason for the new decision)."""
     form_version = form_version.strip()
     if not form_version:
         raise ValidationError({"form_version": _("Enter the version of the consent form the family signed.")})
@@ -411,6 +416,8 @@ def family_record_consent(
     return _record_decision(
         family=family,
         decided_on=decided_on,
+        replaces=replaces,
+        new_decision_reason=new_decision_reason,
         recorded_by=recorded_by,
         token=token,
         decision=ConsentDecision.CONSENTED,
@@ -425,14 +432,19 @@ def family_record_decline(
     decided_on: date,
     reason: str,
     details: str = "",
+    replaces: Consent | None = None,
+    new_decision_reason: str = "",
     recorded_by: User,
     token: uuid.UUID,
 ) -> Consent:
+    """The family declines: its first answer, or again after a decline (see family_record_consent)."""
     if reason not in DeclineReason.values:
         raise ValidationError({"decline_reason": _("Choose the reason the family declined.")})
     return _record_decision(
         family=family,
         decided_on=decided_on,
+        replaces=replaces,
+        new_decision_reason=new_decision_reason,
         recorded_by=recorded_by,
         token=token,
         decision=ConsentDecision.DECLINED,
@@ -442,32 +454,66 @@ def family_record_decline(
 
 
 def _record_decision(
-    *, family: Family, decided_on: date, recorded_by: User, token: uuid.UUID, decision: str, **fields: Any
+    *,
+    family: Family,
+    decided_on: date,
+    replaces: Consent | None,
+    new_decision_reason: str,
+    recorded_by: User,
+    token: uuid.UUID,
+    decision: str,
+    **fields: Any,
 ) -> Consent:
-    """The family's one answer to the invitation, consent or decline, after an eligible screening."""
+    """A decision of the family after an eligible screening: the first, or a new one after a decline.
+
+    Under the family's lock, the decision the form was made for must still be the latest: of two researchers
+    answering for the family at the same moment, the second is told that a decision was recorded meanwhile
+    (the database also refuses two decisions replacing the same one, and a second consent)."""
+    new_decision_reason = new_decision_reason.strip()
     with transaction.atomic():
         family = lock_family(family)
         existing = _already_submitted(Consent, family=family, token=token)
         if existing is not None:
             return existing
         screening = _check_can_decide(family)
+        latest = family.consent
+        if (latest.pk if latest else None) != (replaces.pk if replaces else None):
+            raise ValidationError(
+                _("Another decision of %(study_id)s was recorded meanwhile; reload the page to see it.")
+                % {"study_id": family.study_id}
+            )
+        if latest is not None and not new_decision_reason:
+            raise ValidationError(
+                {"new_decision_reason": _("The family has answered before: give the reason for the new decision.")}
+            )
         check_date(
             decided_on,
             field="decided_on",
             not_before=screening.screened_on,
             too_early=_("The decision cannot be dated before the screening (%(date)s)."),
         )
+        if latest is not None:
+            check_date(
+                decided_on,
+                field="decided_on",
+                not_before=latest.decided_on,
+                too_early=_("A new decision cannot be dated before the previous decision (%(date)s)."),
+            )
         answer = Consent(
             family=family,
             decision=decision,
             decided_on=decided_on,
+            replaces=latest,
+            new_decision_reason=new_decision_reason if latest is not None else "",
             recorded_by=recorded_by,
             submission_token=token,
             **fields,
         )
         save_as(answer, recorded_by)
-        family.status = FamilyStatus.CONSENTED if decision == ConsentDecision.CONSENTED else FamilyStatus.DECLINED
-        save_as(family, recorded_by)
+        status = FamilyStatus.CONSENTED if decision == ConsentDecision.CONSENTED else FamilyStatus.DECLINED
+        if family.status != status:
+            family.status = status
+            save_as(family, recorded_by)
     return answer
 
 
@@ -501,7 +547,7 @@ def family_withdraw(
         check_date(
             withdrawn_on,
             field="withdrawn_on",
-            not_before=family.consent.decided_on,
+            not_before=_consent_of(family).decided_on,
             too_early=_("The withdrawal cannot be dated before the consent (%(date)s)."),
         )
         withdrawal = Withdrawal(
@@ -520,6 +566,11 @@ def family_withdraw(
         # had going (the Family Partner's intervention).
         family_withdrawn.send(sender=Withdrawal, family=family, withdrawal=withdrawal, recorded_by=recorded_by)
     return withdrawal
+
+
+def _consent_of(family: Family) -> Consent:
+    """A family's consent (its one consented decision)."""
+    return family.consents.get(decision=ConsentDecision.CONSENTED)
 
 
 def family_claim_for_randomisation(*, family: Family, site: Site, randomised_by: User) -> Family | None:

@@ -4,6 +4,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_post_parameters
 
@@ -114,17 +115,21 @@ def family_detail(request: AuthenticatedHttpRequest, study_id: str) -> HttpRespo
     can_act = can_at_site(request.user, family.site_id, *ACT_ROLES)
     sections = family_sections()
     withdrawal = getattr(family, "withdrawal", None)
+    blind_from = blinded_from(request.user, family) if withdrawal is not None else None
     withdrawal_details = ""
     if withdrawal is not None:
         withdrawal_details = withdrawal.details
-        if withdrawal_details and written_after(blinded_from(request.user, family), withdrawal.recorded_at):
+        if withdrawal_details and written_after(blind_from, withdrawal.recorded_at):
             withdrawal_details = hidden()
     context = {
         "family": family,
         "parents": list(family.parents.all()),
         "children": list(family.children.all()),
         "screenings": list(family.screenings.select_related("screened_by").order_by("-recorded_at", "-pk")),
-        "consent": Consent.objects.select_related("obtained_by").filter(family=family).first(),
+        # Newest first. (Decisions come before any randomisation, so what they say stays readable to all.)
+        "decisions": list(
+            Consent.objects.select_related("obtained_by").filter(family=family).order_by("-recorded_at", "-pk")
+        ),
         "withdrawal": withdrawal,
         "withdrawal_details": withdrawal_details,
         "identity": getattr(family, "identity", None)
@@ -142,7 +147,7 @@ def family_detail(request: AuthenticatedHttpRequest, study_id: str) -> HttpRespo
         ],
         "can_screen": can_act
         and family.status in (FamilyStatus.REFERRED, FamilyStatus.ELIGIBLE, FamilyStatus.INELIGIBLE),
-        "can_decide": can_act and family.status == FamilyStatus.ELIGIBLE,
+        "can_decide": can_act and family.status in (FamilyStatus.ELIGIBLE, FamilyStatus.DECLINED),
         "can_withdraw": can_act and family.status in services.WITHDRAWABLE,
         "can_correct_household": can_act and family.status in services.HOUSEHOLD_CORRECTABLE,
     }
@@ -183,9 +188,12 @@ def family_screen(request: AuthenticatedHttpRequest, study_id: str) -> HttpRespo
 def family_consent(request: AuthenticatedHttpRequest, study_id: str) -> HttpResponse:
     family = get_family_for_user(request.user, study_id, act=True)
     researchers = users_with_role(Role.RESEARCHER, site=family.site)
-    form = ConsentForm(request.POST or None, researchers=researchers, initial={"obtained_by": request.user.pk})
+    form = ConsentForm(
+        request.POST or None, family=family, researchers=researchers, initial={"obtained_by": request.user.pk}
+    )
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
+        new_decision = {"replaces": data["replaces"], "new_decision_reason": data.get("new_decision_reason", "")}
         try:
             if data["decision"] == ConsentDecision.CONSENTED:
                 services.family_record_consent(
@@ -195,6 +203,7 @@ def family_consent(request: AuthenticatedHttpRequest, study_id: str) -> HttpResp
                     obtained_by=data["obtained_by"],
                     recorded_by=request.user,
                     token=data["token"],
+                    **new_decision,
                 )
                 messages.success(request, _("Consent of %(study_id)s recorded.") % {"study_id": family.study_id})
             else:
@@ -205,14 +214,32 @@ def family_consent(request: AuthenticatedHttpRequest, study_id: str) -> HttpResp
                     details=data["decline_details"],
                     recorded_by=request.user,
                     token=data["token"],
+                    **new_decision,
                 )
                 messages.info(request, _("%(study_id)s declined.") % {"study_id": family.study_id})
         except ValidationError as error:
             add_service_error(form, error)
         else:
             return redirect("families:detail", study_id=family.study_id)
+    latest = family.consent
+    intro = ""
+    if latest is not None:
+        intro = _(
+            "%(study_id)s answered “%(decision)s” on %(date)s. Record the family's new answer and why: every "
+            "decision is kept, and the latest decides."
+        ) % {
+            "study_id": family.study_id,
+            "decision": latest.get_decision_display().lower(),
+            "date": date_format(latest.decided_on, "SHORT_DATE_FORMAT"),
+        }
     return family_form_page(
-        request, "families/family_consent.html", family, form, heading=_("Consent"), submit_label=_("Save the decision")
+        request,
+        "families/family_consent.html",
+        family,
+        form,
+        heading=_("Consent"),
+        submit_label=_("Save the decision"),
+        intro=intro,
     )
 
 

@@ -2,7 +2,7 @@
 family randomised but the last at each site (left to randomise in the browser); the last randomisation is marked
 as made in error."""
 
-from families.models import Family, FamilyStatus
+from families.models import Consent, ConsentDecision, FamilyStatus
 from randomization import services
 from randomization.lists import allocation_list_generate
 from trial.demo import Demo
@@ -15,15 +15,17 @@ def load_demo_allocations(demo: Demo) -> str:
         allocation_list_generate(site=site, generated_by=data_manager)
     randomised = []
     for site in Site.objects.order_by("code"):
-        consented = list(
-            Family.objects.filter(site=site, status=FamilyStatus.CONSENTED)
-            .select_related("consent__recorded_by")
-            .order_by("consent__decided_on", "number")
+        consents = list(
+            Consent.objects.filter(
+                decision=ConsentDecision.CONSENTED, family__site=site, family__status=FamilyStatus.CONSENTED
+            )
+            .select_related("family__site", "recorded_by")
+            .order_by("decided_on", "family__number")
         )
-        for family in consented[:-1]:
+        for consent in consents[:-1]:
             randomised.append(
                 services.family_randomise(
-                    family=family, confirmed_site=site, randomised_by=family.consent.recorded_by
+                    family=consent.family, confirmed_site=site, randomised_by=consent.recorded_by
                 ).allocation
             )
     if randomised:

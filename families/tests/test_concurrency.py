@@ -17,6 +17,8 @@ from families import services
 from families.models import Child, Consent, Family, FamilyIdentity, FamilyStatus, Parent, ReferralSource, Screening
 from families.tests.factories import days_ago, family_in_state, register_family
 from trial.models import Site
+from trial.roles import Role
+from trial.tests.factories import UserFactory
 
 pytestmark = pytest.mark.postgres
 
@@ -160,3 +162,48 @@ def test_it_records_one_decision_when_consent_and_decline_arrive_at_once(transac
     assert Counter(type(error) for error in errors if error is not None) == {ValidationError: 7}
     decision = Consent.objects.get(family=family)
     assert Family.objects.get(pk=family.pk).status == decision.decision
+
+
+def test_it_records_one_new_decision_when_researchers_answer_for_a_declined_family_at_once(
+    transactional_db, postgres, alice, oei
+):
+    rita = UserFactory(username="rita", roles=[Role.RESEARCHER], sites=[oei])
+    family = family_in_state("declined", site=oei, by=alice)
+    decline = Consent.objects.get(family=family)
+
+    def decide(i):
+        # Every form was opened on the same page, for the family's decline.
+        by = alice if i % 2 == 0 else rita
+        if i % 2 == 0:
+            return services.family_record_consent(
+                family=family,
+                decided_on=days_ago(2),
+                form_version="v2",
+                obtained_by=by,
+                replaces=decline,
+                new_decision_reason="Called back: they want to take part",
+                recorded_by=by,
+                token=uuid.uuid4(),
+            )
+        return services.family_record_decline(
+            family=family,
+            decided_on=days_ago(2),
+            reason="privacy",
+            replaces=decline,
+            new_decision_reason="Called back: still no",
+            recorded_by=by,
+            token=uuid.uuid4(),
+        )
+
+    results, errors = run_together(8, decide)
+
+    recorded = [result for result in results if result is not None]
+    assert len(recorded) == 1
+    refused = [error for error in errors if error is not None]
+    assert len(refused) == 7 and all(isinstance(error, ValidationError) for error in refused), refused
+    # Told why: the family has consented meanwhile, or declined again.
+    expected = "has already consented" if recorded[0].decision == "consented" else "recorded meanwhile"
+    assert all(expected in str(error) for error in refused), refused
+    assert Consent.objects.filter(family=family).count() == 2
+    assert Consent.objects.get(family=family, replaces=decline) == recorded[0]
+    assert Family.objects.get(pk=family.pk).status == recorded[0].decision
