@@ -1,7 +1,9 @@
 import re
+from datetime import date
 from typing import Any, cast
 
 from django import forms
+from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
 from families.models import (
@@ -14,8 +16,13 @@ from families.models import (
     StruggleArea,
     WithdrawalReason,
 )
-from families.services import Identifiers
-from families.validators import validate_national_id_number, validate_phone
+from families.services import Identifiers, check_children, check_date, check_parents
+from families.validators import (
+    validate_child_birth_date,
+    validate_national_id_number,
+    validate_parent_birth_year,
+    validate_phone,
+)
 from trial.forms import DateInput, PersonChoiceField, SubmissionTokenMixin, YesNoField
 from trial.models import Site
 
@@ -59,36 +66,66 @@ class RegistrationForm(SubmissionTokenMixin, IdentifiersForm):
         super().__init__(*args, **kwargs)
         cast("forms.ModelChoiceField[Site]", self.fields["site"]).queryset = sites
 
+    def clean_referral_date(self) -> date:
+        # The service's date rule, checked here too so that it is shown with the form's other mistakes.
+        referral_date = self.cleaned_data["referral_date"]
+        try:
+            check_date(referral_date, field="referral_date")
+        except ValidationError as error:
+            raise ValidationError(error.messages) from None
+        return referral_date
+
 
 class ParentForm(forms.Form):
     birth_year = forms.IntegerField(
         label=_("Parent's birth year"),
-        min_value=1900,
-        max_value=2100,
         required=False,
-        widget=forms.NumberInput(attrs={"inputmode": "numeric"}),
+        validators=[validate_parent_birth_year],
+        widget=forms.NumberInput(attrs={"inputmode": "numeric", "min": 1900}),
     )
 
 
 class ChildForm(forms.Form):
-    birth_date = forms.DateField(label=_("Child's birth date"), required=False, widget=DateInput)
+    birth_date = forms.DateField(
+        label=_("Child's birth date"), required=False, validators=[validate_child_birth_date], widget=DateInput
+    )
 
 
 class BaseHouseholdFormSet(forms.BaseFormSet):
-    """Blank rows are ignored; the service requires at least one parent and one child."""
+    """Blank rows are ignored. The household's rules (services.check_parents, check_children) are checked with
+    the form's own, and their errors belong to the first row: the summary links there, and the field says why."""
 
     field_name = ""
 
     def values(self) -> list:
         return [form.cleaned_data[self.field_name] for form in self.forms if form.cleaned_data.get(self.field_name)]
 
+    def check(self, values: list) -> None:
+        raise NotImplementedError
+
+    def clean(self) -> None:
+        if any(self.errors) or self.non_form_errors():
+            return  # the rows' own mistakes first: the household's rules judge the rows as entered
+        try:
+            self.check(self.values())
+        except ValidationError as error:
+            if not self.forms:
+                raise ValidationError(error.messages) from None
+            self.forms[0].add_error(self.field_name, error.messages)
+
 
 class BaseParentFormSet(BaseHouseholdFormSet):
     field_name = "birth_year"
 
+    def check(self, values: list) -> None:
+        check_parents(values)
+
 
 class BaseChildFormSet(BaseHouseholdFormSet):
     field_name = "birth_date"
+
+    def check(self, values: list) -> None:
+        check_children(values)
 
 
 # formset_factory returns a subclass of `formset`; the stubs type it as a plain BaseFormSet.

@@ -38,6 +38,7 @@ from families.models import (
     WithdrawalReason,
 )
 from families.signals import family_withdrawn
+from families.validators import validate_child_birth_date, validate_parent_birth_year
 from trial.audit import delete_as, save_as, update_as
 from trial.models import Site, TrialSettings
 
@@ -71,28 +72,73 @@ def check_date(value: date, *, field: str, not_before: date | None = None, too_e
         raise ValidationError({field: too_early % {"date": date_format(not_before, "SHORT_DATE_FORMAT")}})
 
 
+def check_all(*checks: Callable[[], object]) -> None:
+    """Run every check and raise one ValidationError with everything they found, so that a form shows all its
+    mistakes at once instead of one per submit."""
+    errors: dict[str, list[ValidationError]] = {}
+    for check in checks:
+        try:
+            check()
+        except ValidationError as error:
+            error.update_error_dict(errors)
+    if errors:
+        raise ValidationError(errors)
+
+
+def check_parents(parent_birth_years: Sequence[int]) -> None:
+    """A household's parents: at least one, at most MAX_PARENTS, each born between 1900 and this year."""
+    _check_members(
+        parent_birth_years,
+        field="parents",
+        none=_("Add at least one parent."),
+        too_many=_("A household can have at most %(n)d parents.") % {"n": MAX_PARENTS},
+        most=MAX_PARENTS,
+        validate=validate_parent_birth_year,
+    )
+
+
+def check_children(child_birth_dates: Sequence[date]) -> None:
+    """A household's children: at least one, at most MAX_CHILDREN, none born in the future."""
+    _check_members(
+        child_birth_dates,
+        field="children",
+        none=_("Add at least one child."),
+        too_many=_("A household can have at most %(n)d children.") % {"n": MAX_CHILDREN},
+        most=MAX_CHILDREN,
+        validate=validate_child_birth_date,
+    )
+
+
+def _check_members(
+    values: Sequence[Any], *, field: str, none: str, too_many: str, most: int, validate: Callable[[Any], None]
+) -> None:
+    messages: list[str] = []
+    if not values:
+        messages.append(none)
+    if len(values) > most:
+        messages.append(too_many)
+    for value in values:
+        try:
+            validate(value)
+        except ValidationError as error:
+            messages += [message for message in error.messages if message not in messages]
+    if messages:
+        raise ValidationError({field: messages})
+
+
 def _check_household(*, parent_birth_years: list[int], child_birth_dates: list[date]) -> None:
-    today = timezone.localdate()
-    if not parent_birth_years:
-        raise ValidationError({"parents": _("Add at least one parent.")})
-    if not child_birth_dates:
-        raise ValidationError({"children": _("Add at least one child.")})
-    if len(parent_birth_years) > MAX_PARENTS:
-        raise ValidationError({"parents": _("A household can have at most %(n)d parents.") % {"n": MAX_PARENTS}})
-    if len(child_birth_dates) > MAX_CHILDREN:
-        raise ValidationError({"children": _("A household can have at most %(n)d children.") % {"n": MAX_CHILDREN}})
-    for year in parent_birth_years:
-        if not 1900 <= year <= today.year:
-            raise ValidationError({"parents": _("A parent's birth year must lie between 1900 and this year.")})
-    for born in child_birth_dates:
-        if not date(1900, 1, 1) <= born <= today:
-            raise ValidationError({"children": _("A child's birth date cannot be in the future.")})
+    check_all(lambda: check_parents(parent_birth_years), lambda: check_children(child_birth_dates))
 
 
 @sensitive_variables("identifiers")
 def _check_identifiers(identifiers: Identifiers) -> None:
     if not identifiers.contact_name.strip():
         raise ValidationError({"contact_name": _("Enter the name of the parent to contact.")})
+
+
+def _check_referral_source(referral_source: str) -> None:
+    if referral_source not in ReferralSource.values:
+        raise ValidationError({"referral_source": _("Choose who referred the family.")})
 
 
 @sensitive_variables("identifiers")
@@ -107,11 +153,12 @@ def family_register(
     registered_by: User,
     token: uuid.UUID,
 ) -> Family:
-    check_date(referral_date, field="referral_date")
-    if referral_source not in ReferralSource.values:
-        raise ValidationError({"referral_source": _("Choose who referred the family.")})
-    _check_household(parent_birth_years=parent_birth_years, child_birth_dates=child_birth_dates)
-    _check_identifiers(identifiers)
+    check_all(
+        lambda: check_date(referral_date, field="referral_date"),
+        lambda: _check_referral_source(referral_source),
+        lambda: _check_household(parent_birth_years=parent_birth_years, child_birth_dates=child_birth_dates),
+        lambda: _check_identifiers(identifiers),
+    )
 
     # Everything is checked before the site is locked: the lock is the one place where registrations
     # at a site queue, so it is held only for the writes.

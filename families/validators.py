@@ -2,7 +2,11 @@ import re
 from datetime import date
 
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+
+# Household members born before this are typing mistakes (the trial keeps birth years from 1900).
+EARLIEST_BIRTH_YEAR = 1900
 
 _WEIGHTS_1 = (3, 7, 6, 1, 8, 9, 4, 5, 2)
 _WEIGHTS_2 = (5, 4, 3, 2, 7, 6, 5, 4, 3, 2)
@@ -51,3 +55,15 @@ def validate_phone(value: str) -> None:
     value = value.strip()
     if not re.fullmatch(r"\+?[0-9 \-()]{8,20}", value) or len(re.sub(r"[^0-9]", "", value)) < 8:
         raise ValidationError(_("Enter a phone number of 8 or more digits, for example 912 34 567."), code="phone")
+
+
+def validate_parent_birth_year(year: int) -> None:
+    if not EARLIEST_BIRTH_YEAR <= year <= timezone.localdate().year:
+        raise ValidationError(_("A parent's birth year must lie between 1900 and this year."), code="birth_year")
+
+
+def validate_child_birth_date(born: date) -> None:
+    if born > timezone.localdate():
+        raise ValidationError(_("A child's birth date cannot be in the future."), code="future")
+    if born.year < EARLIEST_BIRTH_YEAR:
+        raise ValidationError(_("The date is too far in the past; check the year."), code="too_early")

@@ -287,12 +287,15 @@ def test_it_ties_each_registration_error_to_its_field(page, log_in, alice, oei, 
     page.get_by_label(field(nb("Parent's birth year"))).first.fill("1800")
     submit(page, page.get_by_role("button", name=nb("Register"), exact=True))
 
-    too_early = nb("Ensure this value is greater than or equal to %(limit_value)s.") % {"limit_value": 1900}
+    too_early = nb("A parent's birth year must lie between 1900 and this year.")
+    no_child = nb("Add at least one child.")
+    # Every mistake at once: the fields', the rows' and the household's (no child), each on its field.
     expect_errors_tied_to_their_fields(
         page,
         {
             "referral_date": nb(REQUIRED),
             "parents-0-birth_year": too_early,
+            "children-0-birth_date": no_child,
             "contact_name": nb(REQUIRED),
         },
     )
@@ -301,6 +304,7 @@ def test_it_ties_each_registration_error_to_its_field(page, log_in, alice, oei, 
         [
             summary_item("Referral date", nb(REQUIRED)),
             summary_item("Parent's birth year", too_early),
+            summary_item("Child's birth date", no_child),
             summary_item("Parent's full name", nb(REQUIRED)),
         ]
     )
