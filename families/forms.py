@@ -4,7 +4,9 @@ from typing import Any, cast
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from families.models import (
     Consent,
@@ -24,7 +26,7 @@ from families.validators import (
     validate_phone,
 )
 from trial.forms import DateInput, PersonChoiceField, SubmissionTokenMixin, YesNoField
-from trial.models import Site
+from trial.models import Site, TrialSettings
 
 
 class IdentifiersForm(forms.Form):
@@ -138,7 +140,7 @@ ChildFormSet: type[BaseChildFormSet] = forms.formset_factory(  # type: ignore[as
 
 
 class ScreeningForm(SubmissionTokenMixin):
-    screened_on = forms.DateField(label=_("Screening date"), widget=DateInput)
+    screened_on = forms.DateField(label=_("Screening date"), widget=DateInput, initial=timezone.localdate)
     involved_with_child_welfare = YesNoField(label=_("Is the family already involved with child welfare services?"))
     harmful_circumstances = YesNoField(label=_("Do the children live under potentially harmful circumstances?"))
     struggle_areas = forms.MultipleChoiceField(
@@ -153,6 +155,12 @@ class ScreeningForm(SubmissionTokenMixin):
 
     def __init__(self, *args, family, **kwargs):
         super().__init__(*args, **kwargs)
+        needed = TrialSettings.current().min_struggle_areas
+        self.fields["struggle_areas"].help_text = ngettext(
+            "Tick every area that applies: a family is eligible with at least %(count)s area.",
+            "Tick every area that applies: a family is eligible with at least %(count)s areas.",
+            needed,
+        ) % {"count": needed}
         # Required for a family screened before, but checked by the service after it has looked up
         # the form's token: a double-clicked first screening must find the first, not ask for a reason.
         if not family.screenings.exists():
@@ -172,7 +180,7 @@ class ConsentForm(SubmissionTokenMixin):
     decision = forms.ChoiceField(
         label=_("The family's answer"), choices=ConsentDecision.choices, widget=forms.RadioSelect
     )
-    decided_on = forms.DateField(label=_("Date"), widget=DateInput)
+    decided_on = forms.DateField(label=_("Date"), widget=DateInput, initial=timezone.localdate)
     form_version = forms.CharField(
         label=_("Consent form version"),
         required=False,
