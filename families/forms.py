@@ -1,4 +1,5 @@
 import re
+from collections.abc import Sequence
 from datetime import date
 from typing import Any, cast
 
@@ -8,6 +9,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from families.family_list import ListFilter
 from families.models import (
     Consent,
     ConsentDecision,
@@ -18,6 +20,7 @@ from families.models import (
     StruggleArea,
     WithdrawalReason,
 )
+from families.selectors import FAMILY_SORTS
 from families.services import Identifiers, check_children, check_date, check_parents
 from families.validators import (
     validate_child_birth_date,
@@ -257,7 +260,19 @@ class FamilyFilterForm(forms.Form):
     status = forms.ChoiceField(
         label=_("Status"), choices=[("", _("Any status")), *FamilyStatus.choices], required=False
     )
+    # Chosen with the column headings' links; kept when the filters change.
+    sort = forms.ChoiceField(
+        choices=[(f"{way}{key}", key) for key in FAMILY_SORTS for way in ("", "-")],
+        required=False,
+        widget=forms.HiddenInput,
+    )
 
-    def __init__(self, *args, sites, **kwargs):
+    def __init__(self, *args, sites, extra_filters: Sequence[ListFilter] = (), **kwargs):
         super().__init__(*args, **kwargs)
         cast("forms.ModelChoiceField[Site]", self.fields["site"]).queryset = sites
+        # The apps above families add their filters for this user (families.family_list), after the status.
+        for extra in extra_filters:
+            self.fields[extra.name] = forms.ChoiceField(
+                label=str(extra.label), choices=[("", _("Any")), *extra.choices], required=False
+            )
+        self.extra_filters = list(extra_filters)

@@ -10,7 +10,8 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import PermissionDenied
 from django.db import models
-from django.db.models import QuerySet
+from django.db.models import Case, Count, F, OuterRef, QuerySet, Subquery, Value, When
+from django.db.models.functions import TruncDate
 from django.http import Http404
 from django.utils import timezone
 from django.utils.formats import date_format
@@ -91,6 +92,38 @@ def written_after(moment: datetime | None, written: datetime) -> bool:
 def hidden() -> str:
     """What a viewer reads instead of a value they may not see."""
     return _("(hidden)")
+
+
+# The family list's orders (a leading "-" reverses one); the study ID breaks ties.
+FAMILY_SORTS = ("study_id", "referral_date", "status", "last_change")
+
+
+def families_for_list(families: QuerySet[Family], *, sort: str, blinded: bool) -> QuerySet[Family]:
+    """The family list's families with the moment of their last change (`last_change`), in the order `sort` names.
+
+    For a blinded viewer the last change is only a date, and so is its order: the order of changes made on one
+    day would give the order, and so roughly the times, of that day's randomisations (docs/trial-rules.md)."""
+    last = Family.history.filter(id=OuterRef("pk")).order_by("-history_date").values("history_date")[:1]
+    families = families.annotate(last_change=Subquery(last))
+    if blinded:
+        families = families.annotate(last_change_day=TruncDate("last_change", tzinfo=timezone.get_current_timezone()))
+    descending, key = sort.startswith("-"), sort.removeprefix("-")
+    ordering: Any
+    if key == "referral_date":
+        ordering = F("referral_date")
+    elif key == "status":
+        ordering = Case(*(When(status=status, then=Value(i)) for i, status in enumerate(FamilyStatus.values)))
+    elif key == "last_change":
+        ordering = F("last_change_day" if blinded else "last_change")
+    else:
+        return families.order_by(*(("-site__code", "-number") if descending else ("site__code", "number")))
+    return families.order_by(ordering.desc() if descending else ordering.asc(), "site__code", "number")
+
+
+def status_counts(families: QuerySet[Family]) -> dict[str, int]:
+    """How many of `families` are in each status (every status, 0 for none), in one query."""
+    counted = dict(families.order_by().values_list("status").annotate(count=Count("pk")))
+    return {status: counted.get(status, 0) for status in FamilyStatus.values}
 
 
 @dataclass

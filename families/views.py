@@ -2,13 +2,14 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.http import HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_post_parameters
 
 from families import services
+from families.family_list import family_list_parts, family_table, sort_headings
 from families.forms import (
     ChildFormSet,
     ConsentForm,
@@ -25,13 +26,16 @@ from families.pages import family_form_page
 from families.sections import family_sections
 from families.selectors import (
     ACT_ROLES,
+    FAMILY_SORTS,
     IDENTIFIER_ROLES,
     VIEW_ROLES,
     blinded_from,
+    families_for_list,
     families_visible_to,
     family_timeline,
     get_family_for_user,
     hidden,
+    status_counts,
     written_after,
 )
 from trial.forms import add_service_error
@@ -40,6 +44,7 @@ from trial.roles import (
     Role,
     can_at_site,
     has_role,
+    is_blinded,
     require_role,
     sites_for,
     users_with_role,
@@ -50,29 +55,57 @@ FAMILIES_PER_PAGE = 25
 
 @login_required
 def family_list(request: AuthenticatedHttpRequest) -> HttpResponse:
+    """The families the user may see, as the record status dashboard: counts by status (each a filter), sorting,
+    the next step for a researcher, and what the apps above add for this user (families.family_list)."""
     require_role(request, *VIEW_ROLES)
-    form = FamilyFilterForm(request.GET or None, sites=sites_for(request.user, *VIEW_ROLES))
+    parts = family_list_parts()
+    form = FamilyFilterForm(
+        request.GET or None,
+        sites=sites_for(request.user, *VIEW_ROLES),
+        extra_filters=[extra for part in parts for extra in part.filters(request)],
+    )
+    chosen = form.cleaned_data if form.is_valid() else {}
     families = families_visible_to(request.user)
-    if form.is_valid():
-        if form.cleaned_data["q"]:
-            families = families.filter(study_id__icontains=form.cleaned_data["q"].strip())
-        if form.cleaned_data["site"]:
-            families = families.filter(site=form.cleaned_data["site"])
-        if form.cleaned_data["status"]:
-            families = families.filter(status=form.cleaned_data["status"])
-    page = Paginator(families.order_by("site__code", "number"), FAMILIES_PER_PAGE).get_page(request.GET.get("page"))
-    query = request.GET.copy()
-    query.pop("page", None)
+    if chosen.get("q"):
+        families = families.filter(study_id__icontains=chosen["q"].strip())
+    if chosen.get("site"):
+        families = families.filter(site=chosen["site"])
+    for extra in form.extra_filters:
+        if chosen.get(extra.name):
+            families = extra.apply(families, chosen[extra.name])
+    counts = status_counts(families)
+    if chosen.get("status"):
+        families = families.filter(status=chosen["status"])
+    sort = chosen.get("sort") or "study_id"
+    blinded = is_blinded(request.user)
+    page = Paginator(families_for_list(families, sort=sort, blinded=blinded), FAMILIES_PER_PAGE).get_page(
+        request.GET.get("page")
+    )
     return render(
         request,
         "families/family_list.html",
         {
             "form": form,
             "page": page,
-            "query": query.urlencode(),
+            "table": family_table(request, list(page)),
+            "blinded": blinded,
+            "counts": [(status, label, counts[status]) for status, label in FamilyStatus.choices],
+            "total": sum(counts.values()),
+            "sorting": sort_headings(sort, FAMILY_SORTS),
+            "query": _query_without(request, "page"),
+            "filter_query": _query_without(request, "page", "status"),
+            "sort_query": _query_without(request, "page", "sort"),
             "can_register": has_role(request.user, *ACT_ROLES),
         },
     )
+
+
+def _query_without(request: HttpRequest, *names: str) -> str:
+    """The page's GET parameters without `names`, for links that change those."""
+    query = request.GET.copy()
+    for name in names:
+        query.pop(name, None)
+    return query.urlencode()
 
 
 IDENTIFIER_FIELDS = tuple(IdentifiersForm.base_fields)

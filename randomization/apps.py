@@ -9,8 +9,10 @@ class RandomizationConfig(AppConfig):
     def ready(self) -> None:
         # The family page shows the allocation through the section this app registers with it, so
         # that families (a lower layer) never imports randomisation.
+        from families.family_list import register_family_list_part
         from families.sections import register_family_section
         from randomization.demo import load_demo_allocations
+        from randomization.family_list import AllocationListPart
         from randomization.sections import AllocationSection
         from randomization.selectors import LIST_ROLES
         from trial.demo import DemoStep, register_demo_step
@@ -18,6 +20,7 @@ class RandomizationConfig(AppConfig):
         from trial.roles import has_role
 
         register_family_section(AllocationSection())
+        register_family_list_part(AllocationListPart())
         register_menu_item(
             MenuItem(_("Randomisation"), "randomization:lists", lambda user: has_role(user, *LIST_ROLES), 30)
         )
