@@ -319,6 +319,7 @@ def test_it_ties_each_screening_error_to_its_question(page, log_in, alice, oei, 
     family = family_in_state("referred", site=oei, by=alice)
     log_in(page, alice)
     page.goto(family_url(family, "screen"))
+    page.get_by_label(field(nb("Screening date"))).fill("")  # it starts as today
     submit(page, save_button(page))
 
     expect_errors_tied_to_their_fields(
@@ -360,6 +361,7 @@ def test_it_reads_every_yes_no_question_with_its_answers_on_the_consent_and_with
     page.screenshot(path=results_dir / "a11y-consent-desktop.png", full_page=True)
     answer(page, "The family's answer", ConsentDecision.CONSENTED.label)
     page.get_by_label(field(nb("Consent form version"))).fill("")
+    page.get_by_label(field(nb("Date"))).fill("")  # it starts as today
     submit(page, save_button(page))
     expect_errors_tied_to_their_fields(
         page,
