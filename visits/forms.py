@@ -1,3 +1,5 @@
+import re
+
 from django import forms
 from django.db.models import QuerySet
 from django.utils.translation import gettext, ngettext
@@ -30,6 +32,9 @@ class PartnerChoiceField(forms.ModelChoiceField):
         return f"{obj} ({state})"
 
 
+SHOWN_ASSIGNMENT = re.compile(r"[0-9]{1,18}")
+
+
 class AssignForm(forms.Form):
     partner = PartnerChoiceField(
         label=_("Family Partner"), queryset=PartnerProfile.objects.none(), empty_label=_("Choose a Family Partner")
@@ -48,26 +53,30 @@ class AssignForm(forms.Form):
 
     def __init__(self, *args, partners: QuerySet[PartnerProfile], current: Assignment | None, **kwargs):
         super().__init__(*args, **kwargs)
-        # A form made when the family had no partner stays that form: the service then tells that a colleague
-        # assigned one meanwhile (instead of asking for a reason to replace a partner the user never saw).
-        reassigning = current is not None and not (self.is_bound and self.data.get("shown") == "none")
         self.initial.setdefault("started_on", weeks.today())
         self.initial.setdefault("shown", str(current.pk) if current else "none")
         field = self.fields["partner"]
         assert isinstance(field, forms.ModelChoiceField)
         field.queryset = partners
-        if reassigning:
-            self.fields["reason"].required = True
-        else:
+        # A form made when the family had no partner stays that form: the service then tells that a colleague
+        # assigned one meanwhile (instead of asking for a reason to replace a partner the user never saw).
+        # Otherwise the reason is asked for, and required by the service only if the partner really changes:
+        # the partner the family already has is the existing assignment, whatever else the form says.
+        if current is None or (self.is_bound and self.data.get("shown", "").strip() == "none"):
             del self.fields["reason"]
+        else:
+            self.fields["reason"].help_text = _("Needed when you choose another Family Partner.")
 
     def clean_shown(self) -> int | None:
         value = self.cleaned_data["shown"].strip()
         if value == "none":
             return None
-        if value.isdigit():
-            return int(value)
-        return NOT_SHOWN  # an old form without the field: nothing to compare
+        if not value:
+            return NOT_SHOWN  # an old form without the field: nothing to compare
+        # ASCII digits only, and no more than a key has: str.isdigit() also takes "²", which int() refuses.
+        if not SHOWN_ASSIGNMENT.fullmatch(value):
+            raise forms.ValidationError(_("The form has expired; reload the page."), code="invalid")
+        return int(value)
 
 
 class EndInterventionForm(forms.Form):
