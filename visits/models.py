@@ -19,6 +19,13 @@ from visits.weeks import QUARTERS_PER_HOUR
 MAX_CONTACT_QUARTERS = 12 * QUARTERS_PER_HOUR  # one contact: 0.25 to 12 hours
 MAX_DAY_QUARTERS = 24 * QUARTERS_PER_HOUR  # one family's contacts on one day
 
+# How the database refuses what the services refuse first (its constraints' names and its triggers' messages,
+# migrations 0002 and 0003), so that a refusal that reaches the database still gets the service's own words.
+CAPACITY_CONSTRAINT = "partner_within_capacity"
+ONE_ACTIVE_ASSIGNMENT_CONSTRAINT = "assignment_one_active_per_family"
+REFUSED_NOT_INTERVENTION = "only a family randomised to the intervention gets a Family Partner"
+REFUSED_NOT_RANDOMISED = "only a randomised family that has not withdrawn gets a Family Partner"
+
 
 class PartnerStatus(models.TextChoices):
     ACTIVE = "active", _("Active")
@@ -55,7 +62,7 @@ class PartnerProfile(models.Model):
             models.CheckConstraint(condition=models.Q(capacity__gte=1), name="partner_capacity_positive"),
             models.CheckConstraint(
                 condition=models.Q(active_families__gte=0) & models.Q(active_families__lte=models.F("capacity")),
-                name="partner_within_capacity",
+                name=CAPACITY_CONSTRAINT,
             ),
             models.CheckConstraint(condition=models.Q(status__in=PartnerStatus.values), name="partner_status_known"),
         ]
@@ -131,7 +138,7 @@ class Assignment(models.Model):
         constraints = [
             # One Family Partner at a time per family.
             models.UniqueConstraint(
-                fields=["family"], condition=models.Q(ended_on__isnull=True), name="assignment_one_active_per_family"
+                fields=["family"], condition=models.Q(ended_on__isnull=True), name=ONE_ACTIVE_ASSIGNMENT_CONSTRAINT
             ),
             models.CheckConstraint(
                 condition=models.Q(ended_on__isnull=True) | models.Q(ended_on__gte=models.F("started_on")),

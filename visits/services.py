@@ -30,8 +30,12 @@ from trial.models import TrialSettings
 from trial.roles import Role, has_role
 from visits import weeks
 from visits.models import (
+    CAPACITY_CONSTRAINT,
     MAX_CONTACT_QUARTERS,
     MAX_DAY_QUARTERS,
+    ONE_ACTIVE_ASSIGNMENT_CONSTRAINT,
+    REFUSED_NOT_INTERVENTION,
+    REFUSED_NOT_RANDOMISED,
     Assignment,
     Contact,
     ContactDay,
@@ -101,10 +105,7 @@ def family_assign(
         if current is not None and current.partner_id == partner.pk:
             return AssignmentResult(current, created=False)
         if shown != NOT_SHOWN and shown != (current.pk if current else None):
-            raise ValidationError(
-                _("The Family Partner of %(study_id)s changed while you were choosing; check the family and try again.")
-                % {"study_id": family.study_id}
-            )
+            raise ValidationError(_changed_meanwhile_message(family))
         # The partners' rows, locked in key order: the new one, and the one a reassignment frees.
         locked = {
             profile.pk: profile
@@ -157,10 +158,9 @@ def family_assign(
         try:
             with transaction.atomic():
                 save_as(assignment, assigned_by)
-        except IntegrityError:
-            # The capacity constraint: only reachable if the lock above were bypassed; same message.
-            partner.refresh_from_db()
-            raise ValidationError({"partner": _full_message(partner)}) from None
+        except IntegrityError as error:
+            # Only reachable if the checks above were bypassed: the database's refusal in their words.
+            raise _refused_by_database(error, family, partner) from None
         if not InterventionPeriod.objects.filter(family=family).exists():
             expected = TrialSettings.current().intervention_expected_months
             period = InterventionPeriod(
@@ -170,16 +170,44 @@ def family_assign(
     return AssignmentResult(assignment, created=True)
 
 
+def _changed_meanwhile_message(family: Family) -> str:
+    return _("The Family Partner of %(study_id)s changed while you were choosing; check the family and try again.") % {
+        "study_id": family.study_id
+    }
+
+
+def _not_randomised_message(family: Family) -> str:
+    return _("Only a randomised family gets a Family Partner; %(study_id)s is %(status)s.") % {
+        "study_id": family.study_id,
+        "status": family.get_status_display().lower(),
+    }
+
+
+def _not_intervention_message(family: Family) -> str:
+    return _("%(study_id)s is not in the intervention arm and gets no Family Partner.") % {"study_id": family.study_id}
+
+
+def _refused_by_database(error: IntegrityError, family: Family, partner: PartnerProfile) -> ValidationError:
+    """Which of the database's rules refused an assignment, told as the service's own check tells it."""
+    text = str(error)
+    if REFUSED_NOT_INTERVENTION in text:
+        return ValidationError(_not_intervention_message(family))
+    if REFUSED_NOT_RANDOMISED in text:
+        family.refresh_from_db(fields=["status"])
+        return ValidationError(_not_randomised_message(family))
+    if ONE_ACTIVE_ASSIGNMENT_CONSTRAINT in text:
+        return ValidationError(_changed_meanwhile_message(family))
+    if CAPACITY_CONSTRAINT in text:
+        partner.refresh_from_db()
+        return ValidationError({"partner": _full_message(partner)})
+    raise error
+
+
 def _check_assignable(family: Family) -> None:
     if family.status != FamilyStatus.RANDOMISED:
-        raise ValidationError(
-            _("Only a randomised family gets a Family Partner; %(study_id)s is %(status)s.")
-            % {"study_id": family.study_id, "status": family.get_status_display().lower()}
-        )
+        raise ValidationError(_not_randomised_message(family))
     if not is_intervention_family(family):
-        raise ValidationError(
-            _("%(study_id)s is not in the intervention arm and gets no Family Partner.") % {"study_id": family.study_id}
-        )
+        raise ValidationError(_not_intervention_message(family))
     ended = _ended_on(family)
     if ended is not None:
         raise ValidationError(

@@ -6,6 +6,7 @@ months, contacts on past days) are randomised with Django's clock set back to a 
 themselves run at today's real date, so "not in the future" keeps its meaning.
 """
 
+import re
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from unittest import mock
@@ -13,6 +14,7 @@ from unittest import mock
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from families import services as family_services
@@ -36,6 +38,7 @@ from visits.tests.factories import contact_input, log_contact, partner, randomis
 # A Monday, 10:00 in Oslo: the day the "long ago" families are randomised (and, by default, assigned).
 LONG_AGO = datetime(2025, 1, 6, 9, 0, tzinfo=UTC)
 LONG_AGO_DAY = date(2025, 1, 6)
+WRITE = re.compile(r"\s*(INSERT|UPDATE|DELETE)\b", re.IGNORECASE)
 
 
 # --- Arrange --------------------------------------------------------------------------------------------------
@@ -350,6 +353,70 @@ def test_a_reassignment_to_a_full_partner_is_refused_and_leaves_everything_as_it
     assert (current.partner, current.ended_on, current.end_reason) == (fiona, None, "")
     assert (active_families(fiona), active_families(gunnar)) == (1, 2)
     assert_counts_kept()
+
+
+def writes_in(queries: CaptureQueriesContext) -> list[str]:
+    return [query["sql"] for query in queries.captured_queries if WRITE.match(query["sql"])]
+
+
+@pytest.mark.parametrize("reassigning", [False, True], ids=["first assignment", "reassignment"])
+def test_a_full_partner_is_refused_before_anything_is_written(oei, alice, fiona, gunnar, reassigning):
+    """The service's own check refuses a full partner; the database's check constraint stands behind it, but the
+    refusal must not come from an INSERT (or a reassignment's UPDATE) that the database then rolls back."""
+    for _number in range(2):
+        assign(randomised_family(oei, researcher=alice), gunnar, by=alice)
+    family = (
+        assigned_long_ago(oei, researcher=alice, to=fiona) if reassigning else randomised_family(oei, researcher=alice)
+    )
+
+    with CaptureQueriesContext(connection) as queries, pytest.raises(ValidationError) as refused:
+        assign(family, gunnar, by=alice, reason="Closer to home")
+
+    assert refused.value.message_dict == {
+        "partner": ["Gunnar Grov has no free slot: 2 of 2 families already. Choose another Family Partner."]
+    }
+    assert writes_in(queries) == []
+    assert (active_families(fiona), active_families(gunnar)) == (1 if reassigning else 0, 2)
+
+
+def test_a_control_family_refused_by_the_database_is_told_it_is_not_in_the_intervention_arm(oei, alice, fiona):
+    """Were the service's arm check ever bypassed, the database's trigger refuses the control family: the
+    researcher is told why, not that the partner has no free slot."""
+    family = randomised_family(oei, researcher=alice, arm=Arm.CONTROL)
+
+    with (
+        mock.patch("visits.services.is_intervention_family", return_value=True),
+        pytest.raises(ValidationError) as refused,
+    ):
+        assign(family, fiona, by=alice)
+
+    assert messages(refused.value) == f"{family.study_id} is not in the intervention arm and gets no Family Partner."
+    assert not Assignment.objects.filter(family=family).exists()
+    assert not InterventionPeriod.objects.filter(family=family).exists()
+    assert active_families(fiona) == 0
+
+
+def test_a_withdrawn_family_refused_by_the_database_is_told_it_is_withdrawn(oei, alice, fiona):
+    family = randomised_family(oei, researcher=alice)
+    withdraw(family, by=alice, on=days_ago(0))
+
+    with mock.patch("visits.services._check_assignable"), pytest.raises(ValidationError) as refused:
+        assign(family, fiona, by=alice)
+
+    assert messages(refused.value) == f"Only a randomised family gets a Family Partner; {family.study_id} is withdrawn."
+    assert not Assignment.objects.filter(family=family).exists()
+    assert active_families(fiona) == 0
+
+
+def test_the_database_refuses_a_partner_for_a_withdrawn_family(oei, alice, fiona):
+    family = randomised_family(oei, researcher=alice)
+    withdraw(family, by=alice, on=days_ago(0))
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Assignment.objects.create(family=family, partner=fiona, started_on=days_ago(0), assigned_by=alice)
+
+    assert not Assignment.objects.filter(family=family).exists()
+    assert active_families(fiona) == 0
 
 
 def test_a_reassignment_cannot_start_before_the_current_assignment(oei, alice, fiona, gunnar):
