@@ -6,8 +6,7 @@ family's hours per day (never above 24). Nothing here is deleted: corrections ar
 """
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
-from django.db import connection, models
+from django.db import models
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
@@ -45,6 +44,7 @@ class PartnerProfile(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="partner_profile", verbose_name=_("user")
     )
     site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="partners", verbose_name=_("site"))
+    # At most the trial's limit, and never below the families the partner has: services.partner_profile_save.
     capacity = models.PositiveSmallIntegerField(
         _("capacity"), help_text=_("Families at a time; at most the trial's limit (the trial settings).")
     )
@@ -86,33 +86,6 @@ class PartnerProfile(models.Model):
     @property
     def takes_families(self) -> bool:
         return self.status == PartnerStatus.ACTIVE and self.free_slots > 0
-
-    def clean(self) -> None:
-        from trial.models import TrialSettings
-
-        limit = TrialSettings.current().partner_capacity
-        if self.capacity is not None and self.capacity > limit:
-            raise ValidationError(
-                {
-                    "capacity": _("At most %(limit)s families per Family Partner (the trial settings).")
-                    % {"limit": limit}
-                }
-            )
-        if self.capacity is not None and self.pk:
-            # The count as the database has it now, not as this object was read (a form opened earlier). Inside a
-            # transaction (the admin's form runs in one) the row stays locked until the save, so an assignment
-            # at the same moment waits and then finds the new capacity, instead of the save failing the check.
-            rows = PartnerProfile.objects.filter(pk=self.pk)
-            if connection.in_atomic_block:
-                rows = rows.select_for_update()
-            active = rows.values_list("active_families", flat=True).first() or 0
-            if self.capacity < active:
-                raise ValidationError(
-                    {
-                        "capacity": _("This Family Partner has %(count)s families now; reassign some first.")
-                        % {"count": active}
-                    }
-                )
 
 
 class Assignment(models.Model):

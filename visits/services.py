@@ -14,7 +14,7 @@ from datetime import date, timedelta
 
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 from django.utils.formats import date_format
@@ -241,6 +241,43 @@ def partner_set_status(*, partner: PartnerProfile, status: str, changed_by: User
             partner.status = status
             save_as(partner, changed_by)
     return partner
+
+
+def partner_capacity_check(*, capacity: int, partner_pk: int | None) -> None:
+    """A capacity a Family Partner can have: from one family to the trial's limit, and, for a partner set up
+    already, no fewer than the families they have now, as the database counts them (not as a form read them).
+
+    Inside a transaction the partner's row stays locked until it ends, so an assignment at the same moment waits
+    and then finds the new capacity, instead of the save failing the database's check (the admin's form checks
+    here, inside the transaction in which it saves)."""
+    limit = TrialSettings.current().partner_capacity
+    if capacity < 1:
+        raise ValidationError({"capacity": _("A Family Partner takes at least one family.")})
+    if capacity > limit:
+        raise ValidationError(
+            {"capacity": _("At most %(limit)s families per Family Partner (the trial settings).") % {"limit": limit}}
+        )
+    if partner_pk is None:
+        return
+    rows = PartnerProfile.objects.filter(pk=partner_pk)
+    if connection.in_atomic_block:
+        rows = rows.select_for_update(of=("self",))
+    active = rows.values_list("active_families", flat=True).first() or 0
+    if capacity < active:
+        raise ValidationError(
+            {"capacity": _("This Family Partner has %(count)s families now; reassign some first.") % {"count": active}}
+        )
+
+
+def partner_profile_save(*, profile: PartnerProfile, saved_by: User) -> PartnerProfile:
+    """The administrator sets a Family Partner up, or changes their site, capacity or status (docs/trial-rules.md,
+    "The Family Partner's work": at most 5 families at a time, a setting)."""
+    if not has_role(saved_by, Role.ADMINISTRATOR):
+        raise PermissionDenied
+    with transaction.atomic():
+        partner_capacity_check(capacity=profile.capacity, partner_pk=profile.pk)
+        save_as(profile, saved_by)
+    return profile
 
 
 # --- The intervention's end ----------------------------------------------------------------------------------

@@ -11,7 +11,6 @@ from collections import Counter
 import pytest
 from django.contrib.messages import get_messages
 from django.core.exceptions import ValidationError
-from django.db import transaction
 from django.db.models import Sum
 from django.test import Client
 from django.urls import reverse
@@ -486,20 +485,18 @@ def test_a_browser_posting_the_same_assignment_after_the_first_one_committed_get
 
 
 def test_lowering_a_capacity_while_a_family_takes_the_slot_never_breaks_the_database_check(
-    transactional_db, postgres, oei, alice, rolf
+    transactional_db, postgres, oei, alice, rolf, adam
 ):
-    """The administrator lowers a partner's capacity (the admin's form: full_clean and save in one transaction)
-    while a researcher gives away the slot: one of them wins with a message, never an IntegrityError (a 500)."""
+    """The administrator lowers a partner's capacity (the admin's save, through partner_profile_save) while a
+    researcher gives away the slot: one of them wins with a message, never an IntegrityError (a 500)."""
     for round_number in range(4):
         fiona = full_partner(oei, f"fiona{round_number}", capacity=5, families=4, researcher=alice)
         family = randomised_family(oei, researcher=rolf)
 
         def lower_capacity(fiona=fiona):
-            with transaction.atomic():
-                profile = PartnerProfile.objects.get(pk=fiona.pk)
-                profile.capacity = 4
-                profile.full_clean()
-                profile.save()
+            profile = PartnerProfile.objects.get(pk=fiona.pk)  # as the admin's form read it
+            profile.capacity = 4
+            services.partner_profile_save(profile=profile, saved_by=adam)
             return "lowered"
 
         def assign(family=family, fiona=fiona):

@@ -514,32 +514,6 @@ def test_the_database_keeps_the_count_when_assignments_change_behind_the_service
     assert_counts_kept()
 
 
-def test_a_capacity_below_the_active_families_fails_validation_and_the_database(oei, alice, gunnar):
-    for _number in range(2):
-        assign(randomised_family(oei, researcher=alice), gunnar, by=alice)
-    profile = PartnerProfile.objects.get(pk=gunnar.pk)
-    profile.capacity = 1
-
-    with pytest.raises(ValidationError) as refused:
-        profile.full_clean()
-    assert "capacity" in refused.value.message_dict
-    with pytest.raises(IntegrityError), transaction.atomic():
-        PartnerProfile.objects.filter(pk=gunnar.pk).update(capacity=1)
-
-    assert PartnerProfile.objects.get(pk=gunnar.pk).capacity == 2
-
-
-def test_a_capacity_above_the_trials_limit_fails_validation(oei, fiona):
-    trial_settings = TrialSettings.current()
-    trial_settings.partner_capacity = 4
-    trial_settings.save()
-
-    with pytest.raises(ValidationError) as refused:
-        PartnerProfile.objects.get(pk=fiona.pk).full_clean()
-
-    assert "At most 4 families" in messages(refused.value)
-
-
 def test_saving_a_profile_loaded_before_an_assignment_keeps_the_databases_count(oei, alice, fiona):
     loaded_earlier = PartnerProfile.objects.get(pk=fiona.pk)
     assign(randomised_family(oei, researcher=alice), fiona, by=alice)
@@ -1298,18 +1272,6 @@ def test_duplicate_elements_are_kept_once(oei, alice, fiona):
     contact = log_contact(family, by=fiona.user, elements=[Element.COORDINATION, Element.COORDINATION])
 
     assert contact.elements == [Element.COORDINATION]
-
-
-def test_a_capacity_below_the_families_the_partner_has_now_is_refused_even_from_a_form_opened_earlier(
-    oei, alice, gunnar
-):
-    opened_earlier = PartnerProfile.objects.get(pk=gunnar.pk)
-    assign(randomised_family(oei, researcher=alice), gunnar, by=alice)
-    assign(randomised_family(oei, researcher=alice), gunnar, by=alice)
-
-    opened_earlier.capacity = 1
-    with pytest.raises(ValidationError, match="has 2 families now"):
-        opened_earlier.full_clean()
 
 
 def test_the_counting_triggers_exist_after_every_migration(db):
