@@ -16,7 +16,7 @@ from visits.models import (
     PartnerProfile,
     PartnerStatus,
 )
-from visits.services import NOT_SHOWN, ContactInput
+from visits.services import CONFIRM_IN_ERROR, NOT_SHOWN, ContactInput
 
 
 class PartnerChoiceField(forms.ModelChoiceField):
@@ -51,8 +51,23 @@ class AssignForm(forms.Form):
     # is noticed (services.family_assign's `shown`).
     shown = forms.CharField(widget=forms.HiddenInput, required=False)
 
-    def __init__(self, *args, partners: QuerySet[PartnerProfile], current: Assignment | None, **kwargs):
+    # Only for a family whose randomisation is marked "randomised in error" (services.family_assign checks it too).
+    confirm_in_error = forms.BooleanField(
+        label=_("Give this family a Family Partner all the same (it stays in its arm: intention to treat)"),
+        error_messages={"required": CONFIRM_IN_ERROR},
+    )
+
+    def __init__(
+        self,
+        *args,
+        partners: QuerySet[PartnerProfile],
+        current: Assignment | None,
+        in_error: bool = False,
+        **kwargs,
+    ):
         super().__init__(*args, **kwargs)
+        if not in_error:
+            del self.fields["confirm_in_error"]
         self.initial.setdefault("started_on", weeks.today())
         self.initial.setdefault("shown", str(current.pk) if current else "none")
         field = self.fields["partner"]

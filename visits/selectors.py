@@ -17,6 +17,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from families.models import Family, FamilyStatus
+from randomization.models import AllocationAnnotation
 from randomization.selectors import intervention_families
 from trial.models import Site, TrialSettings
 from trial.roles import Role, User, can_at_site, has_role, is_blinded, site_ids_for, users_with_role
@@ -256,11 +257,18 @@ def current_assignment(family: Family) -> Assignment | None:
 
 
 def waiting_families(site_ids: frozenset[int] | None) -> QuerySet[Family]:
-    """Randomised intervention families that have never had a Family Partner, longest waiting first."""
+    """Randomised intervention families that have never had a Family Partner, longest waiting first (a withdrawn
+    family's status is "withdrawn": it never waits), each with its allocation's "randomised in error" mark."""
     families = intervention_families(Family.objects.filter(status=FamilyStatus.RANDOMISED, intervention__isnull=True))
     if site_ids is not None:
         families = families.filter(site_id__in=site_ids)
-    return families.select_related("site", "allocation").order_by("allocation__randomised_at", "pk")
+    return families.select_related("site", "allocation__annotation").order_by("allocation__randomised_at", "pk")
+
+
+def randomised_in_error(family: Family) -> AllocationAnnotation | None:
+    """The family's randomisation marked as made in error, if it is: the family stays in its arm (intention to
+    treat), and a researcher confirms before it gets a Family Partner."""
+    return AllocationAnnotation.objects.select_related("annotated_by").filter(allocation__family=family).first()
 
 
 @dataclass

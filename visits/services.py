@@ -19,6 +19,7 @@ from django.db.models import Max
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.debug import sensitive_variables
 
 from families.models import Family, FamilyStatus, Withdrawal
@@ -46,7 +47,7 @@ from visits.models import (
     PartnerProfile,
     PartnerStatus,
 )
-from visits.selectors import can_manage_caseload, is_partner_of
+from visits.selectors import can_manage_caseload, is_partner_of, randomised_in_error
 
 
 def day_text(value: date) -> str:
@@ -79,6 +80,9 @@ def _full_message(partner: PartnerProfile) -> str:
 
 # `shown` of family_assign when the caller does not say which assignment its user saw.
 NOT_SHOWN = -1
+CONFIRM_IN_ERROR = gettext_lazy(
+    "Tick the box to confirm that this family gets a Family Partner although it was randomised in error."
+)
 
 
 def family_assign(
@@ -89,13 +93,15 @@ def family_assign(
     assigned_by: User,
     reason: str = "",
     shown: int | None = NOT_SHOWN,
+    confirmed_in_error: bool = False,
 ) -> AssignmentResult:
     """Give an intervention family its Family Partner, or a new one (`reason` then says why the last one ended).
 
     The first assignment starts the family's intervention period. Asking again for the partner the family
     already has (a double click, a colleague) returns that assignment. `shown` is the assignment the user's
     form was made for (None: the family had no partner then); if a colleague changed it meanwhile, the form is
-    refused instead of ending the colleague's new assignment."""
+    refused instead of ending the colleague's new assignment. A family whose randomisation is marked
+    "randomised in error" gets a partner only when the researcher confirms it (`confirmed_in_error`)."""
     if not can_manage_caseload(assigned_by, family.site_id):
         raise PermissionDenied
     reason = reason.strip()
@@ -115,7 +121,9 @@ def family_assign(
             .order_by("pk")
         }
         partner = locked[partner.pk]
-        _check_assignable(family)
+        check_assignable(family)
+        if not confirmed_in_error and randomised_in_error(family) is not None:
+            raise ValidationError({"confirm_in_error": str(CONFIRM_IN_ERROR)})
         if partner.site_id != family.site_id:
             raise ValidationError({"partner": _("Choose a Family Partner of the family's own site.")})
         if not partner.user.is_active or not has_role(partner.user, Role.FAMILY_PARTNER):
@@ -203,7 +211,8 @@ def _refused_by_database(error: IntegrityError, family: Family, partner: Partner
     raise error
 
 
-def _check_assignable(family: Family) -> None:
+def check_assignable(family: Family) -> None:
+    """Whether the family can get a Family Partner at all (its page says so before offering the form)."""
     if family.status != FamilyStatus.RANDOMISED:
         raise ValidationError(_not_randomised_message(family))
     if not is_intervention_family(family):

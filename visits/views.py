@@ -252,8 +252,19 @@ def _managed_family(request: AuthenticatedHttpRequest, study_id: str) -> Family:
 @login_required
 def family_assign(request: AuthenticatedHttpRequest, study_id: str) -> HttpResponse:
     family = _managed_family(request, study_id)
+    try:
+        services.check_assignable(family)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+        return redirect("families:detail", study_id=family.study_id)
     current = selectors.current_assignment(family)
-    form = AssignForm(request.POST or None, partners=selectors.assignable_partners(family), current=current)
+    in_error = selectors.randomised_in_error(family)
+    form = AssignForm(
+        request.POST or None,
+        partners=selectors.assignable_partners(family),
+        current=current,
+        in_error=in_error is not None,
+    )
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
@@ -264,6 +275,7 @@ def family_assign(request: AuthenticatedHttpRequest, study_id: str) -> HttpRespo
                 assigned_by=request.user,
                 reason=data.get("reason", ""),
                 shown=data["shown"],
+                confirmed_in_error=data.get("confirm_in_error", False),
             )
         except ValidationError as error:
             add_service_error(form, error)
@@ -276,7 +288,7 @@ def family_assign(request: AuthenticatedHttpRequest, study_id: str) -> HttpRespo
             return redirect("families:detail", study_id=family.study_id)
     return family_form_page(
         request,
-        "families/family_form_page.html",
+        "visits/assign.html",
         family,
         form,
         heading=_("Change Family Partner") if current else _("Assign a Family Partner"),
@@ -286,6 +298,7 @@ def family_assign(request: AuthenticatedHttpRequest, study_id: str) -> HttpRespo
         if current
         else _("The intervention starts with the first Family Partner and is planned to last %(months)s months.")
         % {"months": TrialSettings.current().intervention_expected_months},
+        in_error=in_error,
     )
 
 

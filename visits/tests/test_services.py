@@ -400,7 +400,7 @@ def test_a_withdrawn_family_refused_by_the_database_is_told_it_is_withdrawn(oei,
     family = randomised_family(oei, researcher=alice)
     withdraw(family, by=alice, on=days_ago(0))
 
-    with mock.patch("visits.services._check_assignable"), pytest.raises(ValidationError) as refused:
+    with mock.patch("visits.services.check_assignable"), pytest.raises(ValidationError) as refused:
         assign(family, fiona, by=alice)
 
     assert messages(refused.value) == f"Only a randomised family gets a Family Partner; {family.study_id} is withdrawn."
