@@ -143,7 +143,7 @@ def family_assign(
             started_on,
             field="started_on",
             not_before=randomised_on(family),
-            too_early=_("The assignment cannot start before the randomisation (%(date)s)."),
+            too_early=_("The assignment cannot start before the family joined the study (%(date)s)."),
         )
         if current is not None:
             if not reason:
@@ -176,6 +176,12 @@ def family_assign(
             )
             save_as(period, assigned_by)
     return AssignmentResult(assignment, created=True)
+
+
+def _not_started_message(family: Family) -> str:
+    return _("The intervention of %(study_id)s has not started: it starts with the first Family Partner.") % {
+        "study_id": family.study_id
+    }
 
 
 def _changed_meanwhile_message(family: Family) -> str:
@@ -318,10 +324,7 @@ def intervention_end(
         family = lock_family(family)
         period = InterventionPeriod.objects.select_for_update(of=("self",)).filter(family=family).first()
         if period is None:
-            raise ValidationError(
-                _("The intervention of %(study_id)s has not started: it starts with the first Family Partner.")
-                % {"study_id": family.study_id}
-            )
+            raise ValidationError(_not_started_message(family))
         if period.ended_on is not None:
             raise ValidationError(
                 _("The intervention of %(study_id)s already ended on %(date)s.")
@@ -421,13 +424,17 @@ def _check_contact(family: Family, data: ContactInput, *, replacing: Contact | N
         raise ValidationError({"elements": _("Choose among the model's five elements.")})
     if not 1 <= data.duration_quarters <= MAX_CONTACT_QUARTERS:
         raise ValidationError({"duration_quarters": _("A contact lasts from a quarter of an hour to 12 hours.")})
+    # The intervention runs from the family's first Family Partner (the first assignment) to its end.
+    period = InterventionPeriod.objects.filter(family=family).values_list("started_on", "ended_on").first()
+    if period is None:  # no partner yet, so nobody may log (is_partner_of): said all the same
+        raise ValidationError(_not_started_message(family))
+    started, ended = period
     check_date(
         data.contact_date,
         field="contact_date",
-        not_before=randomised_on(family),
-        too_early=_("The date cannot be before the randomisation (%(date)s)."),
+        not_before=started,
+        too_early=_("The date cannot be before the family got its Family Partner (%(date)s)."),
     )
-    ended = _ended_on(family)
     if ended is not None and data.contact_date > ended:
         raise ValidationError(
             {

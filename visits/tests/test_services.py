@@ -280,7 +280,9 @@ def test_it_refuses_an_assignment_dated_before_the_randomisation(oei, alice, fio
     with pytest.raises(ValidationError) as refused:
         assign(family, fiona, by=alice, on=LONG_AGO_DAY - timedelta(days=1))
 
-    assert "before the randomisation" in messages(refused.value)
+    assert refused.value.message_dict == {
+        "started_on": ["The assignment cannot start before the family joined the study (2025-01-06)."]
+    }
     assert not Assignment.objects.filter(family=family).exists()
     assert assign(family, fiona, by=alice, on=LONG_AGO_DAY).created is True
 
@@ -812,13 +814,35 @@ def test_a_contact_cannot_be_dated_in_the_future(oei, alice, fiona):
     assert log_contact(family, by=fiona.user, contact_date=days_ago(0)).contact_date == days_ago(0)
 
 
-def test_a_contact_cannot_be_dated_before_the_randomisation(oei, alice, fiona):
-    family = assigned_long_ago(oei, researcher=alice, to=fiona)
+def test_a_contact_cannot_be_dated_before_the_family_got_its_family_partner(oei, alice, fiona):
+    """The intervention starts with the first assignment: a contact before it would be counted in weeks that had no
+    target. Said in the partner's words, not the trial's ("randomisation")."""
+    family = randomised_long_ago(oei, researcher=alice)  # randomised on 6 January
+    assign(family, fiona, by=alice, on=date(2025, 2, 3))
 
-    with pytest.raises(ValidationError, match="before the randomisation"):
-        log_contact(family, by=fiona.user, contact_date=LONG_AGO_DAY - timedelta(days=1))
+    with pytest.raises(ValidationError) as refused:
+        log_contact(family, by=fiona.user, contact_date=date(2025, 2, 2))
 
-    assert log_contact(family, by=fiona.user, contact_date=LONG_AGO_DAY).contact_date == LONG_AGO_DAY
+    assert refused.value.message_dict == {
+        "contact_date": ["The date cannot be before the family got its Family Partner (2025-02-03)."]
+    }
+    assert "randomis" not in messages(refused.value)
+    assert not Contact.objects.filter(family=family).exists()
+    assert log_contact(family, by=fiona.user, contact_date=date(2025, 2, 3)).contact_date == date(2025, 2, 3)
+
+
+def test_a_correction_cannot_move_a_contact_before_the_family_got_its_family_partner(oei, alice, fiona, gunnar):
+    family = randomised_long_ago(oei, researcher=alice)
+    assign(family, fiona, by=alice, on=date(2025, 2, 3))
+    assign(family, gunnar, by=alice, on=date(2025, 3, 3), reason="Closer to home")
+    contact = log_contact(family, by=gunnar.user, contact_date=date(2025, 3, 4))
+
+    # Before Gunnar's own assignment, but after the intervention's start: a day the family had a partner.
+    assert correct(contact, by=gunnar.user, contact_date=date(2025, 2, 10))[1] is True
+    with pytest.raises(ValidationError, match="before the family got its Family Partner"):
+        correct(Contact.objects.get(pk=contact.pk), by=gunnar.user, contact_date=date(2025, 2, 2))
+
+    assert Contact.objects.get(pk=contact.pk).contact_date == date(2025, 2, 10)
 
 
 def test_no_contact_is_logged_after_the_intervention_ended(oei, alice, fiona):
