@@ -175,5 +175,15 @@ class ContactCorrectionForm(ContactForm):
             self.fields["reason"].help_text = _("Optional for a contact logged in the last days.")
 
 
+class ContactVoidForm(forms.Form):
+    reason = forms.CharField(
+        label=_("Why is it voided?"),
+        widget=forms.Textarea(attrs={"rows": 2}),
+        max_length=2000,
+        error_messages={"required": _("Say why the contact is voided.")},
+        help_text=_("For example: logged with the wrong family, or logged twice."),
+    )
+
+
 class PartnerStatusForm(forms.Form):
     status = forms.ChoiceField(label=_("Status"), choices=PartnerStatus.choices)

@@ -219,6 +219,19 @@ class Contact(models.Model):
     notes = EncryptedTextField(_("notes"), blank=True)
     recorded_at = models.DateTimeField(_("recorded at"), auto_now_add=True)
     submission_token = models.UUIDField(unique=True, editable=False)
+    # A contact logged by mistake is voided, not deleted: kept with its history, out of every sum (the database's
+    # daily totals count only contacts that are not voided), and never changed again (a trigger refuses it).
+    voided_at = models.DateTimeField(_("voided at"), null=True, blank=True)
+    voided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        null=True,
+        blank=True,
+        verbose_name=_("voided by"),
+        db_index=False,  # users are never deleted; no index to keep up on every contact logged
+    )
+    void_reason = models.TextField(_("why it was voided"), blank=True, default="", db_default="")
     history = HistoricalRecords(excluded_fields=["submission_token"])
 
     class Meta:
@@ -232,6 +245,11 @@ class Contact(models.Model):
                 name="contact_duration_quarter_hours",
             ),
             models.CheckConstraint(condition=models.Q(kind__in=ContactKind.values), name="contact_kind_known"),
+            models.CheckConstraint(
+                condition=models.Q(voided_at__isnull=True, voided_by__isnull=True, void_reason="")
+                | (models.Q(voided_at__isnull=False, voided_by__isnull=False) & ~models.Q(void_reason="")),
+                name="contact_void_has_time_person_and_reason",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -239,6 +257,10 @@ class Contact(models.Model):
 
     def element_labels(self) -> list[str]:
         return [str(Element(code).label) for code in self.elements if code in Element.values]
+
+    @property
+    def is_voided(self) -> bool:
+        return self.voided_at is not None
 
 
 class ContactDay(models.Model):

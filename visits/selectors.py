@@ -79,9 +79,32 @@ def work_access(user: User, family: Family) -> WorkAccess:
     return WorkAccess(sees=is_partner or can_at_site(user, family.site_id, *WORK_ROLES), is_partner=is_partner)
 
 
-def can_read_notes(user: User, contact: Contact, family: Family) -> bool:
-    """Notes are for their author and the family's site researchers only (not the PI, never exported)."""
-    return contact.author_id == user.pk or can_manage_caseload(user, family.site_id)
+@dataclass(frozen=True)
+class ContactRights:
+    """What a user may do with a family's contacts, worked out once per family (a page of contacts asks no more).
+
+    Notes (and a void's reason) are for their author and the family's site researchers only: not the PI, never
+    exported. Its author corrects and voids a contact while the family is theirs; the site's researchers void any
+    contact logged by mistake. Whether the contact is voided already is the caller's business."""
+
+    user_id: int | None
+    own: bool  # corrects and voids their own contacts with the family
+    manages: bool  # a researcher of the family's site
+
+    def reads_notes(self, contact: Contact) -> bool:
+        return contact.author_id == self.user_id or self.manages
+
+    def corrects(self, contact: Contact) -> bool:
+        return contact.author_id == self.user_id and self.own
+
+    def voids(self, contact: Contact) -> bool:
+        return self.corrects(contact) or self.manages
+
+
+def contact_rights(user: User, family: Family, access: WorkAccess | None = None) -> ContactRights:
+    """Pass the user's `access` to the family's work when the caller has it (one query fewer)."""
+    access = access or work_access(user, family)
+    return ContactRights(user_id=user.pk, own=access.is_partner, manages=can_manage_caseload(user, family.site_id))
 
 
 # --- Hours per ISO week -------------------------------------------------------------------------------------
@@ -235,7 +258,8 @@ def family_weeks(
 def family_contacts(family: Family) -> QuerySet[Contact]:
     """The family's contacts, newest first, each with how often it was corrected (its history's changes)."""
     corrections = (
-        Contact.history.filter(id=OuterRef("pk"), history_type="~")
+        # A change that voids the contact is its void, not a correction.
+        Contact.history.filter(id=OuterRef("pk"), history_type="~", voided_at__isnull=True)
         .order_by()
         .values("id")
         .annotate(count=Count("history_id"))
@@ -243,7 +267,7 @@ def family_contacts(family: Family) -> QuerySet[Contact]:
     )
     return (
         Contact.objects.filter(family=family)
-        .select_related("author")
+        .select_related("author", "voided_by")
         .annotate(corrections=Coalesce(Subquery(corrections), 0))
         .order_by("-contact_date", "-pk")
     )

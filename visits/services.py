@@ -47,7 +47,7 @@ from visits.models import (
     PartnerProfile,
     PartnerStatus,
 )
-from visits.selectors import can_manage_caseload, is_partner_of, randomised_in_error
+from visits.selectors import can_manage_caseload, contact_rights, is_partner_of, randomised_in_error
 
 
 def day_text(value: date) -> str:
@@ -232,7 +232,8 @@ def check_assignable(family: Family) -> None:
 
 
 def _last_contact_on(family: Family) -> date | None:
-    return Contact.objects.filter(family=family).aggregate(last=Max("contact_date"))["last"]
+    """The family's last contact that counts (a voided one does not)."""
+    return Contact.objects.filter(family=family, voided_at__isnull=True).aggregate(last=Max("contact_date"))["last"]
 
 
 def _ended_on(family: Family) -> date | None:
@@ -519,9 +520,11 @@ def contact_correct(*, contact: Contact, author: User, data: ContactInput, reaso
     reason = reason.strip()
     with transaction.atomic():
         family = lock_family(contact.family)
-        if not is_partner_of(author, family):
+        if not contact_rights(author, family).corrects(contact):
             raise PermissionDenied
         contact = Contact.objects.select_for_update(of=("self",)).get(pk=contact.pk)
+        if contact.voided_at is not None:
+            raise ValidationError(VOIDED_IS_FINAL)
         data = _normalised(data)
         changes = {
             name: getattr(data, name) for name in CONTACT_FIELDS if getattr(contact, name) != getattr(data, name)
@@ -539,4 +542,29 @@ def contact_correct(*, contact: Contact, author: User, data: ContactInput, reaso
         for name, value in changes.items():
             setattr(contact, name, value)
         _save_contact(contact, author, reason)
+    return contact, True
+
+
+VOIDED_IS_FINAL = gettext_lazy("A voided contact cannot be corrected.")
+
+
+def contact_void(*, contact: Contact, voided_by: User, reason: str) -> tuple[Contact, bool]:
+    """Void a contact logged by mistake (the wrong family, logged twice): it is kept with its history and shown
+    struck through, and the database's daily totals leave it out, so no day, week or end date counts it. Its author
+    voids it while they may correct it; the site's researchers at any time. Voiding is final: a voided contact is
+    never corrected nor restored (the database refuses any change to it). Returns (contact, changed)."""
+    reason = reason.strip()
+    with transaction.atomic():
+        family = lock_family(contact.family)
+        contact = Contact.objects.select_for_update(of=("self",)).get(pk=contact.pk)
+        if not contact_rights(voided_by, family).voids(contact):
+            raise PermissionDenied
+        if contact.voided_at is not None:
+            return contact, False  # voided already (a double click, a colleague): the first void stands
+        if not reason:
+            raise ValidationError({"reason": _("Say why the contact is voided.")})
+        contact.voided_at = timezone.now()
+        contact.voided_by = voided_by
+        contact.void_reason = reason
+        save_as(contact, voided_by, reason)
     return contact, True

@@ -18,12 +18,18 @@ from trial.forms import add_service_error
 from trial.models import TrialSettings
 from trial.roles import AuthenticatedHttpRequest, Role, require_role, sites_for
 from visits import selectors, services, weeks
-from visits.forms import AssignForm, ContactCorrectionForm, ContactForm, EndInterventionForm, PartnerStatusForm
+from visits.forms import (
+    AssignForm,
+    ContactCorrectionForm,
+    ContactForm,
+    ContactVoidForm,
+    EndInterventionForm,
+    PartnerStatusForm,
+)
 from visits.models import Contact, InterventionPeriod, PartnerProfile
 from visits.selectors import (
     WORK_ROLES,
     can_manage_caseload,
-    can_read_notes,
     can_see_caseload,
     partner_profile_of,
     work_site_ids,
@@ -56,9 +62,9 @@ def partner_home(request: AuthenticatedHttpRequest) -> HttpResponse:
     )
 
 
-def _work_family(request: AuthenticatedHttpRequest, study_id: str) -> tuple[Family, bool]:
+def _work_family(request: AuthenticatedHttpRequest, study_id: str) -> tuple[Family, selectors.WorkAccess]:
     """A family whose Family Partner work this user may see (its partner now, the site's researchers, the PI),
-    and whether the user is its partner. 404 to everyone else, and for a family that has no Family Partner work
+    and what the user may do with it. 404 to everyone else, and for a family that has no Family Partner work
     (a control family, say)."""
     family = Family.objects.select_related("site").filter(study_id=study_id).first()
     if family is None:
@@ -66,23 +72,32 @@ def _work_family(request: AuthenticatedHttpRequest, study_id: str) -> tuple[Fami
     access = selectors.work_access(request.user, family)
     if not access.sees or not is_intervention_family(family):
         raise Http404
-    return family, access.is_partner
+    return family, access
 
 
 @login_required
 def family_work(request: AuthenticatedHttpRequest, study_id: str) -> HttpResponse:
-    family, is_partner = _work_family(request, study_id)
+    family, access = _work_family(request, study_id)
     page = Paginator(selectors.family_contacts(family), CONTACTS_PER_PAGE).get_page(request.GET.get("page"))
-    contacts = [(contact, can_read_notes(request.user, contact, family)) for contact in page]
+    rights = selectors.contact_rights(request.user, family, access)
+    contacts = [
+        (
+            contact,
+            rights.reads_notes(contact),
+            not contact.is_voided and rights.corrects(contact),
+            not contact.is_voided and rights.voids(contact),
+        )
+        for contact in page
+    ]
     period = InterventionPeriod.objects.filter(family=family).first()
     return render(
         request,
         "visits/family_work.html",
         {
             "family": family,
-            "is_partner": is_partner,
+            "is_partner": access.is_partner,
             # docs/trial-rules.md: the family's Family Partner sees who and where the family is.
-            "identity": FamilyIdentity.objects.filter(family=family).first() if is_partner else None,
+            "identity": FamilyIdentity.objects.filter(family=family).first() if access.is_partner else None,
             "period": period,
             "assignment": selectors.current_assignment(family),
             "weeks": selectors.family_weeks(family, weeks.today(), count=4, period=period),
@@ -95,8 +110,8 @@ def family_work(request: AuthenticatedHttpRequest, study_id: str) -> HttpRespons
 @sensitive_post_parameters("notes")
 @login_required
 def contact_new(request: AuthenticatedHttpRequest, study_id: str) -> HttpResponse:
-    family, is_partner = _work_family(request, study_id)
-    if not is_partner:
+    family, access = _work_family(request, study_id)
+    if not access.is_partner:
         raise PermissionDenied
     form = ContactForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -130,6 +145,9 @@ def contact_edit(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
         raise PermissionDenied if access.sees else Http404
     if contact.author_id != request.user.pk:
         raise PermissionDenied
+    if contact.is_voided:
+        messages.error(request, services.VOIDED_IS_FINAL)
+        return redirect("visits:family", study_id=family.study_id)
     needs_reason = services.correction_needs_reason(contact)
     initial = {name: getattr(contact, name) for name in services.CONTACT_FIELDS}
     form = ContactCorrectionForm(request.POST or None, initial=initial, needs_reason=needs_reason)
@@ -150,6 +168,41 @@ def contact_edit(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
         request,
         "visits/contact_form.html",
         {"family": family, "form": form, "heading": _("Correct a contact"), "contact": contact},
+    )
+
+
+@login_required
+def contact_void(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    contact = get_object_or_404(Contact.objects.select_related("family__site", "author"), pk=pk)
+    family = contact.family
+    rights = selectors.contact_rights(request.user, family)
+    if not rights.voids(contact):
+        raise PermissionDenied if selectors.work_access(request.user, family).sees else Http404
+    if contact.is_voided:
+        messages.info(request, _("This contact is voided already."))
+        return redirect("visits:family", study_id=family.study_id)
+    form = ContactVoidForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.contact_void(contact=contact, voided_by=request.user, reason=form.cleaned_data["reason"])
+        except ValidationError as error:
+            add_service_error(form, error)
+        else:
+            messages.success(
+                request,
+                _("The contact of %(date)s is voided: its time no longer counts.")
+                % {"date": services.day_text(contact.contact_date)},
+            )
+            return redirect("visits:family", study_id=family.study_id)
+    return render(
+        request,
+        "visits/contact_void.html",
+        {
+            "family": family,
+            "contact": contact,
+            "form": form,
+            "notes_visible": rights.reads_notes(contact),
+        },
     )
 
 

@@ -1311,7 +1311,12 @@ def test_the_counting_triggers_exist_after_every_migration(db):
     assert (
         present
         == {
-            "postgresql": {"visits_assignment_counts", "visits_assignment_intervention_only", "visits_contact_counts"},
+            "postgresql": {
+                "visits_assignment_counts",
+                "visits_assignment_intervention_only",
+                "visits_contact_counts",
+                "visits_contact_void_final",
+            },
             "sqlite": {
                 "visits_assignment_intervention_only",
                 "visits_assignment_intervention_only_update",
@@ -1321,6 +1326,7 @@ def test_the_counting_triggers_exist_after_every_migration(db):
                 "visits_contact_inserted",
                 "visits_contact_updated",
                 "visits_contact_deleted",
+                "visits_contact_void_final",
             },
         }[connection.vendor]
     )
