@@ -8,7 +8,7 @@ hours come from the daily totals (ContactDay), summed per ISO week.
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 from django.contrib.auth.models import User as AuthUser
@@ -63,20 +63,47 @@ def is_partner_of(user: User, family: Family) -> bool:
     )
 
 
+def former_partner_until(user: User, family: Family, today: date | None = None) -> date | None:
+    """The last day on which a former Family Partner of the family (their assignment ended by a reassignment or the
+    intervention's end) still reads, corrects and voids their own contacts: the correction window of the trial
+    settings after their last assignment to the family ended. None for anyone else, and once the window closed."""
+    if not has_role(user, Role.FAMILY_PARTNER) or is_blinded(user):
+        return None
+    ended = Assignment.objects.filter(family=family, partner__user=user.pk, ended_on__isnull=False).aggregate(
+        last=Max("ended_on")
+    )["last"]
+    if ended is None:
+        return None
+    until = ended + timedelta(days=TrialSettings.current().contact_correction_days)
+    return until if (today or weeks.today()) <= until else None
+
+
 @dataclass(frozen=True)
 class WorkAccess:
     """What a user may do with a family's Family Partner work: see it (its partner now, the site's researchers,
-    the PI; never a blinded user), and log contacts (its partner)."""
+    the PI; a former partner their own contacts, for a while; never a blinded user), and log contacts (its
+    partner now)."""
 
     sees: bool
     is_partner: bool
+    former_until: date | None = None  # a former partner: only their own contacts, until this day
+
+    @property
+    def changes_own_contacts(self) -> bool:
+        return self.is_partner or self.former_until is not None
 
 
 def work_access(user: User, family: Family) -> WorkAccess:
     if is_blinded(user):
         return WorkAccess(sees=False, is_partner=False)
-    is_partner = is_partner_of(user, family)
-    return WorkAccess(sees=is_partner or can_at_site(user, family.site_id, *WORK_ROLES), is_partner=is_partner)
+    if is_partner_of(user, family):
+        return WorkAccess(sees=True, is_partner=True)
+    former_until = former_partner_until(user, family)
+    return WorkAccess(
+        sees=former_until is not None or can_at_site(user, family.site_id, *WORK_ROLES),
+        is_partner=False,
+        former_until=former_until,
+    )
 
 
 @dataclass(frozen=True)
@@ -84,8 +111,9 @@ class ContactRights:
     """What a user may do with a family's contacts, worked out once per family (a page of contacts asks no more).
 
     Notes (and a void's reason) are for their author and the family's site researchers only: not the PI, never
-    exported. Its author corrects and voids a contact while the family is theirs; the site's researchers void any
-    contact logged by mistake. Whether the contact is voided already is the caller's business."""
+    exported. Its author corrects and voids a contact while the family is theirs (and for the correction window
+    after it stopped being theirs); the site's researchers void any contact logged by mistake. Whether the contact
+    is voided already is the caller's business."""
 
     user_id: int | None
     own: bool  # corrects and voids their own contacts with the family
@@ -104,7 +132,9 @@ class ContactRights:
 def contact_rights(user: User, family: Family, access: WorkAccess | None = None) -> ContactRights:
     """Pass the user's `access` to the family's work when the caller has it (one query fewer)."""
     access = access or work_access(user, family)
-    return ContactRights(user_id=user.pk, own=access.is_partner, manages=can_manage_caseload(user, family.site_id))
+    return ContactRights(
+        user_id=user.pk, own=access.changes_own_contacts, manages=can_manage_caseload(user, family.site_id)
+    )
 
 
 # --- Hours per ISO week -------------------------------------------------------------------------------------
@@ -233,6 +263,29 @@ def partner_families(profile: PartnerProfile, today: date) -> list[PartnerFamily
             )
         )
     return rows
+
+
+@dataclass
+class FormerFamily:
+    study_id: str
+    until: date  # the last day the partner still corrects their contacts with it
+
+
+def former_families(profile: PartnerProfile, today: date) -> list[FormerFamily]:
+    """The families the partner had until recently (not theirs now), while they may still correct their contacts
+    with them (selectors.former_partner_until's window): one query."""
+    days = TrialSettings.current().contact_correction_days
+    current = Assignment.objects.filter(partner=profile, ended_on__isnull=True).values("family_id")
+    return [
+        FormerFamily(study_id, ended + timedelta(days=days))
+        for study_id, ended in Assignment.objects.filter(partner=profile, ended_on__isnull=False)
+        .exclude(family_id__in=current)
+        .values_list("family__study_id")
+        .annotate(last=Max("ended_on"))
+        .filter(last__gte=today - timedelta(days=days))
+        .order_by("family__study_id")
+        .values_list("family__study_id", "last")
+    ]
 
 
 def _dose(family_id: int, week: weeks.Week, totals, period, target: int) -> WeekDose:

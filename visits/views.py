@@ -49,12 +49,14 @@ def partner_home(request: AuthenticatedHttpRequest) -> HttpResponse:
     profile = partner_profile_of(request.user)
     today = weeks.today()
     rows = selectors.partner_families(profile, today) if profile else []
+    former = selectors.former_families(profile, today) if profile else []
     return render(
         request,
         "visits/partner_home.html",
         {
             "profile": profile,
             "rows": rows,
+            "former": former,
             "this_week": weeks.week_of(today),
             "target_hours": TrialSettings.current().weekly_hours_target,
             "no_contact_days": TrialSettings.current().no_contact_days,
@@ -78,7 +80,10 @@ def _work_family(request: AuthenticatedHttpRequest, study_id: str) -> tuple[Fami
 @login_required
 def family_work(request: AuthenticatedHttpRequest, study_id: str) -> HttpResponse:
     family, access = _work_family(request, study_id)
-    page = Paginator(selectors.family_contacts(family), CONTACTS_PER_PAGE).get_page(request.GET.get("page"))
+    contacts_shown = selectors.family_contacts(family)
+    if access.former_until is not None:  # a former partner: their own contacts only
+        contacts_shown = contacts_shown.filter(author=request.user)
+    page = Paginator(contacts_shown, CONTACTS_PER_PAGE).get_page(request.GET.get("page"))
     rights = selectors.contact_rights(request.user, family, access)
     contacts = [
         (
@@ -96,6 +101,7 @@ def family_work(request: AuthenticatedHttpRequest, study_id: str) -> HttpRespons
         {
             "family": family,
             "is_partner": access.is_partner,
+            "former_until": access.former_until,
             # docs/trial-rules.md: the family's Family Partner sees who and where the family is.
             "identity": FamilyIdentity.objects.filter(family=family).first() if access.is_partner else None,
             "period": period,
@@ -141,10 +147,8 @@ def contact_edit(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     contact = get_object_or_404(Contact.objects.select_related("family__site"), pk=pk)
     family = contact.family
     access = selectors.work_access(request.user, family)
-    if not access.is_partner:
+    if not selectors.contact_rights(request.user, family, access).corrects(contact):
         raise PermissionDenied if access.sees else Http404
-    if contact.author_id != request.user.pk:
-        raise PermissionDenied
     if contact.is_voided:
         messages.error(request, services.VOIDED_IS_FINAL)
         return redirect("visits:family", study_id=family.study_id)

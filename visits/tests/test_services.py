@@ -1112,10 +1112,14 @@ def test_only_the_author_corrects_a_contact(oei, alice, fiona, gunnar):
     assert Contact.objects.get(pk=contact.pk).duration_quarters == 8
 
 
-def test_the_author_corrects_nothing_once_the_family_is_no_longer_theirs(oei, alice, fiona, gunnar):
+def test_the_author_corrects_nothing_once_the_family_is_no_longer_theirs_and_the_window_closed(
+    oei, alice, fiona, gunnar
+):
+    """A former partner corrects their own contacts for the correction window after the handover
+    (visits/tests/test_former_partner.py), then no more."""
     family = assigned_long_ago(oei, researcher=alice, to=fiona)
-    contact = log_contact(family, by=fiona.user, duration_quarters=8)
-    assign(family, gunnar, by=alice, reason="Closer to home")
+    contact = log_contact(family, by=fiona.user, contact_date=date(2025, 1, 7), duration_quarters=8)
+    assign(family, gunnar, by=alice, on=date(2025, 2, 1), reason="Closer to home")
 
     with pytest.raises(PermissionDenied):
         correct(contact, by=fiona.user, duration_quarters=4)
