@@ -166,11 +166,15 @@ def last_contact_days(family_ids) -> dict[int, date]:
 
 @dataclass
 class WeekDose:
-    """A family's hours in one week against the target (prorated for the days the intervention ran)."""
+    """A family's hours in one week against the target (prorated for the days the intervention ran).
+
+    A week still running is judged against the part of it that has passed (`expected_so_far`: the days before
+    today), so that a Monday with nothing logged yet is not "low"; its bar still fills towards the whole week."""
 
     week: weeks.Week
     quarters: int
     expected_quarters: int  # 0: the intervention did not run that week
+    expected_so_far: int | None = None  # a week still running: the target of its days before today
 
     @property
     def hours(self) -> Decimal:
@@ -191,9 +195,10 @@ class WeekDose:
         """on-target (at least the target), partial (at least half), low, or outside (not in the intervention)."""
         if not self.in_period:
             return "outside"
-        if self.quarters >= self.expected_quarters:
+        expected = self.expected_quarters if self.expected_so_far is None else self.expected_so_far
+        if self.quarters >= expected:
             return "on-target"
-        if 2 * self.quarters >= self.expected_quarters:
+        if 2 * self.quarters >= expected:
             return "partial"
         return "low"
 
@@ -202,12 +207,17 @@ class WeekDose:
         return min(self.percent, 100)
 
 
-def expected_quarters(period: InterventionPeriod | None, week: weeks.Week, target: int) -> int:
-    """The target for one week, prorated by the days of that week within the intervention period."""
+def expected_quarters(
+    period: InterventionPeriod | None, week: weeks.Week, target: int, before: date | None = None
+) -> int:
+    """The target for one week, prorated by the days of that week within the intervention period (and, with
+    `before`, only the days before it)."""
     if period is None:
         return 0
     first = max(week.start, period.started_on)
     last = min(week.end, period.ended_on or week.end)
+    if before is not None:
+        last = min(last, before - timedelta(days=1))
     days = (last - first).days + 1
     return round(target * days / 7) if days > 0 else 0
 
@@ -234,10 +244,11 @@ class PartnerFamily:
 
 
 def partner_families(profile: PartnerProfile, today: date) -> list[PartnerFamily]:
-    """The partner's families now, with this week's and last week's hours: three queries."""
+    """The partner's families now (with the name the partner knows them by), with this week's and last week's
+    hours: three queries."""
     assignments = list(
         Assignment.objects.filter(partner=profile, ended_on__isnull=True)
-        .select_related("family__site", "family__intervention")
+        .select_related("family__site", "family__intervention", "family__identity")
         .order_by("family__site__code", "family__number")
     )
     family_ids = [a.family_id for a in assignments]
@@ -255,7 +266,7 @@ def partner_families(profile: PartnerProfile, today: date) -> list[PartnerFamily
         rows.append(
             PartnerFamily(
                 assignment=assignment,
-                this_week=_dose(assignment.family_id, this_week, totals, period, target),
+                this_week=_dose(assignment.family_id, this_week, totals, period, target, today),
                 last_week=_dose(assignment.family_id, last_week, totals, period, target),
                 last_contact=last,
                 days_without_contact=(today - since).days,
@@ -288,8 +299,11 @@ def former_families(profile: PartnerProfile, today: date) -> list[FormerFamily]:
     ]
 
 
-def _dose(family_id: int, week: weeks.Week, totals, period, target: int) -> WeekDose:
-    return WeekDose(week, totals.get((family_id, week.start), 0), expected_quarters(period, week, target))
+def _dose(family_id: int, week: weeks.Week, totals, period, target: int, today: date | None = None) -> WeekDose:
+    """With `today` in the week, the week is judged on its days before today."""
+    running = today is not None and week.start <= today <= week.end
+    so_far = expected_quarters(period, week, target, before=today) if running else None
+    return WeekDose(week, totals.get((family_id, week.start), 0), expected_quarters(period, week, target), so_far)
 
 
 # --- A family's work (the family's Family Partner page) --------------------------------------------------
@@ -298,14 +312,17 @@ def _dose(family_id: int, week: weeks.Week, totals, period, target: int) -> Week
 def family_weeks(
     family: Family, today: date, count: int = 8, period: InterventionPeriod | None = None
 ) -> list[WeekDose]:
-    """The family's last `count` weeks, newest first; pass its intervention `period` when the caller has read it."""
+    """The family's last `count` weeks of its intervention, newest first: none before it started, none after it
+    ended. Pass its intervention `period` when the caller has read it."""
     if period is None:
         period = InterventionPeriod.objects.filter(family=family).first()
-    last = weeks.week_of(today)
-    shown = weeks.weeks_until(last, count)
+    if period is None:
+        return []
+    last = weeks.week_of(min(today, period.ended_on or today))
+    shown = [week for week in weeks.weeks_until(last, count) if week.end >= period.started_on]
     totals = week_quarters([family.pk], shown[0], last)
     target = target_quarters(TrialSettings.current())
-    return [_dose(family.pk, week, totals, period, target) for week in reversed(shown)]
+    return [_dose(family.pk, week, totals, period, target, today) for week in reversed(shown)]
 
 
 def family_contacts(family: Family) -> QuerySet[Contact]:
@@ -445,7 +462,7 @@ class DoseRow:
 class WeekTotal(WeekDose):
     """All the families' hours in one week against the sum of their targets."""
 
-    families: int
+    families: int = 0
 
 
 def families_in_intervention(site_ids: frozenset[int] | None) -> QuerySet[Family]:
@@ -494,6 +511,11 @@ def week_totals(families: QuerySet[Family], shown: list[weeks.Week]) -> list[Wee
     for week in shown:
         expected = [expected_quarters(period, week, target) for period in periods]
         totals.append(
-            WeekTotal(week, delivered.get(week.start, 0), sum(expected), sum(1 for value in expected if value))
+            WeekTotal(
+                week=week,
+                quarters=delivered.get(week.start, 0),
+                expected_quarters=sum(expected),
+                families=sum(1 for value in expected if value),
+            )
         )
     return totals

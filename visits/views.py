@@ -6,6 +6,7 @@ from django.db.models import Min
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
@@ -25,6 +26,7 @@ from visits.forms import (
     ContactVoidForm,
     EndInterventionForm,
     PartnerStatusForm,
+    duration_label,
 )
 from visits.models import Contact, InterventionPeriod, PartnerProfile
 from visits.selectors import (
@@ -128,14 +130,23 @@ def contact_new(request: AuthenticatedHttpRequest, study_id: str) -> HttpRespons
         except ValidationError as error:
             add_service_error(form, error)
         else:
+            day = services.day_text(contact.contact_date)
+            logged = _("Logged: %(duration)s with %(study_id)s on %(date)s.") % {
+                "duration": duration_label(contact.duration_quarters),
+                "study_id": family.study_id,
+                "date": day,
+            }
+            # A mistake is seen at once: the message links to the contact's correction.
             messages.success(
                 request,
-                _("Logged: %(hours)s h with %(study_id)s on %(date)s.")
-                % {
-                    "hours": weeks.format_hours(contact.duration_quarters),
-                    "study_id": family.study_id,
-                    "date": services.day_text(contact.contact_date),
-                },
+                format_html(
+                    '{} <a class="alert-link" href="{}">{}<span class="visually-hidden"> {} {}</span></a>',
+                    logged,
+                    reverse("visits:contact_edit", args=[contact.pk]),
+                    _("Correct"),
+                    _("the contact of"),
+                    day,
+                ),
             )
             return redirect("visits:partner_home")
     return render(request, "visits/contact_form.html", {"family": family, "form": form, "heading": _("Log a contact")})
