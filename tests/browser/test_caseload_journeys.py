@@ -18,6 +18,7 @@ from django.utils.translation import gettext, ngettext
 from playwright.sync_api import Locator, Page, expect
 
 from families.models import Family
+from randomization import services as randomisation
 from tests.browser.conftest import NORWEGIAN_BROWSER
 from tests.browser.test_enrolment_journeys import field
 from tests.test_blinding import arm_traces
@@ -467,3 +468,63 @@ def test_it_takes_a_norwegian_date_and_shows_hours_with_a_decimal_comma_to_a_par
     entry = page.locator(f"[data-contact='{contact.pk}']")
     expect(entry).to_contain_text(norwegian(today))
     expect(entry).to_contain_text(re.compile(r"(?<![\d,])1,5(?![\d,])"))
+
+
+# --- 6. The caseload and the weekly hours on a phone (issue 9) -------------------------------------------------
+
+
+def overflowing(page: Page, selector: str) -> list[str]:
+    """The elements matching `selector` whose content is wider than they are (they would scroll sideways)."""
+    return page.evaluate(
+        """(selector) => [...document.querySelectorAll(selector)]
+            .filter((element) => element.scrollWidth > element.clientWidth)
+            .map((element) => `${element.tagName}.${element.className}: ${element.scrollWidth}`
+                + ` > ${element.clientWidth}`)""",
+        selector,
+    )
+
+
+@pytest.fixture
+def busy_site(oei, alice):
+    """Øvre Eiker with a full partner (five families), one on leave, one waiting family randomised in error."""
+    fiona = fiona_at(oei)
+    for _ in range(5):
+        assigned_family(oei, researcher=alice, to=fiona)
+    frida = partner(oei, "frida", first_name="Frida", last_name="Fjellstad-Halvorsen")
+    frida.status = "on_leave"
+    frida.save()
+    waiting = randomised_family(oei, researcher=alice)
+    randomisation.allocation_annotate(allocation=waiting.allocation, reason="Wrong family", annotated_by=alice)
+    randomised_family(oei, researcher=alice)
+    return fiona, waiting
+
+
+@pytest.mark.parametrize("locale", [ENGLISH_BROWSER, NORWEGIAN_BROWSER])
+def test_the_caseload_and_the_weekly_hours_fit_a_phone(open_page, log_in, alice, busy_site, results_dir, locale):
+    _fiona, waiting = busy_site
+    page = open_page(locale=locale, **PHONE)
+    log_in(page, alice)
+
+    page.goto("/caseload/")
+
+    expect(page.locator("[data-partner='fiona'] [data-free-slots]")).to_have_text("0 / 5")
+    expect(page.locator(f"[data-waiting='{waiting.study_id}'] [data-randomised-in-error]")).to_be_visible()
+    page.screenshot(path=results_dir / f"phone-caseload-{locale}.png", full_page=True)
+    scroll_width, window_width = horizontal_overflow(page)
+    assert scroll_width <= window_width, (
+        f"the caseload scrolls sideways: {scroll_width} px on a {window_width} px phone"
+    )
+    # Stacked on a phone: no table scrolls inside its own box either, and every partner's row is whole.
+    assert not overflowing(page, "main table, main .table-responsive"), overflowing(page, "main *")
+    for row in page.locator("main tr[data-partner], main tr[data-waiting]").all():
+        box = row.bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= window_width, row.inner_text()
+    assign = page.locator(f"[data-waiting='{waiting.study_id}'] a.btn")
+    assert assign.bounding_box()["height"] >= TOUCH_TARGET_PX
+
+    page.goto("/caseload/weeks/")
+
+    expect(page.locator("[data-dose-table]")).to_be_visible()
+    page.screenshot(path=results_dir / f"phone-weekly-hours-{locale}.png", full_page=True)
+    scroll_width, window_width = horizontal_overflow(page)
+    assert scroll_width <= window_width, f"the weekly hours scroll sideways: {scroll_width} px on {window_width} px"
