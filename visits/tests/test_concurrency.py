@@ -514,3 +514,75 @@ def test_lowering_a_capacity_while_a_family_takes_the_slot_never_breaks_the_data
             assert (fiona.capacity, fiona.active_families) == (5, 5)
             assert "reassign some first" in " ".join(messages_of(errors[0]))
         assert_counts_right()
+
+
+# --- Voiding ------------------------------------------------------------------------------------------------
+
+
+def test_a_contact_voided_while_its_author_corrects_it_is_never_changed_after_the_void(
+    transactional_db, postgres, worked_family, alice
+):
+    """The void and the correction queue on the contact's row: either the correction comes first and is then voided,
+    or the void comes first and the correction is told the contact is voided. Never a change after the void (the
+    database would refuse it: an IntegrityError, a 500), and the day's total always counts what is not voided."""
+    family, fiona = worked_family
+    for round_number in range(5):
+        day = days_ago(6 + round_number)
+        contact = log_contact(family, by=fiona, contact_date=day, duration_quarters=8)
+
+        _results, errors = run_together(
+            2,
+            lambda i, contact=contact, day=day: (
+                services.contact_void(contact=contact, voided_by=alice, reason="Logged twice")
+                if i == 0
+                else services.contact_correct(
+                    contact=contact, author=fiona, data=contact_input(contact_date=day, duration_quarters=4)
+                )
+            ),
+        )
+
+        assert errors[0] is None, errors
+        assert errors[1] is None or messages_of(errors[1]) == ["A voided contact cannot be corrected."], errors
+        stored = Contact.objects.get(pk=contact.pk)
+        assert stored.voided_at is not None
+        assert stored.duration_quarters == (8 if errors[1] else 4), f"round {round_number}"
+        types = list(Contact.history.filter(id=contact.pk).order_by("history_id").values_list("voided_at", flat=True))
+        assert types[-1] is not None and all(voided is None for voided in types[:-1]), "nothing after the void"
+        assert day_quarters(family, day) == 0
+    assert_days_add_up_without_voids(family)
+
+
+def test_a_void_frees_its_hours_for_a_contact_logged_at_the_same_moment(
+    transactional_db, postgres, worked_family, alice
+):
+    family, fiona = worked_family
+    for round_number in range(5):
+        day = days_ago(12 + round_number)
+        log_contact(family, by=fiona, contact_date=day, duration_quarters=48)
+        mistaken = log_contact(family, by=fiona, contact_date=day, duration_quarters=48)  # the day is full
+
+        _results, errors = run_together(
+            2,
+            lambda i, mistaken=mistaken, day=day: (
+                services.contact_void(contact=mistaken, voided_by=alice, reason="Logged twice")
+                if i == 0
+                else log_contact(family, by=fiona, contact_date=day, duration_quarters=40)
+            ),
+        )
+
+        assert errors[0] is None, errors
+        # Logged after the void: it fits; before it: the day was full.
+        assert errors[1] is None or DAY_IS_FULL in messages_of(errors[1])[0], errors
+        assert day_quarters(family, day) == 48 + (40 if errors[1] is None else 0), f"round {round_number}"
+    assert_days_add_up_without_voids(family)
+
+
+def assert_days_add_up_without_voids(family: Family) -> None:
+    logged = dict(
+        Contact.objects.filter(family=family, voided_at__isnull=True)
+        .values_list("contact_date")
+        .annotate(total=Sum("duration_quarters"))
+        .values_list("contact_date", "total")
+    )
+    kept = dict(ContactDay.objects.filter(family=family, quarters__gt=0).values_list("day", "quarters"))
+    assert kept == logged

@@ -385,3 +385,16 @@ def test_a_void_is_not_counted_as_a_correction(client, family, fiona):
     (row,) = client.get(work_url(family)).context["contacts"]
 
     assert row[0].corrections == 1
+
+
+@pytest.mark.parametrize("reason", ["\x00", "x" * 2001, "   "])
+def test_a_hostile_reason_is_a_form_error_and_voids_nothing(client, family, fiona, reason):
+    contact = log_contact(family, by=fiona.user, contact_date=days_ago(1), duration_quarters=6)
+    client.force_login(fiona.user)
+
+    response = client.post(void_url(contact), {"reason": reason})
+
+    assert response.status_code == 200
+    assert response.context["form"].errors["reason"]
+    assert Contact.objects.get(pk=contact.pk).voided_at is None
+    assert day_total(family, days_ago(1)) == 6
