@@ -33,7 +33,7 @@ from trial.roles import Role
 from trial.tests.factories import UserFactory
 from visits import services as visits_services
 from visits.models import Assignment, Contact, ContactDay, InterventionPeriod, PartnerProfile, PartnerStatus
-from visits.tests.factories import assigned_family, log_contact, partner, randomised_family
+from visits.tests.factories import assigned_family, days_back, log_contact, partner, randomised_family
 
 # Every role the policy speaks of, and the user (a fixture) who holds it. The family in each test is
 # registered at Øvre Eiker (OEI), so "of site" means OEI and "of other site" means Larvik (LAR).
@@ -768,13 +768,17 @@ def test_it_shows_a_family_partner_only_the_families_assigned_to_them_now(client
     frank_profile = frank_as_partner(request)
     fiona = partner(oei, "fiona")
     his = assigned_family(oei, researcher=alice, to=frank_profile)
-    reassigned = assigned_family(oei, researcher=alice, to=frank_profile)
-    his_old_contact = log_contact(reassigned, by=frank)
+    # His assignments to these two ended longer ago than the correction window, during which a former partner
+    # still reads and corrects his own contacts (visits/tests/test_former_partner.py).
+    after_the_window = days_ago(TrialSettings.current().contact_correction_days + 1)
+    with days_back(40):
+        reassigned = assigned_family(oei, researcher=alice, to=frank_profile)
+        his_old_contact = log_contact(reassigned, by=frank)
+        ended = assigned_family(oei, researcher=alice, to=frank_profile)
     visits_services.family_assign(
-        family=reassigned, partner=fiona, started_on=days_ago(0), assigned_by=alice, reason="Closer to fiona"
+        family=reassigned, partner=fiona, started_on=after_the_window, assigned_by=alice, reason="Closer to fiona"
     )
-    ended = assigned_family(oei, researcher=alice, to=frank_profile)
-    visits_services.intervention_end(family=ended, ended_on=days_ago(0), reason="family_ended", ended_by=alice)
+    visits_services.intervention_end(family=ended, ended_on=after_the_window, reason="family_ended", ended_by=alice)
     not_his = {
         "a control family": randomised_family(oei, researcher=alice, arm=Arm.CONTROL),
         "another partner's family": assigned_family(oei, researcher=alice, to=fiona),
