@@ -287,8 +287,9 @@ def partner_capacity_check(*, capacity: int, partner_pk: int | None) -> None:
 
 def partner_profile_save(*, profile: PartnerProfile, saved_by: User) -> PartnerProfile:
     """The administrator sets a Family Partner up, or changes their site, capacity or status (docs/trial-rules.md,
-    "The Family Partner's work": at most 5 families at a time, a setting)."""
-    if not has_role(saved_by, Role.ADMINISTRATOR):
+    "The Family Partner's work": at most 5 families at a time, a setting). Allowed to whoever the admin allows to
+    add or change a profile (its model permissions: the superuser that `createsuperuser` makes, docs/deployment.md)."""
+    if not saved_by.has_perm("visits.change_partnerprofile" if profile.pk else "visits.add_partnerprofile"):
         raise PermissionDenied
     with transaction.atomic():
         partner_capacity_check(capacity=profile.capacity, partner_pk=profile.pk)

@@ -106,6 +106,8 @@ def test_it_sets_up_a_new_partner(adam, oei):
 
 @pytest.mark.parametrize("who", ["alice", "dina", "paula", "frank"])
 def test_only_the_administrator_saves_a_profile(request, gunnar, who):
+    """Whoever the admin lets change a profile: the superuser (adam, and the administrator `createsuperuser` makes);
+    not the data manager, who is staff for the trial settings only."""
     gunnar.capacity = 4
 
     with pytest.raises(PermissionDenied):
@@ -163,3 +165,12 @@ def test_the_demo_sets_its_partner_up_through_the_service_within_the_trials_limi
     profile = PartnerProfile.objects.get(user=frank)
     assert profile.capacity == 3
     assert PartnerProfile.history.get(id=profile.pk).history_user == adam
+
+
+def test_the_administrator_made_by_createsuperuser_saves_a_profile(gunnar, django_user_model):
+    superuser = django_user_model.objects.create_superuser("root", password="x")
+    gunnar.capacity = 4
+
+    services.partner_profile_save(profile=gunnar, saved_by=superuser)
+
+    assert capacity_of(gunnar) == 4
