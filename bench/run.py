@@ -292,7 +292,8 @@ WHERE partner.site_id = ANY(%(site_ids)s)
 # from their assignments that have not ended.
 DAY_TOTALS_WRONG = """
 SELECT count(*) FROM (
-    SELECT family_id, contact_date AS day, sum(duration_quarters) AS quarters FROM {contact} GROUP BY 1, 2
+    SELECT family_id, contact_date AS day, sum(duration_quarters) AS quarters FROM {contact}
+    WHERE voided_at IS NULL GROUP BY 1, 2
 ) AS contacts
 FULL JOIN {contactday} AS days USING (family_id, day)
 WHERE COALESCE(contacts.quarters, 0) <> COALESCE(days.quarters, 0)

@@ -33,7 +33,7 @@ from trial.roles import Role
 from trial.tests.factories import UserFactory
 from visits import services as visits_services
 from visits.models import Assignment, Contact, ContactDay, InterventionPeriod, PartnerProfile, PartnerStatus
-from visits.tests.factories import assigned_family, log_contact, partner, randomised_family
+from visits.tests.factories import assigned_family, days_back, log_contact, partner, randomised_family
 
 # Every role the policy speaks of, and the user (a fixture) who holds it. The family in each test is
 # registered at Øvre Eiker (OEI), so "of site" means OEI and "of other site" means Larvik (LAR).
@@ -237,6 +237,16 @@ PAGES: dict[str, Page] = {
             others=NOT_FOUND, family_partner=TO_WORK, researcher_of_site=FORBIDDEN, principal_investigator=FORBIDDEN
         ),
     ),
+    # frank's contact: voided by its author (frank, the family's partner) or OEI's researchers; the PI sees the
+    # family's work but voids nothing; to everyone else no such contact exists.
+    "visits:contact_void": Page(
+        family_state="assigned",
+        pk_of="contact",
+        get=rule(others=NOT_FOUND, family_partner=OK, researcher_of_site=OK, principal_investigator=FORBIDDEN),
+        post=rule(
+            others=NOT_FOUND, family_partner=TO_WORK, researcher_of_site=TO_WORK, principal_investigator=FORBIDDEN
+        ),
+    ),
     "visits:caseload": Page(family_state="assigned", get=CASELOAD_VIEWERS),
     "visits:dose": Page(family_state="assigned", get=CASELOAD_VIEWERS),
     # frank's profile (at OEI): only OEI's researchers send him on leave or back. A profile is no family:
@@ -425,7 +435,9 @@ def research_records() -> dict:
         InterventionPeriod.objects.order_by("pk").values_list("family__study_id", "ended_on", "end_reason")
     )
     counts["contacts"] = list(
-        Contact.objects.order_by("pk").values_list("pk", "contact_date", "duration_quarters", "kind", "elements")
+        Contact.objects.order_by("pk").values_list(
+            "pk", "contact_date", "duration_quarters", "kind", "elements", "voided_at"
+        )
     )
     counts["contact days"] = list(ContactDay.objects.order_by("pk").values_list("family_id", "day", "quarters"))
     return counts
@@ -510,6 +522,8 @@ def form_data(url_name: str, *, site: Site, researcher, request) -> dict:
         return contact_data()
     if url_name == "visits:contact_edit":
         return correction_data()
+    if url_name == "visits:contact_void":
+        return {"reason": "Logged with the wrong family"}
     if url_name == "visits:partner_status":
         return {"status": PartnerStatus.ON_LEAVE}
     if url_name == "visits:assign":
@@ -576,6 +590,11 @@ EFFECT = {
     "visits:contact_edit": lambda before, after, family: (
         after["history of Contact"] == before["history of Contact"] + 1
         and Contact.objects.get(family=family).duration_quarters == 6
+    ),
+    "visits:contact_void": lambda before, after, family: (
+        Contact.objects.get(family=family).void_reason == "Logged with the wrong family"
+        and after["contact days"] == [(family.pk, day, 0) for _family, day, _quarters in before["contact days"]]
+        and after["history of Contact"] == before["history of Contact"] + 1
     ),
     "visits:partner_status": lambda before, after, family: (
         after["partner statuses"]["frank"] == PartnerStatus.ON_LEAVE
@@ -749,13 +768,17 @@ def test_it_shows_a_family_partner_only_the_families_assigned_to_them_now(client
     frank_profile = frank_as_partner(request)
     fiona = partner(oei, "fiona")
     his = assigned_family(oei, researcher=alice, to=frank_profile)
-    reassigned = assigned_family(oei, researcher=alice, to=frank_profile)
-    his_old_contact = log_contact(reassigned, by=frank)
+    # His assignments to these two ended longer ago than the correction window, during which a former partner
+    # still reads and corrects his own contacts (visits/tests/test_former_partner.py).
+    after_the_window = days_ago(TrialSettings.current().contact_correction_days + 1)
+    with days_back(40):
+        reassigned = assigned_family(oei, researcher=alice, to=frank_profile)
+        his_old_contact = log_contact(reassigned, by=frank)
+        ended = assigned_family(oei, researcher=alice, to=frank_profile)
     visits_services.family_assign(
-        family=reassigned, partner=fiona, started_on=days_ago(0), assigned_by=alice, reason="Closer to fiona"
+        family=reassigned, partner=fiona, started_on=after_the_window, assigned_by=alice, reason="Closer to fiona"
     )
-    ended = assigned_family(oei, researcher=alice, to=frank_profile)
-    visits_services.intervention_end(family=ended, ended_on=days_ago(0), reason="family_ended", ended_by=alice)
+    visits_services.intervention_end(family=ended, ended_on=after_the_window, reason="family_ended", ended_by=alice)
     not_his = {
         "a control family": randomised_family(oei, researcher=alice, arm=Arm.CONTROL),
         "another partner's family": assigned_family(oei, researcher=alice, to=fiona),

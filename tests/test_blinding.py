@@ -54,6 +54,8 @@ ARM_CODES = [
 PARTNER_FIRST_NAME, PARTNER_LAST_NAME = "Fenna", "Brattvold-Aasen"
 CONTACT_NOTES = "Mother worried about the eviction notice; we called the housing office together"
 END_DETAILS = "The family asked to pause until the baby is born"
+# A voided contact's reason is free text written after randomisation (visits' voids).
+VOID_REASON = "Logged twice: the Family Partner home visit belonged to the intervention family next door"
 # Markers of the visits app's templates: the family page's section, the period, the partner, contacts and
 # their notes, the hours per week, the waiting list, the researcher's slot banner, the weekly hours table.
 WORK_MARKERS = [
@@ -144,7 +146,7 @@ def work_traces(body: str) -> list[str]:
     found = [marker for marker in WORK_MARKERS if marker in body]
     links = re.findall(r'(?:href|action)="([^"]*)"', body)
     found += [path for path in WORK_PATHS if any(path in link for link in links)]
-    secrets = {PARTNER_LAST_NAME, CONTACT_NOTES, END_DETAILS, *planned_ends()}
+    secrets = {PARTNER_LAST_NAME, CONTACT_NOTES, END_DETAILS, VOID_REASON, *planned_ends()}
     found += [secret for secret in sorted(secrets) if secret.casefold() in text.casefold()]
     # The trial's name and the arm's label (arm_traces' business) say "Family Partner" too.
     outside_the_name = text.casefold()
@@ -396,6 +398,8 @@ def _family_partner_work(oei, *, alice, randomiser, arms: dict[str, str], random
         visits_services.family_assign(family=family, partner=fenna, started_on=days_ago(0), assigned_by=alice)
         log_contact(family, by=fenna.user, notes=CONTACT_NOTES)
     log_contact(with_partner, by=fenna.user, kind="phone_video", duration_quarters=3, notes="")
+    mistaken = log_contact(with_partner, by=fenna.user, kind="other", duration_quarters=2, notes="")
+    visits_services.contact_void(contact=mistaken, voided_by=fenna.user, reason=VOID_REASON)
     visits_services.intervention_end(
         family=ended, ended_on=days_ago(0), reason=EndReason.OTHER, details=END_DETAILS, ended_by=alice
     )
@@ -409,7 +413,7 @@ def _family_partner_work(oei, *, alice, randomiser, arms: dict[str, str], random
     )
     assert InterventionPeriod.objects.filter(ended_on__isnull=False).count() == 2, "both interventions ended"
     assert list(Assignment.objects.filter(ended_on__isnull=True).values_list("family", flat=True)) == [with_partner.pk]
-    assert Contact.objects.count() == 4
+    assert Contact.objects.count() == 5
     return [Family.objects.get(pk=family.pk) for family in (with_partner, ended, withdrawn_during, waiting, control[0])]
 
 
@@ -567,6 +571,7 @@ def without_own_address(response, family: Family) -> str:
 
 def test_it_refuses_a_blinded_assessor_every_family_partner_page_alike_for_both_arms(client, carol, trial):
     contact = Contact.objects.get(family=trial.with_partner, kind="home_visit")  # the one with notes
+    voided = Contact.objects.get(family=trial.with_partner, voided_at__isnull=False)
     partner_profile = Assignment.objects.get(family=trial.with_partner, ended_on__isnull=True).partner
     records = (Contact.objects.count(), Assignment.objects.count(), InterventionPeriod.objects.count())
     client.force_login(carol)
@@ -578,12 +583,14 @@ def test_it_refuses_a_blinded_assessor_every_family_partner_page_alike_for_both_
             reverse("visits:caseload"),
             reverse("visits:dose"),
             reverse("visits:contact_edit", kwargs={"pk": contact.pk}),
+            reverse("visits:contact_void", kwargs={"pk": voided.pk}),
         ]:
             response = client.get(url)
             assert response.status_code in (403, 404), (language, url, response.status_code)
             assert not refusal_leaks(response, url), (language, url)
         for url, data in [
             (reverse("visits:contact_edit", kwargs={"pk": contact.pk}), {"notes": "x"}),
+            (reverse("visits:contact_void", kwargs={"pk": contact.pk}), {"reason": "x"}),
             (reverse("visits:partner_status", kwargs={"pk": partner_profile.pk}), {"status": "on_leave"}),
         ]:
             response = client.post(url, data)
@@ -607,6 +614,7 @@ def test_it_refuses_a_blinded_assessor_every_family_partner_page_alike_for_both_
 
     assert (Contact.objects.count(), Assignment.objects.count(), InterventionPeriod.objects.count()) == records
     assert Contact.objects.get(pk=contact.pk).notes == CONTACT_NOTES
+    assert Contact.objects.get(pk=contact.pk).voided_at is None
 
 
 def test_it_finds_the_arms_and_the_family_partner_work_on_a_researchers_crawl_so_the_detector_works(alice, trial):
@@ -648,7 +656,8 @@ def test_it_finds_the_arms_and_the_family_partner_work_on_a_researchers_crawl_so
         work = pages.get(work_url(trial.with_partner))
         assert work is not None, f"alice's {language} crawl never reached the work page of {trial.with_partner}"
         assert CONTACT_NOTES in html.unescape(work.body)
-        assert work.body.count("data-contact=") == 2
+        assert VOID_REASON in html.unescape(work.body), "a voided contact's reason, to the site's researchers"
+        assert work.body.count("data-contact=") == 3
         assert END_DETAILS in html.unescape(pages[family_url(trial.ended)].body)
         assert "data-period" in pages[family_url(trial.withdrawn_during_intervention)].body
         assert "data-waiting" in pages[family_url(trial.waiting)].body

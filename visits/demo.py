@@ -13,8 +13,9 @@ from visits.models import Element, PartnerProfile
 
 def load_demo_visits(demo: Demo) -> str:
     oei = demo.sites["OEI"]
-    partner, _created = PartnerProfile.objects.get_or_create(
-        user=demo.users["partner"], defaults={"site": oei, "capacity": TrialSettings.current().partner_capacity}
+    partner = PartnerProfile.objects.filter(user=demo.users["partner"]).first() or services.partner_profile_save(
+        profile=PartnerProfile(user=demo.users["partner"], site=oei, capacity=TrialSettings.current().partner_capacity),
+        saved_by=demo.users["admin"],
     )
     researcher = demo.users["researcher"]
     families = list(

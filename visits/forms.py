@@ -1,3 +1,5 @@
+import re
+
 from django import forms
 from django.db.models import QuerySet
 from django.utils.translation import gettext, ngettext
@@ -14,7 +16,7 @@ from visits.models import (
     PartnerProfile,
     PartnerStatus,
 )
-from visits.services import NOT_SHOWN, ContactInput
+from visits.services import CONFIRM_IN_ERROR, NOT_SHOWN, ContactInput
 
 
 class PartnerChoiceField(forms.ModelChoiceField):
@@ -28,6 +30,9 @@ class PartnerChoiceField(forms.ModelChoiceField):
         else:
             state = ngettext("%(count)s free slot", "%(count)s free slots", obj.free_slots) % {"count": obj.free_slots}
         return f"{obj} ({state})"
+
+
+SHOWN_ASSIGNMENT = re.compile(r"[0-9]{1,18}")
 
 
 class AssignForm(forms.Form):
@@ -46,28 +51,47 @@ class AssignForm(forms.Form):
     # is noticed (services.family_assign's `shown`).
     shown = forms.CharField(widget=forms.HiddenInput, required=False)
 
-    def __init__(self, *args, partners: QuerySet[PartnerProfile], current: Assignment | None, **kwargs):
+    # Only for a family whose randomisation is marked "randomised in error" (services.family_assign checks it too).
+    confirm_in_error = forms.BooleanField(
+        label=_("Give this family a Family Partner all the same (it stays in its arm: intention to treat)"),
+        error_messages={"required": CONFIRM_IN_ERROR},
+    )
+
+    def __init__(
+        self,
+        *args,
+        partners: QuerySet[PartnerProfile],
+        current: Assignment | None,
+        in_error: bool = False,
+        **kwargs,
+    ):
         super().__init__(*args, **kwargs)
-        # A form made when the family had no partner stays that form: the service then tells that a colleague
-        # assigned one meanwhile (instead of asking for a reason to replace a partner the user never saw).
-        reassigning = current is not None and not (self.is_bound and self.data.get("shown") == "none")
+        if not in_error:
+            del self.fields["confirm_in_error"]
         self.initial.setdefault("started_on", weeks.today())
         self.initial.setdefault("shown", str(current.pk) if current else "none")
         field = self.fields["partner"]
         assert isinstance(field, forms.ModelChoiceField)
         field.queryset = partners
-        if reassigning:
-            self.fields["reason"].required = True
-        else:
+        # A form made when the family had no partner stays that form: the service then tells that a colleague
+        # assigned one meanwhile (instead of asking for a reason to replace a partner the user never saw).
+        # Otherwise the reason is asked for, and required by the service only if the partner really changes:
+        # the partner the family already has is the existing assignment, whatever else the form says.
+        if current is None or (self.is_bound and self.data.get("shown", "").strip() == "none"):
             del self.fields["reason"]
+        else:
+            self.fields["reason"].help_text = _("Needed when you choose another Family Partner.")
 
     def clean_shown(self) -> int | None:
         value = self.cleaned_data["shown"].strip()
         if value == "none":
             return None
-        if value.isdigit():
-            return int(value)
-        return NOT_SHOWN  # an old form without the field: nothing to compare
+        if not value:
+            return NOT_SHOWN  # an old form without the field: nothing to compare
+        # ASCII digits only, and no more than a key has: str.isdigit() also takes "²", which int() refuses.
+        if not SHOWN_ASSIGNMENT.fullmatch(value):
+            raise forms.ValidationError(_("The form has expired; reload the page."), code="invalid")
+        return int(value)
 
 
 class EndInterventionForm(forms.Form):
@@ -149,6 +173,16 @@ class ContactCorrectionForm(ContactForm):
             self.fields["reason"].required = True
         else:
             self.fields["reason"].help_text = _("Optional for a contact logged in the last days.")
+
+
+class ContactVoidForm(forms.Form):
+    reason = forms.CharField(
+        label=_("Why is it voided?"),
+        widget=forms.Textarea(attrs={"rows": 2}),
+        max_length=2000,
+        error_messages={"required": _("Say why the contact is voided.")},
+        help_text=_("For example: logged with the wrong family, or logged twice."),
+    )
 
 
 class PartnerStatusForm(forms.Form):

@@ -6,8 +6,7 @@ family's hours per day (never above 24). Nothing here is deleted: corrections ar
 """
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
-from django.db import connection, models
+from django.db import models
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
@@ -18,6 +17,13 @@ from visits.weeks import QUARTERS_PER_HOUR
 
 MAX_CONTACT_QUARTERS = 12 * QUARTERS_PER_HOUR  # one contact: 0.25 to 12 hours
 MAX_DAY_QUARTERS = 24 * QUARTERS_PER_HOUR  # one family's contacts on one day
+
+# How the database refuses what the services refuse first (its constraints' names and its triggers' messages,
+# migrations 0002 and 0003), so that a refusal that reaches the database still gets the service's own words.
+CAPACITY_CONSTRAINT = "partner_within_capacity"
+ONE_ACTIVE_ASSIGNMENT_CONSTRAINT = "assignment_one_active_per_family"
+REFUSED_NOT_INTERVENTION = "only a family randomised to the intervention gets a Family Partner"
+REFUSED_NOT_RANDOMISED = "only a randomised family that has not withdrawn gets a Family Partner"
 
 
 class PartnerStatus(models.TextChoices):
@@ -38,6 +44,7 @@ class PartnerProfile(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="partner_profile", verbose_name=_("user")
     )
     site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="partners", verbose_name=_("site"))
+    # At most the trial's limit, and never below the families the partner has: services.partner_profile_save.
     capacity = models.PositiveSmallIntegerField(
         _("capacity"), help_text=_("Families at a time; at most the trial's limit (the trial settings).")
     )
@@ -55,7 +62,7 @@ class PartnerProfile(models.Model):
             models.CheckConstraint(condition=models.Q(capacity__gte=1), name="partner_capacity_positive"),
             models.CheckConstraint(
                 condition=models.Q(active_families__gte=0) & models.Q(active_families__lte=models.F("capacity")),
-                name="partner_within_capacity",
+                name=CAPACITY_CONSTRAINT,
             ),
             models.CheckConstraint(condition=models.Q(status__in=PartnerStatus.values), name="partner_status_known"),
         ]
@@ -79,33 +86,6 @@ class PartnerProfile(models.Model):
     @property
     def takes_families(self) -> bool:
         return self.status == PartnerStatus.ACTIVE and self.free_slots > 0
-
-    def clean(self) -> None:
-        from trial.models import TrialSettings
-
-        limit = TrialSettings.current().partner_capacity
-        if self.capacity is not None and self.capacity > limit:
-            raise ValidationError(
-                {
-                    "capacity": _("At most %(limit)s families per Family Partner (the trial settings).")
-                    % {"limit": limit}
-                }
-            )
-        if self.capacity is not None and self.pk:
-            # The count as the database has it now, not as this object was read (a form opened earlier). Inside a
-            # transaction (the admin's form runs in one) the row stays locked until the save, so an assignment
-            # at the same moment waits and then finds the new capacity, instead of the save failing the check.
-            rows = PartnerProfile.objects.filter(pk=self.pk)
-            if connection.in_atomic_block:
-                rows = rows.select_for_update()
-            active = rows.values_list("active_families", flat=True).first() or 0
-            if self.capacity < active:
-                raise ValidationError(
-                    {
-                        "capacity": _("This Family Partner has %(count)s families now; reassign some first.")
-                        % {"count": active}
-                    }
-                )
 
 
 class Assignment(models.Model):
@@ -131,7 +111,7 @@ class Assignment(models.Model):
         constraints = [
             # One Family Partner at a time per family.
             models.UniqueConstraint(
-                fields=["family"], condition=models.Q(ended_on__isnull=True), name="assignment_one_active_per_family"
+                fields=["family"], condition=models.Q(ended_on__isnull=True), name=ONE_ACTIVE_ASSIGNMENT_CONSTRAINT
             ),
             models.CheckConstraint(
                 condition=models.Q(ended_on__isnull=True) | models.Q(ended_on__gte=models.F("started_on")),
@@ -239,6 +219,19 @@ class Contact(models.Model):
     notes = EncryptedTextField(_("notes"), blank=True)
     recorded_at = models.DateTimeField(_("recorded at"), auto_now_add=True)
     submission_token = models.UUIDField(unique=True, editable=False)
+    # A contact logged by mistake is voided, not deleted: kept with its history, out of every sum (the database's
+    # daily totals count only contacts that are not voided), and never changed again (a trigger refuses it).
+    voided_at = models.DateTimeField(_("voided at"), null=True, blank=True)
+    voided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        null=True,
+        blank=True,
+        verbose_name=_("voided by"),
+        db_index=False,  # users are never deleted; no index to keep up on every contact logged
+    )
+    void_reason = models.TextField(_("why it was voided"), blank=True, default="", db_default="")
     history = HistoricalRecords(excluded_fields=["submission_token"])
 
     class Meta:
@@ -252,6 +245,11 @@ class Contact(models.Model):
                 name="contact_duration_quarter_hours",
             ),
             models.CheckConstraint(condition=models.Q(kind__in=ContactKind.values), name="contact_kind_known"),
+            models.CheckConstraint(
+                condition=models.Q(voided_at__isnull=True, voided_by__isnull=True, void_reason="")
+                | (models.Q(voided_at__isnull=False, voided_by__isnull=False) & ~models.Q(void_reason="")),
+                name="contact_void_has_time_person_and_reason",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -259,6 +257,10 @@ class Contact(models.Model):
 
     def element_labels(self) -> list[str]:
         return [str(Element(code).label) for code in self.elements if code in Element.values]
+
+    @property
+    def is_voided(self) -> bool:
+        return self.voided_at is not None
 
 
 class ContactDay(models.Model):

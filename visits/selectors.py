@@ -8,7 +8,7 @@ hours come from the daily totals (ContactDay), summed per ISO week.
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 from django.contrib.auth.models import User as AuthUser
@@ -17,6 +17,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from families.models import Family, FamilyStatus
+from randomization.models import AllocationAnnotation
 from randomization.selectors import intervention_families
 from trial.models import Site, TrialSettings
 from trial.roles import Role, User, can_at_site, has_role, is_blinded, site_ids_for, users_with_role
@@ -62,25 +63,78 @@ def is_partner_of(user: User, family: Family) -> bool:
     )
 
 
+def former_partner_until(user: User, family: Family, today: date | None = None) -> date | None:
+    """The last day on which a former Family Partner of the family (their assignment ended by a reassignment or the
+    intervention's end) still reads, corrects and voids their own contacts: the correction window of the trial
+    settings after their last assignment to the family ended. None for anyone else, and once the window closed."""
+    if not has_role(user, Role.FAMILY_PARTNER) or is_blinded(user):
+        return None
+    ended = Assignment.objects.filter(family=family, partner__user=user.pk, ended_on__isnull=False).aggregate(
+        last=Max("ended_on")
+    )["last"]
+    if ended is None:
+        return None
+    until = ended + timedelta(days=TrialSettings.current().contact_correction_days)
+    return until if (today or weeks.today()) <= until else None
+
+
 @dataclass(frozen=True)
 class WorkAccess:
     """What a user may do with a family's Family Partner work: see it (its partner now, the site's researchers,
-    the PI; never a blinded user), and log contacts (its partner)."""
+    the PI; a former partner their own contacts, for a while; never a blinded user), and log contacts (its
+    partner now)."""
 
     sees: bool
     is_partner: bool
+    former_until: date | None = None  # a former partner: only their own contacts, until this day
+
+    @property
+    def changes_own_contacts(self) -> bool:
+        return self.is_partner or self.former_until is not None
 
 
 def work_access(user: User, family: Family) -> WorkAccess:
     if is_blinded(user):
         return WorkAccess(sees=False, is_partner=False)
-    is_partner = is_partner_of(user, family)
-    return WorkAccess(sees=is_partner or can_at_site(user, family.site_id, *WORK_ROLES), is_partner=is_partner)
+    if is_partner_of(user, family):
+        return WorkAccess(sees=True, is_partner=True)
+    former_until = former_partner_until(user, family)
+    return WorkAccess(
+        sees=former_until is not None or can_at_site(user, family.site_id, *WORK_ROLES),
+        is_partner=False,
+        former_until=former_until,
+    )
 
 
-def can_read_notes(user: User, contact: Contact, family: Family) -> bool:
-    """Notes are for their author and the family's site researchers only (not the PI, never exported)."""
-    return contact.author_id == user.pk or can_manage_caseload(user, family.site_id)
+@dataclass(frozen=True)
+class ContactRights:
+    """What a user may do with a family's contacts, worked out once per family (a page of contacts asks no more).
+
+    Notes (and a void's reason) are for their author and the family's site researchers only: not the PI, never
+    exported. Its author corrects and voids a contact while the family is theirs (and for the correction window
+    after it stopped being theirs); the site's researchers void any contact logged by mistake. Whether the contact
+    is voided already is the caller's business."""
+
+    user_id: int | None
+    own: bool  # corrects and voids their own contacts with the family
+    manages: bool  # a researcher of the family's site
+
+    def reads_notes(self, contact: Contact) -> bool:
+        return contact.author_id == self.user_id or self.manages
+
+    def corrects(self, contact: Contact) -> bool:
+        return contact.author_id == self.user_id and self.own
+
+    def voids(self, contact: Contact) -> bool:
+        return self.corrects(contact) or self.manages
+
+
+def contact_rights(user: User, family: Family, access: WorkAccess | None = None) -> ContactRights:
+    """Pass the user's `access` to the family's work when the caller has it (one query fewer)."""
+    access = access or work_access(user, family)
+    return ContactRights(
+        user_id=user.pk, own=access.changes_own_contacts, manages=can_manage_caseload(user, family.site_id)
+    )
 
 
 # --- Hours per ISO week -------------------------------------------------------------------------------------
@@ -112,11 +166,15 @@ def last_contact_days(family_ids) -> dict[int, date]:
 
 @dataclass
 class WeekDose:
-    """A family's hours in one week against the target (prorated for the days the intervention ran)."""
+    """A family's hours in one week against the target (prorated for the days the intervention ran).
+
+    A week still running is judged against the part of it that has passed (`expected_so_far`: the days before
+    today), so that a Monday with nothing logged yet is not "low"; its bar still fills towards the whole week."""
 
     week: weeks.Week
     quarters: int
     expected_quarters: int  # 0: the intervention did not run that week
+    expected_so_far: int | None = None  # a week still running: the target of its days before today
 
     @property
     def hours(self) -> Decimal:
@@ -137,9 +195,10 @@ class WeekDose:
         """on-target (at least the target), partial (at least half), low, or outside (not in the intervention)."""
         if not self.in_period:
             return "outside"
-        if self.quarters >= self.expected_quarters:
+        expected = self.expected_quarters if self.expected_so_far is None else self.expected_so_far
+        if self.quarters >= expected:
             return "on-target"
-        if 2 * self.quarters >= self.expected_quarters:
+        if 2 * self.quarters >= expected:
             return "partial"
         return "low"
 
@@ -148,12 +207,17 @@ class WeekDose:
         return min(self.percent, 100)
 
 
-def expected_quarters(period: InterventionPeriod | None, week: weeks.Week, target: int) -> int:
-    """The target for one week, prorated by the days of that week within the intervention period."""
+def expected_quarters(
+    period: InterventionPeriod | None, week: weeks.Week, target: int, before: date | None = None
+) -> int:
+    """The target for one week, prorated by the days of that week within the intervention period (and, with
+    `before`, only the days before it)."""
     if period is None:
         return 0
     first = max(week.start, period.started_on)
     last = min(week.end, period.ended_on or week.end)
+    if before is not None:
+        last = min(last, before - timedelta(days=1))
     days = (last - first).days + 1
     return round(target * days / 7) if days > 0 else 0
 
@@ -180,10 +244,11 @@ class PartnerFamily:
 
 
 def partner_families(profile: PartnerProfile, today: date) -> list[PartnerFamily]:
-    """The partner's families now, with this week's and last week's hours: three queries."""
+    """The partner's families now (with the name the partner knows them by), with this week's and last week's
+    hours: three queries."""
     assignments = list(
         Assignment.objects.filter(partner=profile, ended_on__isnull=True)
-        .select_related("family__site", "family__intervention")
+        .select_related("family__site", "family__intervention", "family__identity")
         .order_by("family__site__code", "family__number")
     )
     family_ids = [a.family_id for a in assignments]
@@ -201,7 +266,7 @@ def partner_families(profile: PartnerProfile, today: date) -> list[PartnerFamily
         rows.append(
             PartnerFamily(
                 assignment=assignment,
-                this_week=_dose(assignment.family_id, this_week, totals, period, target),
+                this_week=_dose(assignment.family_id, this_week, totals, period, target, today),
                 last_week=_dose(assignment.family_id, last_week, totals, period, target),
                 last_contact=last,
                 days_without_contact=(today - since).days,
@@ -211,8 +276,34 @@ def partner_families(profile: PartnerProfile, today: date) -> list[PartnerFamily
     return rows
 
 
-def _dose(family_id: int, week: weeks.Week, totals, period, target: int) -> WeekDose:
-    return WeekDose(week, totals.get((family_id, week.start), 0), expected_quarters(period, week, target))
+@dataclass
+class FormerFamily:
+    study_id: str
+    until: date  # the last day the partner still corrects their contacts with it
+
+
+def former_families(profile: PartnerProfile, today: date) -> list[FormerFamily]:
+    """The families the partner had until recently (not theirs now), while they may still correct their contacts
+    with them (selectors.former_partner_until's window): one query."""
+    days = TrialSettings.current().contact_correction_days
+    current = Assignment.objects.filter(partner=profile, ended_on__isnull=True).values("family_id")
+    return [
+        FormerFamily(study_id, ended + timedelta(days=days))
+        for study_id, ended in Assignment.objects.filter(partner=profile, ended_on__isnull=False)
+        .exclude(family_id__in=current)
+        .values_list("family__study_id")
+        .annotate(last=Max("ended_on"))
+        .filter(last__gte=today - timedelta(days=days))
+        .order_by("family__study_id")
+        .values_list("family__study_id", "last")
+    ]
+
+
+def _dose(family_id: int, week: weeks.Week, totals, period, target: int, today: date | None = None) -> WeekDose:
+    """With `today` in the week, the week is judged on its days before today."""
+    running = today is not None and week.start <= today <= week.end
+    so_far = expected_quarters(period, week, target, before=today) if running else None
+    return WeekDose(week, totals.get((family_id, week.start), 0), expected_quarters(period, week, target), so_far)
 
 
 # --- A family's work (the family's Family Partner page) --------------------------------------------------
@@ -221,20 +312,24 @@ def _dose(family_id: int, week: weeks.Week, totals, period, target: int) -> Week
 def family_weeks(
     family: Family, today: date, count: int = 8, period: InterventionPeriod | None = None
 ) -> list[WeekDose]:
-    """The family's last `count` weeks, newest first; pass its intervention `period` when the caller has read it."""
+    """The family's last `count` weeks of its intervention, newest first: none before it started, none after it
+    ended. Pass its intervention `period` when the caller has read it."""
     if period is None:
         period = InterventionPeriod.objects.filter(family=family).first()
-    last = weeks.week_of(today)
-    shown = weeks.weeks_until(last, count)
+    if period is None:
+        return []
+    last = weeks.week_of(min(today, period.ended_on or today))
+    shown = [week for week in weeks.weeks_until(last, count) if week.end >= period.started_on]
     totals = week_quarters([family.pk], shown[0], last)
     target = target_quarters(TrialSettings.current())
-    return [_dose(family.pk, week, totals, period, target) for week in reversed(shown)]
+    return [_dose(family.pk, week, totals, period, target, today) for week in reversed(shown)]
 
 
 def family_contacts(family: Family) -> QuerySet[Contact]:
     """The family's contacts, newest first, each with how often it was corrected (its history's changes)."""
     corrections = (
-        Contact.history.filter(id=OuterRef("pk"), history_type="~")
+        # A change that voids the contact is its void, not a correction.
+        Contact.history.filter(id=OuterRef("pk"), history_type="~", voided_at__isnull=True)
         .order_by()
         .values("id")
         .annotate(count=Count("history_id"))
@@ -242,7 +337,7 @@ def family_contacts(family: Family) -> QuerySet[Contact]:
     )
     return (
         Contact.objects.filter(family=family)
-        .select_related("author")
+        .select_related("author", "voided_by")
         .annotate(corrections=Coalesce(Subquery(corrections), 0))
         .order_by("-contact_date", "-pk")
     )
@@ -256,11 +351,18 @@ def current_assignment(family: Family) -> Assignment | None:
 
 
 def waiting_families(site_ids: frozenset[int] | None) -> QuerySet[Family]:
-    """Randomised intervention families that have never had a Family Partner, longest waiting first."""
+    """Randomised intervention families that have never had a Family Partner, longest waiting first (a withdrawn
+    family's status is "withdrawn": it never waits), each with its allocation's "randomised in error" mark."""
     families = intervention_families(Family.objects.filter(status=FamilyStatus.RANDOMISED, intervention__isnull=True))
     if site_ids is not None:
         families = families.filter(site_id__in=site_ids)
-    return families.select_related("site", "allocation").order_by("allocation__randomised_at", "pk")
+    return families.select_related("site", "allocation__annotation").order_by("allocation__randomised_at", "pk")
+
+
+def randomised_in_error(family: Family) -> AllocationAnnotation | None:
+    """The family's randomisation marked as made in error, if it is: the family stays in its arm (intention to
+    treat), and a researcher confirms before it gets a Family Partner."""
+    return AllocationAnnotation.objects.select_related("annotated_by").filter(allocation__family=family).first()
 
 
 @dataclass
@@ -360,7 +462,7 @@ class DoseRow:
 class WeekTotal(WeekDose):
     """All the families' hours in one week against the sum of their targets."""
 
-    families: int
+    families: int = 0
 
 
 def families_in_intervention(site_ids: frozenset[int] | None) -> QuerySet[Family]:
@@ -409,6 +511,11 @@ def week_totals(families: QuerySet[Family], shown: list[weeks.Week]) -> list[Wee
     for week in shown:
         expected = [expected_quarters(period, week, target) for period in periods]
         totals.append(
-            WeekTotal(week, delivered.get(week.start, 0), sum(expected), sum(1 for value in expected if value))
+            WeekTotal(
+                week=week,
+                quarters=delivered.get(week.start, 0),
+                expected_quarters=sum(expected),
+                families=sum(1 for value in expected if value),
+            )
         )
     return totals

@@ -14,11 +14,12 @@ from datetime import date, timedelta
 
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.debug import sensitive_variables
 
 from families.models import Family, FamilyStatus, Withdrawal
@@ -30,8 +31,12 @@ from trial.models import TrialSettings
 from trial.roles import Role, has_role
 from visits import weeks
 from visits.models import (
+    CAPACITY_CONSTRAINT,
     MAX_CONTACT_QUARTERS,
     MAX_DAY_QUARTERS,
+    ONE_ACTIVE_ASSIGNMENT_CONSTRAINT,
+    REFUSED_NOT_INTERVENTION,
+    REFUSED_NOT_RANDOMISED,
     Assignment,
     Contact,
     ContactDay,
@@ -42,7 +47,7 @@ from visits.models import (
     PartnerProfile,
     PartnerStatus,
 )
-from visits.selectors import can_manage_caseload, is_partner_of
+from visits.selectors import can_manage_caseload, contact_rights, is_partner_of, randomised_in_error
 
 
 def day_text(value: date) -> str:
@@ -75,6 +80,9 @@ def _full_message(partner: PartnerProfile) -> str:
 
 # `shown` of family_assign when the caller does not say which assignment its user saw.
 NOT_SHOWN = -1
+CONFIRM_IN_ERROR = gettext_lazy(
+    "Tick the box to confirm that this family gets a Family Partner although it was randomised in error."
+)
 
 
 def family_assign(
@@ -85,13 +93,15 @@ def family_assign(
     assigned_by: User,
     reason: str = "",
     shown: int | None = NOT_SHOWN,
+    confirmed_in_error: bool = False,
 ) -> AssignmentResult:
     """Give an intervention family its Family Partner, or a new one (`reason` then says why the last one ended).
 
     The first assignment starts the family's intervention period. Asking again for the partner the family
     already has (a double click, a colleague) returns that assignment. `shown` is the assignment the user's
     form was made for (None: the family had no partner then); if a colleague changed it meanwhile, the form is
-    refused instead of ending the colleague's new assignment."""
+    refused instead of ending the colleague's new assignment. A family whose randomisation is marked
+    "randomised in error" gets a partner only when the researcher confirms it (`confirmed_in_error`)."""
     if not can_manage_caseload(assigned_by, family.site_id):
         raise PermissionDenied
     reason = reason.strip()
@@ -101,10 +111,7 @@ def family_assign(
         if current is not None and current.partner_id == partner.pk:
             return AssignmentResult(current, created=False)
         if shown != NOT_SHOWN and shown != (current.pk if current else None):
-            raise ValidationError(
-                _("The Family Partner of %(study_id)s changed while you were choosing; check the family and try again.")
-                % {"study_id": family.study_id}
-            )
+            raise ValidationError(_changed_meanwhile_message(family))
         # The partners' rows, locked in key order: the new one, and the one a reassignment frees.
         locked = {
             profile.pk: profile
@@ -114,7 +121,9 @@ def family_assign(
             .order_by("pk")
         }
         partner = locked[partner.pk]
-        _check_assignable(family)
+        check_assignable(family)
+        if not confirmed_in_error and randomised_in_error(family) is not None:
+            raise ValidationError({"confirm_in_error": str(CONFIRM_IN_ERROR)})
         if partner.site_id != family.site_id:
             raise ValidationError({"partner": _("Choose a Family Partner of the family's own site.")})
         if not partner.user.is_active or not has_role(partner.user, Role.FAMILY_PARTNER):
@@ -134,7 +143,7 @@ def family_assign(
             started_on,
             field="started_on",
             not_before=randomised_on(family),
-            too_early=_("The assignment cannot start before the randomisation (%(date)s)."),
+            too_early=_("The assignment cannot start before the family joined the study (%(date)s)."),
         )
         if current is not None:
             if not reason:
@@ -157,10 +166,9 @@ def family_assign(
         try:
             with transaction.atomic():
                 save_as(assignment, assigned_by)
-        except IntegrityError:
-            # The capacity constraint: only reachable if the lock above were bypassed; same message.
-            partner.refresh_from_db()
-            raise ValidationError({"partner": _full_message(partner)}) from None
+        except IntegrityError as error:
+            # Only reachable if the checks above were bypassed: the database's refusal in their words.
+            raise _refused_by_database(error, family, partner) from None
         if not InterventionPeriod.objects.filter(family=family).exists():
             expected = TrialSettings.current().intervention_expected_months
             period = InterventionPeriod(
@@ -170,16 +178,51 @@ def family_assign(
     return AssignmentResult(assignment, created=True)
 
 
-def _check_assignable(family: Family) -> None:
+def _not_started_message(family: Family) -> str:
+    return _("The intervention of %(study_id)s has not started: it starts with the first Family Partner.") % {
+        "study_id": family.study_id
+    }
+
+
+def _changed_meanwhile_message(family: Family) -> str:
+    return _("The Family Partner of %(study_id)s changed while you were choosing; check the family and try again.") % {
+        "study_id": family.study_id
+    }
+
+
+def _not_randomised_message(family: Family) -> str:
+    return _("Only a randomised family gets a Family Partner; %(study_id)s is %(status)s.") % {
+        "study_id": family.study_id,
+        "status": family.get_status_display().lower(),
+    }
+
+
+def _not_intervention_message(family: Family) -> str:
+    return _("%(study_id)s is not in the intervention arm and gets no Family Partner.") % {"study_id": family.study_id}
+
+
+def _refused_by_database(error: IntegrityError, family: Family, partner: PartnerProfile) -> ValidationError:
+    """Which of the database's rules refused an assignment, told as the service's own check tells it."""
+    text = str(error)
+    if REFUSED_NOT_INTERVENTION in text:
+        return ValidationError(_not_intervention_message(family))
+    if REFUSED_NOT_RANDOMISED in text:
+        family.refresh_from_db(fields=["status"])
+        return ValidationError(_not_randomised_message(family))
+    if ONE_ACTIVE_ASSIGNMENT_CONSTRAINT in text:
+        return ValidationError(_changed_meanwhile_message(family))
+    if CAPACITY_CONSTRAINT in text:
+        partner.refresh_from_db()
+        return ValidationError({"partner": _full_message(partner)})
+    raise error
+
+
+def check_assignable(family: Family) -> None:
+    """Whether the family can get a Family Partner at all (its page says so before offering the form)."""
     if family.status != FamilyStatus.RANDOMISED:
-        raise ValidationError(
-            _("Only a randomised family gets a Family Partner; %(study_id)s is %(status)s.")
-            % {"study_id": family.study_id, "status": family.get_status_display().lower()}
-        )
+        raise ValidationError(_not_randomised_message(family))
     if not is_intervention_family(family):
-        raise ValidationError(
-            _("%(study_id)s is not in the intervention arm and gets no Family Partner.") % {"study_id": family.study_id}
-        )
+        raise ValidationError(_not_intervention_message(family))
     ended = _ended_on(family)
     if ended is not None:
         raise ValidationError(
@@ -189,7 +232,8 @@ def _check_assignable(family: Family) -> None:
 
 
 def _last_contact_on(family: Family) -> date | None:
-    return Contact.objects.filter(family=family).aggregate(last=Max("contact_date"))["last"]
+    """The family's last contact that counts (a voided one does not)."""
+    return Contact.objects.filter(family=family, voided_at__isnull=True).aggregate(last=Max("contact_date"))["last"]
 
 
 def _ended_on(family: Family) -> date | None:
@@ -213,6 +257,44 @@ def partner_set_status(*, partner: PartnerProfile, status: str, changed_by: User
             partner.status = status
             save_as(partner, changed_by)
     return partner
+
+
+def partner_capacity_check(*, capacity: int, partner_pk: int | None) -> None:
+    """A capacity a Family Partner can have: from one family to the trial's limit, and, for a partner set up
+    already, no fewer than the families they have now, as the database counts them (not as a form read them).
+
+    Inside a transaction the partner's row stays locked until it ends, so an assignment at the same moment waits
+    and then finds the new capacity, instead of the save failing the database's check (the admin's form checks
+    here, inside the transaction in which it saves)."""
+    limit = TrialSettings.current().partner_capacity
+    if capacity < 1:
+        raise ValidationError({"capacity": _("A Family Partner takes at least one family.")})
+    if capacity > limit:
+        raise ValidationError(
+            {"capacity": _("At most %(limit)s families per Family Partner (the trial settings).") % {"limit": limit}}
+        )
+    if partner_pk is None:
+        return
+    rows = PartnerProfile.objects.filter(pk=partner_pk)
+    if connection.in_atomic_block:
+        rows = rows.select_for_update(of=("self",))
+    active = rows.values_list("active_families", flat=True).first() or 0
+    if capacity < active:
+        raise ValidationError(
+            {"capacity": _("This Family Partner has %(count)s families now; reassign some first.") % {"count": active}}
+        )
+
+
+def partner_profile_save(*, profile: PartnerProfile, saved_by: User) -> PartnerProfile:
+    """The administrator sets a Family Partner up, or changes their site, capacity or status (docs/trial-rules.md,
+    "The Family Partner's work": at most 5 families at a time, a setting). Allowed to whoever the admin allows to
+    add or change a profile (its model permissions: the superuser that `createsuperuser` makes, docs/deployment.md)."""
+    if not saved_by.has_perm("visits.change_partnerprofile" if profile.pk else "visits.add_partnerprofile"):
+        raise PermissionDenied
+    with transaction.atomic():
+        partner_capacity_check(capacity=profile.capacity, partner_pk=profile.pk)
+        save_as(profile, saved_by)
+    return profile
 
 
 # --- The intervention's end ----------------------------------------------------------------------------------
@@ -244,10 +326,7 @@ def intervention_end(
         family = lock_family(family)
         period = InterventionPeriod.objects.select_for_update(of=("self",)).filter(family=family).first()
         if period is None:
-            raise ValidationError(
-                _("The intervention of %(study_id)s has not started: it starts with the first Family Partner.")
-                % {"study_id": family.study_id}
-            )
+            raise ValidationError(_not_started_message(family))
         if period.ended_on is not None:
             raise ValidationError(
                 _("The intervention of %(study_id)s already ended on %(date)s.")
@@ -347,13 +426,17 @@ def _check_contact(family: Family, data: ContactInput, *, replacing: Contact | N
         raise ValidationError({"elements": _("Choose among the model's five elements.")})
     if not 1 <= data.duration_quarters <= MAX_CONTACT_QUARTERS:
         raise ValidationError({"duration_quarters": _("A contact lasts from a quarter of an hour to 12 hours.")})
+    # The intervention runs from the family's first Family Partner (the first assignment) to its end.
+    period = InterventionPeriod.objects.filter(family=family).values_list("started_on", "ended_on").first()
+    if period is None:  # no partner yet, so nobody may log (is_partner_of): said all the same
+        raise ValidationError(_not_started_message(family))
+    started, ended = period
     check_date(
         data.contact_date,
         field="contact_date",
-        not_before=randomised_on(family),
-        too_early=_("The date cannot be before the randomisation (%(date)s)."),
+        not_before=started,
+        too_early=_("The date cannot be before the family got its Family Partner (%(date)s)."),
     )
-    ended = _ended_on(family)
     if ended is not None and data.contact_date > ended:
         raise ValidationError(
             {
@@ -438,9 +521,11 @@ def contact_correct(*, contact: Contact, author: User, data: ContactInput, reaso
     reason = reason.strip()
     with transaction.atomic():
         family = lock_family(contact.family)
-        if not is_partner_of(author, family):
+        if not contact_rights(author, family).corrects(contact):
             raise PermissionDenied
         contact = Contact.objects.select_for_update(of=("self",)).get(pk=contact.pk)
+        if contact.voided_at is not None:
+            raise ValidationError(VOIDED_IS_FINAL)
         data = _normalised(data)
         changes = {
             name: getattr(data, name) for name in CONTACT_FIELDS if getattr(contact, name) != getattr(data, name)
@@ -458,4 +543,29 @@ def contact_correct(*, contact: Contact, author: User, data: ContactInput, reaso
         for name, value in changes.items():
             setattr(contact, name, value)
         _save_contact(contact, author, reason)
+    return contact, True
+
+
+VOIDED_IS_FINAL = gettext_lazy("A voided contact cannot be corrected.")
+
+
+def contact_void(*, contact: Contact, voided_by: User, reason: str) -> tuple[Contact, bool]:
+    """Void a contact logged by mistake (the wrong family, logged twice): it is kept with its history and shown
+    struck through, and the database's daily totals leave it out, so no day, week or end date counts it. Its author
+    voids it while they may correct it; the site's researchers at any time. Voiding is final: a voided contact is
+    never corrected nor restored (the database refuses any change to it). Returns (contact, changed)."""
+    reason = reason.strip()
+    with transaction.atomic():
+        family = lock_family(contact.family)
+        contact = Contact.objects.select_for_update(of=("self",)).get(pk=contact.pk)
+        if not contact_rights(voided_by, family).voids(contact):
+            raise PermissionDenied
+        if contact.voided_at is not None:
+            return contact, False  # voided already (a double click, a colleague): the first void stands
+        if not reason:
+            raise ValidationError({"reason": _("Say why the contact is voided.")})
+        contact.voided_at = timezone.now()
+        contact.voided_by = voided_by
+        contact.void_reason = reason
+        save_as(contact, voided_by, reason)
     return contact, True

@@ -8,6 +8,7 @@ urlpatterns = [
     path("partner/families/<str:study_id>/", views.family_work, name="family"),
     path("partner/families/<str:study_id>/contacts/new/", views.contact_new, name="contact_new"),
     path("partner/contacts/<int:pk>/", views.contact_edit, name="contact_edit"),
+    path("partner/contacts/<int:pk>/void/", views.contact_void, name="contact_void"),
     path("caseload/", views.caseload, name="caseload"),
     path("caseload/weeks/", views.dose, name="dose"),
     path("caseload/partners/<int:pk>/status/", views.partner_status, name="partner_status"),

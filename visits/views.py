@@ -6,6 +6,7 @@ from django.db.models import Min
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
@@ -18,12 +19,19 @@ from trial.forms import add_service_error
 from trial.models import TrialSettings
 from trial.roles import AuthenticatedHttpRequest, Role, require_role, sites_for
 from visits import selectors, services, weeks
-from visits.forms import AssignForm, ContactCorrectionForm, ContactForm, EndInterventionForm, PartnerStatusForm
+from visits.forms import (
+    AssignForm,
+    ContactCorrectionForm,
+    ContactForm,
+    ContactVoidForm,
+    EndInterventionForm,
+    PartnerStatusForm,
+    duration_label,
+)
 from visits.models import Contact, InterventionPeriod, PartnerProfile
 from visits.selectors import (
     WORK_ROLES,
     can_manage_caseload,
-    can_read_notes,
     can_see_caseload,
     partner_profile_of,
     work_site_ids,
@@ -43,12 +51,14 @@ def partner_home(request: AuthenticatedHttpRequest) -> HttpResponse:
     profile = partner_profile_of(request.user)
     today = weeks.today()
     rows = selectors.partner_families(profile, today) if profile else []
+    former = selectors.former_families(profile, today) if profile else []
     return render(
         request,
         "visits/partner_home.html",
         {
             "profile": profile,
             "rows": rows,
+            "former": former,
             "this_week": weeks.week_of(today),
             "target_hours": TrialSettings.current().weekly_hours_target,
             "no_contact_days": TrialSettings.current().no_contact_days,
@@ -56,9 +66,9 @@ def partner_home(request: AuthenticatedHttpRequest) -> HttpResponse:
     )
 
 
-def _work_family(request: AuthenticatedHttpRequest, study_id: str) -> tuple[Family, bool]:
+def _work_family(request: AuthenticatedHttpRequest, study_id: str) -> tuple[Family, selectors.WorkAccess]:
     """A family whose Family Partner work this user may see (its partner now, the site's researchers, the PI),
-    and whether the user is its partner. 404 to everyone else, and for a family that has no Family Partner work
+    and what the user may do with it. 404 to everyone else, and for a family that has no Family Partner work
     (a control family, say)."""
     family = Family.objects.select_related("site").filter(study_id=study_id).first()
     if family is None:
@@ -66,23 +76,36 @@ def _work_family(request: AuthenticatedHttpRequest, study_id: str) -> tuple[Fami
     access = selectors.work_access(request.user, family)
     if not access.sees or not is_intervention_family(family):
         raise Http404
-    return family, access.is_partner
+    return family, access
 
 
 @login_required
 def family_work(request: AuthenticatedHttpRequest, study_id: str) -> HttpResponse:
-    family, is_partner = _work_family(request, study_id)
-    page = Paginator(selectors.family_contacts(family), CONTACTS_PER_PAGE).get_page(request.GET.get("page"))
-    contacts = [(contact, can_read_notes(request.user, contact, family)) for contact in page]
+    family, access = _work_family(request, study_id)
+    contacts_shown = selectors.family_contacts(family)
+    if access.former_until is not None:  # a former partner: their own contacts only
+        contacts_shown = contacts_shown.filter(author=request.user)
+    page = Paginator(contacts_shown, CONTACTS_PER_PAGE).get_page(request.GET.get("page"))
+    rights = selectors.contact_rights(request.user, family, access)
+    contacts = [
+        (
+            contact,
+            rights.reads_notes(contact),
+            not contact.is_voided and rights.corrects(contact),
+            not contact.is_voided and rights.voids(contact),
+        )
+        for contact in page
+    ]
     period = InterventionPeriod.objects.filter(family=family).first()
     return render(
         request,
         "visits/family_work.html",
         {
             "family": family,
-            "is_partner": is_partner,
+            "is_partner": access.is_partner,
+            "former_until": access.former_until,
             # docs/trial-rules.md: the family's Family Partner sees who and where the family is.
-            "identity": FamilyIdentity.objects.filter(family=family).first() if is_partner else None,
+            "identity": FamilyIdentity.objects.filter(family=family).first() if access.is_partner else None,
             "period": period,
             "assignment": selectors.current_assignment(family),
             "weeks": selectors.family_weeks(family, weeks.today(), count=4, period=period),
@@ -95,8 +118,8 @@ def family_work(request: AuthenticatedHttpRequest, study_id: str) -> HttpRespons
 @sensitive_post_parameters("notes")
 @login_required
 def contact_new(request: AuthenticatedHttpRequest, study_id: str) -> HttpResponse:
-    family, is_partner = _work_family(request, study_id)
-    if not is_partner:
+    family, access = _work_family(request, study_id)
+    if not access.is_partner:
         raise PermissionDenied
     form = ContactForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -107,14 +130,23 @@ def contact_new(request: AuthenticatedHttpRequest, study_id: str) -> HttpRespons
         except ValidationError as error:
             add_service_error(form, error)
         else:
+            day = services.day_text(contact.contact_date)
+            logged = _("Logged: %(duration)s with %(study_id)s on %(date)s.") % {
+                "duration": duration_label(contact.duration_quarters),
+                "study_id": family.study_id,
+                "date": day,
+            }
+            # A mistake is seen at once: the message links to the contact's correction.
             messages.success(
                 request,
-                _("Logged: %(hours)s h with %(study_id)s on %(date)s.")
-                % {
-                    "hours": weeks.format_hours(contact.duration_quarters),
-                    "study_id": family.study_id,
-                    "date": services.day_text(contact.contact_date),
-                },
+                format_html(
+                    '{} <a class="alert-link" href="{}">{}<span class="visually-hidden"> {} {}</span></a>',
+                    logged,
+                    reverse("visits:contact_edit", args=[contact.pk]),
+                    _("Correct"),
+                    _("the contact of"),
+                    day,
+                ),
             )
             return redirect("visits:partner_home")
     return render(request, "visits/contact_form.html", {"family": family, "form": form, "heading": _("Log a contact")})
@@ -126,10 +158,11 @@ def contact_edit(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     contact = get_object_or_404(Contact.objects.select_related("family__site"), pk=pk)
     family = contact.family
     access = selectors.work_access(request.user, family)
-    if not access.is_partner:
+    if not selectors.contact_rights(request.user, family, access).corrects(contact):
         raise PermissionDenied if access.sees else Http404
-    if contact.author_id != request.user.pk:
-        raise PermissionDenied
+    if contact.is_voided:
+        messages.error(request, services.VOIDED_IS_FINAL)
+        return redirect("visits:family", study_id=family.study_id)
     needs_reason = services.correction_needs_reason(contact)
     initial = {name: getattr(contact, name) for name in services.CONTACT_FIELDS}
     form = ContactCorrectionForm(request.POST or None, initial=initial, needs_reason=needs_reason)
@@ -150,6 +183,41 @@ def contact_edit(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
         request,
         "visits/contact_form.html",
         {"family": family, "form": form, "heading": _("Correct a contact"), "contact": contact},
+    )
+
+
+@login_required
+def contact_void(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    contact = get_object_or_404(Contact.objects.select_related("family__site", "author"), pk=pk)
+    family = contact.family
+    rights = selectors.contact_rights(request.user, family)
+    if not rights.voids(contact):
+        raise PermissionDenied if selectors.work_access(request.user, family).sees else Http404
+    if contact.is_voided:
+        messages.info(request, _("This contact is voided already."))
+        return redirect("visits:family", study_id=family.study_id)
+    form = ContactVoidForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.contact_void(contact=contact, voided_by=request.user, reason=form.cleaned_data["reason"])
+        except ValidationError as error:
+            add_service_error(form, error)
+        else:
+            messages.success(
+                request,
+                _("The contact of %(date)s is voided: its time no longer counts.")
+                % {"date": services.day_text(contact.contact_date)},
+            )
+            return redirect("visits:family", study_id=family.study_id)
+    return render(
+        request,
+        "visits/contact_void.html",
+        {
+            "family": family,
+            "contact": contact,
+            "form": form,
+            "notes_visible": rights.reads_notes(contact),
+        },
     )
 
 
@@ -252,8 +320,19 @@ def _managed_family(request: AuthenticatedHttpRequest, study_id: str) -> Family:
 @login_required
 def family_assign(request: AuthenticatedHttpRequest, study_id: str) -> HttpResponse:
     family = _managed_family(request, study_id)
+    try:
+        services.check_assignable(family)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+        return redirect("families:detail", study_id=family.study_id)
     current = selectors.current_assignment(family)
-    form = AssignForm(request.POST or None, partners=selectors.assignable_partners(family), current=current)
+    in_error = selectors.randomised_in_error(family)
+    form = AssignForm(
+        request.POST or None,
+        partners=selectors.assignable_partners(family),
+        current=current,
+        in_error=in_error is not None,
+    )
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
@@ -264,6 +343,7 @@ def family_assign(request: AuthenticatedHttpRequest, study_id: str) -> HttpRespo
                 assigned_by=request.user,
                 reason=data.get("reason", ""),
                 shown=data["shown"],
+                confirmed_in_error=data.get("confirm_in_error", False),
             )
         except ValidationError as error:
             add_service_error(form, error)
@@ -276,7 +356,7 @@ def family_assign(request: AuthenticatedHttpRequest, study_id: str) -> HttpRespo
             return redirect("families:detail", study_id=family.study_id)
     return family_form_page(
         request,
-        "families/family_form_page.html",
+        "visits/assign.html",
         family,
         form,
         heading=_("Change Family Partner") if current else _("Assign a Family Partner"),
@@ -286,6 +366,7 @@ def family_assign(request: AuthenticatedHttpRequest, study_id: str) -> HttpRespo
         if current
         else _("The intervention starts with the first Family Partner and is planned to last %(months)s months.")
         % {"months": TrialSettings.current().intervention_expected_months},
+        in_error=in_error,
     )
 
 

@@ -49,6 +49,7 @@ def test_it_names_every_control_of_the_family_partner_pages_with_one_heading_eac
         "family work (partner)": f"/partner/families/{family.study_id}/",
         "log a contact": f"/partner/families/{family.study_id}/contacts/new/",
         "correct a contact": f"/partner/contacts/{contact.pk}/",
+        "void a contact": f"/partner/contacts/{contact.pk}/void/",
     }.items():
         partner_page.goto(url)
         expect_accessible(partner_page, name)
@@ -71,7 +72,7 @@ def test_it_shows_the_weekly_hours_and_the_banner_in_readable_contrast(page, log
 
 
 def test_it_gives_the_family_partner_big_enough_buttons_on_a_phone(open_page, log_in, worked):
-    fiona, family, _contact = worked
+    fiona, family, contact = worked
     phone = open_page(viewport=PHONE, is_mobile=True, has_touch=True)
     log_in(phone, fiona.user)
 
@@ -79,6 +80,7 @@ def test_it_gives_the_family_partner_big_enough_buttons_on_a_phone(open_page, lo
         ("/partner/", "main a.btn"),
         (f"/partner/families/{family.study_id}/", "main a.btn"),
         (f"/partner/families/{family.study_id}/contacts/new/", "main :is(button, .form-check-label)"),
+        (f"/partner/contacts/{contact.pk}/void/", "main :is(button, a.btn)"),
     ]:
         phone.goto(url)
         targets = phone.locator(selector)

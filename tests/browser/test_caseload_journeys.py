@@ -11,6 +11,7 @@ dates and numbers only, so that it passes before and after the Norwegian texts a
 
 import re
 from datetime import date
+from unittest import mock
 
 import pytest
 from django.utils import translation
@@ -18,10 +19,12 @@ from django.utils.translation import gettext, ngettext
 from playwright.sync_api import Locator, Page, expect
 
 from families.models import Family
+from randomization import services as randomisation
 from tests.browser.conftest import NORWEGIAN_BROWSER
 from tests.browser.test_enrolment_journeys import field
 from tests.test_blinding import arm_traces
 from trial.models import TrialSettings
+from visits import services as visits_services
 from visits import weeks
 from visits.models import Assignment, Contact, ContactKind, Element, EndReason, InterventionPeriod, PartnerProfile
 from visits.tests.factories import assigned_family, log_contact, partner, randomised_family
@@ -37,6 +40,7 @@ PHONE = {
 }
 TOUCH_TARGET_PX = 44  # Apple's and WCAG 2.5.5's (AAA) smallest comfortable target: 2.75rem in the stylesheet
 NO_HOURS = "\N{EN DASH}"  # a week outside the intervention in the weekly hours
+ONE_AND_A_HALF_HOURS = "1 h 30 min"  # a contact's length as the partner chose it (visits.forms.duration_label)
 
 
 def en(text) -> str:
@@ -94,8 +98,18 @@ def started_this_monday(family: Family) -> Family:
 
 
 def bar_share(bar: Locator) -> float:
-    """How much of the progress bar's track its coloured part fills, as the user sees it (0 to 1)."""
-    return bar.locator(".progress-bar").evaluate("(fill) => fill.offsetWidth / fill.parentElement.clientWidth")
+    """How much of the week's bar (a <progress>) is filled, as the user sees it (0 to 1)."""
+    return bar.get_by_role("progressbar").evaluate("(progress) => progress.position")
+
+
+def bar_colour(bar: Locator) -> str:
+    """The colour the week's bar is filled with (the stylesheet's, by the bar's level)."""
+    return bar.get_by_role("progressbar").evaluate(
+        "(progress) => getComputedStyle(progress).getPropertyValue('--dose-bar-colour').trim()"
+    )
+
+
+RED = "#dc3545"  # the "under half" colour of the bars and the weekly-hours table
 
 
 def small_targets(targets: Locator) -> list[str]:
@@ -131,7 +145,7 @@ def test_it_lets_a_family_partner_log_a_contact_on_a_phone_and_the_weeks_bar_mov
     card = page.locator(f"[data-partner-family='{family.study_id}']")
     this_week = card.locator(f"[data-week='{this_week_code()}']")
     expect(this_week.locator("[data-hours]")).to_have_text(week_hours("0", "6"))
-    expect(this_week.get_by_role("progressbar")).to_have_attribute("aria-valuenow", "0")
+    expect(this_week.get_by_role("progressbar")).to_have_attribute("value", "0")
     assert bar_share(this_week) == 0
     card.get_by_role("link", name=re.compile(rf"^{re.escape(en('Log a contact'))}\b")).tap()
 
@@ -170,12 +184,12 @@ def test_it_lets_a_family_partner_log_a_contact_on_a_phone_and_the_weeks_bar_mov
     expect(
         message(
             page,
-            en("Logged: %(hours)s h with %(study_id)s on %(date)s.")
-            % {"hours": "1.5", "study_id": family.study_id, "date": iso(today)},
+            en("Logged: %(duration)s with %(study_id)s on %(date)s.")
+            % {"duration": ONE_AND_A_HALF_HOURS, "study_id": family.study_id, "date": iso(today)},
         )
     ).to_be_visible()
     expect(this_week.locator("[data-hours]")).to_have_text(week_hours("1.5", "6"))
-    expect(this_week.get_by_role("progressbar")).to_have_attribute("aria-valuenow", "25")
+    expect(this_week.get_by_role("progressbar")).to_have_attribute("value", "25")
     assert bar_share(this_week) == pytest.approx(0.25, abs=0.02)
     page.screenshot(path=results_dir / "journey-log-contact-phone-logged.png", full_page=True)
     too_small += small_targets(card.get_by_role("link", name=re.compile(rf"^{re.escape(en('Log a contact'))}\b")))
@@ -194,7 +208,7 @@ def test_it_lets_a_family_partner_log_a_contact_on_a_phone_and_the_weeks_bar_mov
     logged = page.locator(f"[data-contact='{contact.pk}']")
     expect(logged).to_contain_text(iso(today))
     expect(logged).to_contain_text(en(ContactKind.HOME_VISIT.label))
-    expect(logged).to_contain_text(en("%(hours)s h") % {"hours": "1.5"})
+    expect(logged).to_contain_text(ONE_AND_A_HALF_HOURS)
     expect(logged).to_contain_text(en(Element.PARENTAL_GUIDANCE.label))
     expect(logged.locator("[data-notes]")).to_have_text(note)
     page.screenshot(path=results_dir / "journey-partner-family-phone.png", full_page=True)
@@ -451,12 +465,12 @@ def test_it_takes_a_norwegian_date_and_shows_hours_with_a_decimal_comma_to_a_par
 
     expect(page).to_have_url(re.compile(r"/partner/$"))
     logged = page.locator("main [role=status]")
-    expect(logged).to_contain_text("1,5")
+    expect(logged).to_contain_text("1 t 30 min")  # as chosen, in Norwegian
     expect(logged).to_contain_text(norwegian(today))
     this_week = card.locator(f"[data-week='{this_week_code()}']")
     expect(this_week.locator("[data-hours]")).to_contain_text(re.compile(r"(?<![\d,])1,5(?![\d,])"))
     expect(this_week.locator("[data-hours]")).not_to_contain_text("1.5")
-    expect(this_week.get_by_role("progressbar")).to_have_attribute("aria-valuenow", "25")
+    expect(this_week.get_by_role("progressbar")).to_have_attribute("value", "25")
     page.screenshot(path=results_dir / "journey-log-contact-phone-nb.png", full_page=True)
     contact = Contact.objects.get(family=family)
     assert (contact.contact_date, contact.duration_quarters) == (today, 6)
@@ -466,4 +480,277 @@ def test_it_takes_a_norwegian_date_and_shows_hours_with_a_decimal_comma_to_a_par
     expect(page).to_have_url(re.compile(rf"/partner/families/{re.escape(family.study_id)}/$"))
     entry = page.locator(f"[data-contact='{contact.pk}']")
     expect(entry).to_contain_text(norwegian(today))
-    expect(entry).to_contain_text(re.compile(r"(?<![\d,])1,5(?![\d,])"))
+    expect(entry.locator("[data-duration]")).to_have_text("1 t 30 min")
+
+
+# --- 6. The caseload and the weekly hours on a phone (issue 9) -------------------------------------------------
+
+
+def overflowing(page: Page, selector: str) -> list[str]:
+    """The elements matching `selector` whose content is wider than they are (they would scroll sideways)."""
+    return page.evaluate(
+        """(selector) => [...document.querySelectorAll(selector)]
+            .filter((element) => element.scrollWidth > element.clientWidth)
+            .map((element) => `${element.tagName}.${element.className}: ${element.scrollWidth}`
+                + ` > ${element.clientWidth}`)""",
+        selector,
+    )
+
+
+@pytest.fixture
+def busy_site(oei, alice):
+    """Øvre Eiker with a full partner (five families), one on leave, one waiting family randomised in error."""
+    fiona = fiona_at(oei)
+    for _ in range(5):
+        assigned_family(oei, researcher=alice, to=fiona)
+    frida = partner(oei, "frida", first_name="Frida", last_name="Fjellstad-Halvorsen")
+    frida.status = "on_leave"
+    frida.save()
+    waiting = randomised_family(oei, researcher=alice)
+    randomisation.allocation_annotate(allocation=waiting.allocation, reason="Wrong family", annotated_by=alice)
+    randomised_family(oei, researcher=alice)
+    return fiona, waiting
+
+
+@pytest.mark.parametrize("locale", [ENGLISH_BROWSER, NORWEGIAN_BROWSER])
+def test_the_caseload_and_the_weekly_hours_fit_a_phone(open_page, log_in, alice, busy_site, results_dir, locale):
+    _fiona, waiting = busy_site
+    page = open_page(locale=locale, **PHONE)
+    log_in(page, alice)
+
+    page.goto("/caseload/")
+
+    expect(page.locator("[data-partner='fiona'] [data-free-slots]")).to_have_text("0 / 5")
+    expect(page.locator(f"[data-waiting='{waiting.study_id}'] [data-randomised-in-error]")).to_be_visible()
+    page.screenshot(path=results_dir / f"phone-caseload-{locale}.png", full_page=True)
+    scroll_width, window_width = horizontal_overflow(page)
+    assert scroll_width <= window_width, (
+        f"the caseload scrolls sideways: {scroll_width} px on a {window_width} px phone"
+    )
+    # Stacked on a phone: no table scrolls inside its own box either, and every partner's row is whole.
+    assert not overflowing(page, "main table, main .table-responsive"), overflowing(page, "main *")
+    for row in page.locator("main tr[data-partner], main tr[data-waiting]").all():
+        box = row.bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= window_width, row.inner_text()
+    assign = page.locator(f"[data-waiting='{waiting.study_id}'] a.btn")
+    assert assign.bounding_box()["height"] >= TOUCH_TARGET_PX
+
+    page.goto("/caseload/weeks/")
+
+    expect(page.locator("[data-dose-table]")).to_be_visible()
+    page.screenshot(path=results_dir / f"phone-weekly-hours-{locale}.png", full_page=True)
+    scroll_width, window_width = horizontal_overflow(page)
+    assert scroll_width <= window_width, f"the weekly hours scroll sideways: {scroll_width} px on {window_width} px"
+
+
+# --- 7. Issue 9's journeys, each in both languages -------------------------------------------------------------
+# The English pages are read through gettext (en()); the Norwegian ones by their addresses, ids, data-*
+# attributes, dates and numbers, so that they pass before and after the new Norwegian texts are merged.
+
+BOTH = pytest.mark.parametrize("locale", [ENGLISH_BROWSER, NORWEGIAN_BROWSER])
+
+
+def day_as_shown(locale: str, day: date) -> str:
+    return iso(day) if locale == ENGLISH_BROWSER else norwegian(day)
+
+
+def duration_as_shown(locale: str, hours: int, minutes: int) -> str:
+    """A contact's length as the page writes it: "1 h 30 min", or "1 t 30 min" in Norwegian."""
+    text = f"{hours} h" if hours else ""
+    if locale == NORWEGIAN_BROWSER:
+        text = f"{hours} t" if hours else ""
+    return f"{text} {minutes} min".strip() if minutes else text
+
+
+def submit_form(page: Page, selector: str = "main form button[type=submit]") -> None:
+    with page.expect_navigation():
+        page.locator(selector).tap()
+
+
+@BOTH
+def test_a_partners_phone_names_the_families_says_1_h_30_min_and_keeps_monday_out_of_the_red(
+    open_page, log_in, oei, alice, results_dir, locale
+):
+    """On the Monday of a week with nothing logged yet the bar is not red (nothing was expected yet); the card names
+    the family; a contact of an hour and a half reads so, and the message after logging links to its correction.
+    visits' clock is set to this week's Monday, so that the journey is the same on any day it runs."""
+    fiona = fiona_at(oei)
+    family = started_this_monday(assigned_family(oei, researcher=alice, to=fiona))
+    monday = weeks.week_start(weeks.today())
+    name = family.identity.contact_name
+    with mock.patch("visits.weeks.today", return_value=monday):
+        page = open_page(locale=locale, **PHONE)
+        log_in(page, fiona.user)
+
+        card = page.locator(f"[data-partner-family='{family.study_id}']")
+        expect(card.locator("[data-family-name]")).to_have_text(name)
+        this_week = card.locator(f"[data-week='{this_week_code()}']")
+        expect(this_week.locator("[data-hours]")).to_contain_text("0")
+        bar = this_week.get_by_role("progressbar")
+        expect(bar).not_to_have_attribute("data-level", "low")
+        assert bar_colour(this_week) != RED, "a Monday with nothing logged yet is not behind"
+        page.screenshot(path=results_dir / f"journey-phone-monday-{locale}.png", full_page=True)
+
+        card.locator(f"a[href='/partner/families/{family.study_id}/contacts/new/']").tap()
+        expect(page.locator("#id_contact_date")).to_have_value(day_as_shown(locale, monday))
+        page.locator("#id_duration_quarters").select_option(value="6")
+        expect(page.locator("#id_duration_quarters option:checked")).to_have_text(duration_as_shown(locale, 1, 30))
+        page.locator(f"input[name=kind][value={ContactKind.HOME_VISIT}]").check()
+        page.locator(f"input[name=elements][value={Element.HOME_VISITATION}]").check()
+        submit_form(page, "main form.contact-form button[type=submit]")
+
+        expect(page).to_have_url(re.compile(r"/partner/$"))
+        contact = Contact.objects.get(family=family)
+        logged = page.locator("main [role=status]")
+        expect(logged).to_contain_text(duration_as_shown(locale, 1, 30))
+        expect(logged).to_contain_text(day_as_shown(locale, monday))
+        if locale == ENGLISH_BROWSER:
+            expect(logged).to_contain_text(
+                en("Logged: %(duration)s with %(study_id)s on %(date)s.")
+                % {"duration": ONE_AND_A_HALF_HOURS, "study_id": family.study_id, "date": iso(monday)}
+            )
+        correct = logged.locator(f"a[href='/partner/contacts/{contact.pk}/']")
+        expect(correct).to_have_count(1)
+        with page.expect_navigation():
+            correct.tap()
+
+        expect(page).to_have_url(re.compile(rf"/partner/contacts/{contact.pk}/$"))
+        expect(page.locator("#id_duration_quarters")).to_have_value("6")
+        page.goto(f"/partner/families/{family.study_id}/")
+        entry = page.locator(f"[data-contact='{contact.pk}']")
+        expect(entry.locator("[data-duration]")).to_have_text(duration_as_shown(locale, 1, 30))
+        button = entry.locator(f"a[href='/partner/contacts/{contact.pk}/']")
+        assert button.bounding_box()["height"] >= TOUCH_TARGET_PX, "a large Correct button"
+        if locale == ENGLISH_BROWSER:
+            expect(button).to_contain_text(en("Correct"))
+        page.screenshot(path=results_dir / f"journey-phone-contact-{locale}.png", full_page=True)
+
+
+@BOTH
+def test_a_partner_voids_a_contact_logged_by_mistake_and_the_weeks_hours_drop(
+    open_page, log_in, oei, alice, results_dir, locale
+):
+    fiona = fiona_at(oei)
+    family = started_this_monday(assigned_family(oei, researcher=alice, to=fiona))
+    kept = log_contact(family, by=fiona.user, duration_quarters=6)
+    mistaken = log_contact(family, by=fiona.user, duration_quarters=8)
+    reason = "Logget på feil familie" if locale == NORWEGIAN_BROWSER else "Logged with the wrong family"
+    hours = {
+        ENGLISH_BROWSER: (week_hours("3.5", "6"), week_hours("1.5", "6")),
+        NORWEGIAN_BROWSER: (re.compile(r"(?<![\d,])3,5(?![\d,])"), re.compile(r"(?<![\d,])1,5(?![\d,])")),
+    }[locale]
+    page = open_page(locale=locale, **PHONE)
+    log_in(page, fiona.user)
+    page.goto(f"/partner/families/{family.study_id}/")
+    this_week = page.locator(f"[data-week='{this_week_code()}']")
+    expect(this_week.locator("[data-hours]")).to_contain_text(hours[0])
+
+    entry = page.locator(f"[data-contact='{mistaken.pk}']")
+    void = entry.locator(f"a[href='/partner/contacts/{mistaken.pk}/void/']")
+    assert void.bounding_box()["height"] >= TOUCH_TARGET_PX
+    with page.expect_navigation():
+        void.tap()
+    expect(page).to_have_url(re.compile(rf"/partner/contacts/{mistaken.pk}/void/$"))
+    submit_form(page)  # no reason: refused, with the error on the page
+    expect(page.locator("[data-error-summary]")).to_be_visible()
+    if locale == ENGLISH_BROWSER:
+        expect(page.locator("[data-error-summary]")).to_contain_text(en("Say why the contact is voided."))
+    page.locator("#id_reason").fill(reason)
+    page.screenshot(path=results_dir / f"journey-void-{locale}.png", full_page=True)
+    submit_form(page)
+
+    expect(page).to_have_url(re.compile(rf"/partner/families/{re.escape(family.study_id)}/$"))
+    entry = page.locator(f"[data-contact='{mistaken.pk}']")
+    expect(entry).to_have_attribute("data-voided", "")
+    expect(entry.locator("del")).not_to_have_count(0)
+    expect(entry.locator("[data-void-reason]")).to_have_text(reason)
+    expect(entry.locator(f"a[href='/partner/contacts/{mistaken.pk}/']")).to_have_count(0)
+    expect(page.locator(f"[data-contact='{kept.pk}'] a[href='/partner/contacts/{kept.pk}/']")).to_have_count(1)
+    expect(this_week.locator("[data-hours]")).to_contain_text(hours[1])
+    page.screenshot(path=results_dir / f"journey-voided-{locale}.png", full_page=True)
+    page.goto("/partner/")
+    home_week = page.locator(f"[data-partner-family='{family.study_id}'] [data-week='{this_week_code()}']")
+    expect(home_week.locator("[data-hours]")).to_contain_text(hours[1])
+    assert Contact.objects.get(pk=mistaken.pk).void_reason == reason
+
+
+@BOTH
+def test_a_former_partner_corrects_their_own_contact_after_the_family_moved_to_a_colleague(
+    open_page, log_in, oei, alice, results_dir, locale
+):
+    fiona = fiona_at(oei)
+    gunnar = partner(oei, "gunnar", first_name="Gunnar", last_name="Grov")
+    family = started_this_monday(assigned_family(oei, researcher=alice, to=fiona))
+    hers = log_contact(family, by=fiona.user, duration_quarters=8, notes="Fionas besøk")
+    visits_services.family_assign(
+        family=family, partner=gunnar, started_on=weeks.today(), assigned_by=alice, reason="Fiona changes team"
+    )
+    his = log_contact(family, by=gunnar.user, duration_quarters=4, notes="Gunnars første besøk")
+    page = open_page(locale=locale, **PHONE)
+    log_in(page, fiona.user)
+
+    expect(page.locator(f"[data-partner-family='{family.study_id}']")).to_have_count(0)
+    former = page.locator(f"[data-former-family='{family.study_id}']")
+    expect(former).to_be_visible()
+    with page.expect_navigation():
+        former.get_by_role("link").tap()
+
+    expect(page).to_have_url(re.compile(rf"/partner/families/{re.escape(family.study_id)}/$"))
+    expect(page.locator("[data-former-partner]")).to_be_visible()
+    expect(page.locator(f"[data-contact='{hers.pk}']")).to_be_visible()
+    expect(page.locator(f"[data-contact='{his.pk}']")).to_have_count(0)
+    assert "Gunnars første besøk" not in page.content()
+    assert family.identity.contact_name not in page.content(), "no contact details for a former partner"
+    expect(page.locator(f"a[href='/partner/families/{family.study_id}/contacts/new/']")).to_have_count(0)
+    page.screenshot(path=results_dir / f"journey-former-partner-{locale}.png", full_page=True)
+    with page.expect_navigation():
+        page.locator(f"[data-contact='{hers.pk}'] a[href='/partner/contacts/{hers.pk}/']").tap()
+    page.locator("#id_duration_quarters").select_option(value="4")
+    submit_form(page, "main form.contact-form button[type=submit]")
+
+    expect(page).to_have_url(re.compile(rf"/partner/families/{re.escape(family.study_id)}/$"))
+    expect(page.locator(f"[data-contact='{hers.pk}'] [data-duration]")).to_have_text(duration_as_shown(locale, 1, 0))
+    assert Contact.objects.get(pk=hers.pk).duration_quarters == 4
+    assert Contact.objects.get(pk=his.pk).duration_quarters == 4
+
+
+@BOTH
+def test_a_researcher_confirms_before_assigning_a_family_randomised_in_error(
+    open_page, log_in, oei, alice, results_dir, locale
+):
+    fiona = fiona_at(oei)
+    family = randomised_family(oei, researcher=alice)
+    reason = "Randomisert før samtykket var registrert" if locale == NORWEGIAN_BROWSER else "Randomised too early"
+    randomisation.allocation_annotate(allocation=family.allocation, reason=reason, annotated_by=alice)
+    page = open_page(locale=locale)
+    log_in(page, alice)
+    page.goto("/caseload/")
+
+    waiting = page.locator(f"[data-waiting-list] [data-waiting='{family.study_id}']")
+    expect(waiting.locator("[data-randomised-in-error]")).to_be_visible()
+    with page.expect_navigation():
+        waiting.locator(f"a[href='/families/{family.study_id}/family-partner/']").click()
+
+    mark = page.locator("main [data-randomised-in-error]")
+    expect(mark).to_contain_text(reason)
+    page.locator("#id_partner").select_option(value=str(fiona.pk))
+    with page.expect_navigation():
+        page.locator("main form button[type=submit]").click()
+
+    expect(page).to_have_url(re.compile(rf"/families/{re.escape(family.study_id)}/family-partner/$"))
+    summary = page.locator("[data-error-summary]")
+    expect(summary).to_be_visible()
+    expect(summary.locator("a[href='#id_confirm_in_error']")).to_have_count(1)
+    if locale == ENGLISH_BROWSER:
+        expect(summary).to_contain_text(
+            en("Tick the box to confirm that this family gets a Family Partner although it was randomised in error.")
+        )
+    assert not Assignment.objects.filter(family=family).exists()
+    page.screenshot(path=results_dir / f"journey-randomised-in-error-{locale}.png", full_page=True)
+    page.locator("#id_confirm_in_error").check()
+    with page.expect_navigation():
+        page.locator("main form button[type=submit]").click()
+
+    expect(page).to_have_url(re.compile(rf"/families/{re.escape(family.study_id)}/$"))
+    expect(page.locator("[data-intervention-section] [data-partner]")).to_contain_text(str(fiona))
+    assert Assignment.objects.get(family=family).partner == fiona

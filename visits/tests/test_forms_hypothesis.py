@@ -113,6 +113,15 @@ def assignments(draw) -> dict[str, list[str]]:
         # The family waits since 40 days, or has had Fiona for 30.
         "started_on": [draw(mostly(form_dates(days_ago(29), TODAY), form_dates(days_ago(60), TODAY + timedelta(2))))],
         "reason": [draw(mostly(st.sampled_from(["Fiona moves away", " Fiona is ill "]), st.text(max_size=40)))],
+        # The assignment the page was made for: as the page sends it, left out by an old form, or tampered with.
+        "shown": [
+            draw(
+                mostly(
+                    st.sampled_from(["{shown}", "{shown}", ""]),
+                    st.sampled_from(["none", "{current}", "\u00b2", "\u0663", "9" * 5000, "9" * 19, "-1", " 1 "]),
+                )
+            )
+        ],
     }
     return draw(spoiled(valid, []))
 
@@ -446,13 +455,18 @@ def family_to_assign(request, oei, alice, fiona) -> Family:
 @example(data={"partner": ["{fredrik}"], "started_on": [TODAY.isoformat()], "reason": ["Fiona moves away"]})
 @example(data={"partner": ["{freya}"], "started_on": [days_ago(45).isoformat()], "reason": ["Fiona moves away"]})
 @example(data={"partner": ["{freya}"], "started_on": [days_ago(5).isoformat()], "reason": ["   "]})
+@example(data={"partner": ["{fiona}"], "started_on": [TODAY.isoformat()], "reason": [""], "shown": ["{shown}"]})
+@example(data={"partner": ["{freya}"], "started_on": [TODAY.isoformat()], "reason": ["x"], "shown": ["9" * 5000]})
+@example(data={"partner": ["{freya}"], "started_on": [TODAY.isoformat()], "reason": ["x"], "shown": ["\u00b2"]})
 def test_it_assigns_the_partner_as_posted_or_changes_nothing_whatever_is_posted(
     alice, alice_browser, caseload, family_to_assign, data
 ):
     family = family_to_assign
     url = reverse("visits:assign", args=[family.study_id])
-    payload = fill_in(data, caseload)
     current = Assignment.objects.filter(family=family, ended_on__isnull=True).first()
+    # {shown}: what the page sends (the current assignment, or "none"); {current}: the current one's key.
+    shown = {"{shown}": str(current.pk) if current else "none", "{current}": str(current.pk) if current else "1"}
+    payload = fill_in(data, caseload | shown)
     with transaction.atomic():
         before = work_state(family)
         response = alice_browser.post(url, as_posted(payload))

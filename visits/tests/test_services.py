@@ -6,6 +6,7 @@ months, contacts on past days) are randomised with Django's clock set back to a 
 themselves run at today's real date, so "not in the future" keeps its meaning.
 """
 
+import re
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from unittest import mock
@@ -13,6 +14,7 @@ from unittest import mock
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from families import services as family_services
@@ -36,6 +38,7 @@ from visits.tests.factories import contact_input, log_contact, partner, randomis
 # A Monday, 10:00 in Oslo: the day the "long ago" families are randomised (and, by default, assigned).
 LONG_AGO = datetime(2025, 1, 6, 9, 0, tzinfo=UTC)
 LONG_AGO_DAY = date(2025, 1, 6)
+WRITE = re.compile(r"\s*(INSERT|UPDATE|DELETE)\b", re.IGNORECASE)
 
 
 # --- Arrange --------------------------------------------------------------------------------------------------
@@ -277,7 +280,9 @@ def test_it_refuses_an_assignment_dated_before_the_randomisation(oei, alice, fio
     with pytest.raises(ValidationError) as refused:
         assign(family, fiona, by=alice, on=LONG_AGO_DAY - timedelta(days=1))
 
-    assert "before the randomisation" in messages(refused.value)
+    assert refused.value.message_dict == {
+        "started_on": ["The assignment cannot start before the family joined the study (2025-01-06)."]
+    }
     assert not Assignment.objects.filter(family=family).exists()
     assert assign(family, fiona, by=alice, on=LONG_AGO_DAY).created is True
 
@@ -350,6 +355,70 @@ def test_a_reassignment_to_a_full_partner_is_refused_and_leaves_everything_as_it
     assert (current.partner, current.ended_on, current.end_reason) == (fiona, None, "")
     assert (active_families(fiona), active_families(gunnar)) == (1, 2)
     assert_counts_kept()
+
+
+def writes_in(queries: CaptureQueriesContext) -> list[str]:
+    return [query["sql"] for query in queries.captured_queries if WRITE.match(query["sql"])]
+
+
+@pytest.mark.parametrize("reassigning", [False, True], ids=["first assignment", "reassignment"])
+def test_a_full_partner_is_refused_before_anything_is_written(oei, alice, fiona, gunnar, reassigning):
+    """The service's own check refuses a full partner; the database's check constraint stands behind it, but the
+    refusal must not come from an INSERT (or a reassignment's UPDATE) that the database then rolls back."""
+    for _number in range(2):
+        assign(randomised_family(oei, researcher=alice), gunnar, by=alice)
+    family = (
+        assigned_long_ago(oei, researcher=alice, to=fiona) if reassigning else randomised_family(oei, researcher=alice)
+    )
+
+    with CaptureQueriesContext(connection) as queries, pytest.raises(ValidationError) as refused:
+        assign(family, gunnar, by=alice, reason="Closer to home")
+
+    assert refused.value.message_dict == {
+        "partner": ["Gunnar Grov has no free slot: 2 of 2 families already. Choose another Family Partner."]
+    }
+    assert writes_in(queries) == []
+    assert (active_families(fiona), active_families(gunnar)) == (1 if reassigning else 0, 2)
+
+
+def test_a_control_family_refused_by_the_database_is_told_it_is_not_in_the_intervention_arm(oei, alice, fiona):
+    """Were the service's arm check ever bypassed, the database's trigger refuses the control family: the
+    researcher is told why, not that the partner has no free slot."""
+    family = randomised_family(oei, researcher=alice, arm=Arm.CONTROL)
+
+    with (
+        mock.patch("visits.services.is_intervention_family", return_value=True),
+        pytest.raises(ValidationError) as refused,
+    ):
+        assign(family, fiona, by=alice)
+
+    assert messages(refused.value) == f"{family.study_id} is not in the intervention arm and gets no Family Partner."
+    assert not Assignment.objects.filter(family=family).exists()
+    assert not InterventionPeriod.objects.filter(family=family).exists()
+    assert active_families(fiona) == 0
+
+
+def test_a_withdrawn_family_refused_by_the_database_is_told_it_is_withdrawn(oei, alice, fiona):
+    family = randomised_family(oei, researcher=alice)
+    withdraw(family, by=alice, on=days_ago(0))
+
+    with mock.patch("visits.services.check_assignable"), pytest.raises(ValidationError) as refused:
+        assign(family, fiona, by=alice)
+
+    assert messages(refused.value) == f"Only a randomised family gets a Family Partner; {family.study_id} is withdrawn."
+    assert not Assignment.objects.filter(family=family).exists()
+    assert active_families(fiona) == 0
+
+
+def test_the_database_refuses_a_partner_for_a_withdrawn_family(oei, alice, fiona):
+    family = randomised_family(oei, researcher=alice)
+    withdraw(family, by=alice, on=days_ago(0))
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Assignment.objects.create(family=family, partner=fiona, started_on=days_ago(0), assigned_by=alice)
+
+    assert not Assignment.objects.filter(family=family).exists()
+    assert active_families(fiona) == 0
 
 
 def test_a_reassignment_cannot_start_before_the_current_assignment(oei, alice, fiona, gunnar):
@@ -445,32 +514,6 @@ def test_the_database_keeps_the_count_when_assignments_change_behind_the_service
     Assignment.objects.filter(family=family).update(ended_on=None)
     assert (active_families(fiona), active_families(gunnar)) == (0, 1)
     assert_counts_kept()
-
-
-def test_a_capacity_below_the_active_families_fails_validation_and_the_database(oei, alice, gunnar):
-    for _number in range(2):
-        assign(randomised_family(oei, researcher=alice), gunnar, by=alice)
-    profile = PartnerProfile.objects.get(pk=gunnar.pk)
-    profile.capacity = 1
-
-    with pytest.raises(ValidationError) as refused:
-        profile.full_clean()
-    assert "capacity" in refused.value.message_dict
-    with pytest.raises(IntegrityError), transaction.atomic():
-        PartnerProfile.objects.filter(pk=gunnar.pk).update(capacity=1)
-
-    assert PartnerProfile.objects.get(pk=gunnar.pk).capacity == 2
-
-
-def test_a_capacity_above_the_trials_limit_fails_validation(oei, fiona):
-    trial_settings = TrialSettings.current()
-    trial_settings.partner_capacity = 4
-    trial_settings.save()
-
-    with pytest.raises(ValidationError) as refused:
-        PartnerProfile.objects.get(pk=fiona.pk).full_clean()
-
-    assert "At most 4 families" in messages(refused.value)
 
 
 def test_saving_a_profile_loaded_before_an_assignment_keeps_the_databases_count(oei, alice, fiona):
@@ -771,13 +814,35 @@ def test_a_contact_cannot_be_dated_in_the_future(oei, alice, fiona):
     assert log_contact(family, by=fiona.user, contact_date=days_ago(0)).contact_date == days_ago(0)
 
 
-def test_a_contact_cannot_be_dated_before_the_randomisation(oei, alice, fiona):
-    family = assigned_long_ago(oei, researcher=alice, to=fiona)
+def test_a_contact_cannot_be_dated_before_the_family_got_its_family_partner(oei, alice, fiona):
+    """The intervention starts with the first assignment: a contact before it would be counted in weeks that had no
+    target. Said in the partner's words, not the trial's ("randomisation")."""
+    family = randomised_long_ago(oei, researcher=alice)  # randomised on 6 January
+    assign(family, fiona, by=alice, on=date(2025, 2, 3))
 
-    with pytest.raises(ValidationError, match="before the randomisation"):
-        log_contact(family, by=fiona.user, contact_date=LONG_AGO_DAY - timedelta(days=1))
+    with pytest.raises(ValidationError) as refused:
+        log_contact(family, by=fiona.user, contact_date=date(2025, 2, 2))
 
-    assert log_contact(family, by=fiona.user, contact_date=LONG_AGO_DAY).contact_date == LONG_AGO_DAY
+    assert refused.value.message_dict == {
+        "contact_date": ["The date cannot be before the family got its Family Partner (2025-02-03)."]
+    }
+    assert "randomis" not in messages(refused.value)
+    assert not Contact.objects.filter(family=family).exists()
+    assert log_contact(family, by=fiona.user, contact_date=date(2025, 2, 3)).contact_date == date(2025, 2, 3)
+
+
+def test_a_correction_cannot_move_a_contact_before_the_family_got_its_family_partner(oei, alice, fiona, gunnar):
+    family = randomised_long_ago(oei, researcher=alice)
+    assign(family, fiona, by=alice, on=date(2025, 2, 3))
+    assign(family, gunnar, by=alice, on=date(2025, 3, 3), reason="Closer to home")
+    contact = log_contact(family, by=gunnar.user, contact_date=date(2025, 3, 4))
+
+    # Before Gunnar's own assignment, but after the intervention's start: a day the family had a partner.
+    assert correct(contact, by=gunnar.user, contact_date=date(2025, 2, 10))[1] is True
+    with pytest.raises(ValidationError, match="before the family got its Family Partner"):
+        correct(Contact.objects.get(pk=contact.pk), by=gunnar.user, contact_date=date(2025, 2, 2))
+
+    assert Contact.objects.get(pk=contact.pk).contact_date == date(2025, 2, 10)
 
 
 def test_no_contact_is_logged_after_the_intervention_ended(oei, alice, fiona):
@@ -1047,10 +1112,14 @@ def test_only_the_author_corrects_a_contact(oei, alice, fiona, gunnar):
     assert Contact.objects.get(pk=contact.pk).duration_quarters == 8
 
 
-def test_the_author_corrects_nothing_once_the_family_is_no_longer_theirs(oei, alice, fiona, gunnar):
+def test_the_author_corrects_nothing_once_the_family_is_no_longer_theirs_and_the_window_closed(
+    oei, alice, fiona, gunnar
+):
+    """A former partner corrects their own contacts for the correction window after the handover
+    (visits/tests/test_former_partner.py), then no more."""
     family = assigned_long_ago(oei, researcher=alice, to=fiona)
-    contact = log_contact(family, by=fiona.user, duration_quarters=8)
-    assign(family, gunnar, by=alice, reason="Closer to home")
+    contact = log_contact(family, by=fiona.user, contact_date=date(2025, 1, 7), duration_quarters=8)
+    assign(family, gunnar, by=alice, on=date(2025, 2, 1), reason="Closer to home")
 
     with pytest.raises(PermissionDenied):
         correct(contact, by=fiona.user, duration_quarters=4)
@@ -1233,18 +1302,6 @@ def test_duplicate_elements_are_kept_once(oei, alice, fiona):
     assert contact.elements == [Element.COORDINATION]
 
 
-def test_a_capacity_below_the_families_the_partner_has_now_is_refused_even_from_a_form_opened_earlier(
-    oei, alice, gunnar
-):
-    opened_earlier = PartnerProfile.objects.get(pk=gunnar.pk)
-    assign(randomised_family(oei, researcher=alice), gunnar, by=alice)
-    assign(randomised_family(oei, researcher=alice), gunnar, by=alice)
-
-    opened_earlier.capacity = 1
-    with pytest.raises(ValidationError, match="has 2 families now"):
-        opened_earlier.full_clean()
-
-
 def test_the_counting_triggers_exist_after_every_migration(db):
     """A later migration that rebuilds a table on SQLite drops its triggers silently (migration 0002's note)."""
     query = {
@@ -1258,7 +1315,12 @@ def test_the_counting_triggers_exist_after_every_migration(db):
     assert (
         present
         == {
-            "postgresql": {"visits_assignment_counts", "visits_assignment_intervention_only", "visits_contact_counts"},
+            "postgresql": {
+                "visits_assignment_counts",
+                "visits_assignment_intervention_only",
+                "visits_contact_counts",
+                "visits_contact_void_final",
+            },
             "sqlite": {
                 "visits_assignment_intervention_only",
                 "visits_assignment_intervention_only_update",
@@ -1268,6 +1330,7 @@ def test_the_counting_triggers_exist_after_every_migration(db):
                 "visits_contact_inserted",
                 "visits_contact_updated",
                 "visits_contact_deleted",
+                "visits_contact_void_final",
             },
         }[connection.vendor]
     )

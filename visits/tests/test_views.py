@@ -56,7 +56,7 @@ def test_the_work_page_tells_how_often_each_contact_was_corrected(client, oei, a
 
     response = client.get(reverse("visits:family", args=[family.study_id]))
 
-    counts = {contact.pk: contact.corrections for contact, _notes in response.context["contacts"]}
+    counts = {row[0].pk: row[0].corrections for row in response.context["contacts"]}
     assert counts == {corrected.pk: 2, untouched.pk: 0}
     assert response.content.decode().count("data-corrections") == 1
 
