@@ -335,6 +335,21 @@ def test_it_gives_families_the_next_entries_in_order_and_the_entrys_arm(oei, din
     assert allocation_list.used == 2
 
 
+def test_it_records_who_randomised_in_the_audit_trail_of_the_family_and_the_allocation(oei, dina, alice):
+    allocation_list_for(oei, by=dina)
+    family = consented(oei, alice)
+    family.referral_source = "other"  # the page's copy is stale: the audit row copies the family as stored
+
+    allocation = randomise(family, by=alice).allocation
+
+    family_row = Family.history.filter(id=family.pk).latest("history_id")
+    assert (family_row.history_type, family_row.status, family_row.history_user) == ("~", "randomised", alice)
+    assert family_row.referral_source == Family.objects.get(pk=family.pk).referral_source != "other"
+    allocation_row = Allocation.history.get(id=allocation.pk)
+    assert (allocation_row.history_type, allocation_row.history_user) == ("+", alice)
+    assert (allocation_row.position, allocation_row.arm, allocation_row.family_id) == (1, allocation.arm, family.pk)
+
+
 def test_it_returns_the_same_allocation_when_asked_again(oei, dina, alice):
     allocation_list = allocation_list_for(oei, by=dina)
     family = consented(oei, alice)
