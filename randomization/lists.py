@@ -9,7 +9,7 @@ import secrets
 from dataclasses import asdict, dataclass
 
 from django.contrib.auth.models import User
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ImproperlyConfigured, PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -63,16 +63,41 @@ def check_design(design: sequence.Design) -> None:
         )
 
 
-def _segments_of(allocation_list: AllocationList) -> tuple[list[ListSegment], list[sequence.Segment]]:
-    stored = list(allocation_list.segments.order_by("number"))
-    return stored, [
-        sequence.Segment(
-            bytes.fromhex(segment.seed),
-            sequence.design(segment.block_sizes, allocation_list.ratio),
-            segment.min_length,
-        )
-        for segment in stored
+@dataclass(frozen=True)
+class Finding:
+    """One difference between the list as stored and as recomputed. It names positions, never arms."""
+
+    kind: str
+    position: int | None = None
+    segment: int | None = None
+    stored: int | None = None
+    expected: int | None = None
+
+
+@sensitive_variables("seed")
+def _segments_of(allocation_list: AllocationList) -> tuple[list[ListSegment], list[sequence.Segment], list[Finding]]:
+    """The list's stored generations, what they say (seed, design, length) for recomputing the list, and what
+    makes them unusable: a generation missing, or one whose seed or design cannot be read (a damaged record)."""
+    # The seeds are read one by one, so that one unreadable seed is a finding, not an error.
+    stored = list(allocation_list.segments.defer("seed").order_by("number"))
+    numbers = {segment.number for segment in stored}
+    problems = [
+        Finding("generation_missing", segment=number)
+        for number in range(1, max(numbers, default=1) + 1)
+        if number not in numbers
     ]
+    segments = []
+    for segment in stored:
+        design = sequence.stored_design(segment.block_sizes, allocation_list.ratio)
+        try:
+            seed = bytes.fromhex(segment.seed)
+        except (ImproperlyConfigured, ValueError, TypeError):
+            seed = b""
+        if design is None or not seed or not 1 <= segment.min_length <= MAX_LIST_LENGTH:
+            problems.append(Finding("generation_unusable", segment=segment.number))
+        else:
+            segments.append(sequence.Segment(seed, design, segment.min_length))
+    return stored, segments, problems
 
 
 @sensitive_variables("seed", "entries")
@@ -99,7 +124,7 @@ def allocation_list_generate(
             {
                 "length": _(
                     "The list must hold at least %(minimum)s entries: %(site)s expects %(expected)s families, "
-                    "plus %(margin)s %%."
+                    "plus %(margin)s%%."
                 )
                 % {
                     "minimum": minimum,
@@ -191,8 +216,8 @@ def allocation_list_extend(
             raise ValidationError(_("An unsealed list cannot be extended: recruitment from it has ended."))
         if allocation_list.length + additional > MAX_LIST_LENGTH:
             raise ValidationError({"additional": _("A list can hold at most %(n)s entries.") % {"n": MAX_LIST_LENGTH}})
-        stored_segments, segments = _segments_of(allocation_list)
-        if _verify(allocation_list, stored_segments, segments):
+        stored_segments, segments, problems = _segments_of(allocation_list)
+        if _verify(allocation_list, stored_segments, segments, problems):
             raise ValidationError(
                 _("The list does not pass verification, so it cannot be extended. Verify it to see what differs.")
             )
@@ -229,26 +254,22 @@ def allocation_list_extend(
 # --- Verification -----------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Finding:
-    """One difference between the list as stored and as recomputed. It names positions, never arms."""
-
-    kind: str
-    position: int | None = None
-    segment: int | None = None
-    stored: int | None = None
-    expected: int | None = None
-
-
 @sensitive_variables("expected", "stored_arms")
 def _verify(
-    allocation_list: AllocationList, stored_segments: list[ListSegment], segments: list[sequence.Segment]
+    allocation_list: AllocationList,
+    stored_segments: list[ListSegment],
+    segments: list[sequence.Segment],
+    problems: list[Finding],
 ) -> list[Finding]:
-    findings: list[Finding] = []
-    expected = sequence.generate_list(segments)
     stored_arms = dict(
         AllocationEntry.objects.filter(allocation_list=allocation_list).values_list("position", "sealed_arm")
     )
+    if problems:
+        # Without all its generations the list cannot be recomputed; what the stored records say of each
+        # other is still checked.
+        return [*problems, *_allocation_findings(allocation_list, stored_arms)]
+    findings: list[Finding] = []
+    expected = sequence.generate_list(segments)
     for entry in expected:
         arm = stored_arms.get(entry.position)
         if arm is None:
@@ -263,8 +284,14 @@ def _verify(
         prefix = [entry for entry in expected if entry.position <= stored.last_position]
         if sequence.commitment(allocation_list.site.code, segments[: index + 1], prefix) != stored.commitment:
             findings.append(Finding("segment_commitment_differs", segment=stored.number))
-    if not stored_segments or allocation_list.commitment != stored_segments[-1].commitment:
+    if allocation_list.commitment != stored_segments[-1].commitment:
         findings.append(Finding("list_commitment_differs"))
+    return findings + _allocation_findings(allocation_list, stored_arms)
+
+
+def _allocation_findings(allocation_list: AllocationList, stored_arms: dict[int, str]) -> list[Finding]:
+    """Every allocation made from the list against its stored entry, and the used entries against 1..used."""
+    findings = []
     allocations = list(
         Allocation.objects.filter(entry__allocation_list=allocation_list).values_list(
             "position", "entry__position", "arm"
@@ -285,8 +312,7 @@ def allocation_list_verify(*, allocation_list: AllocationList, verified_by: User
     if verified_by is not None:
         _require_data_manager(verified_by)
     allocation_list = AllocationList.objects.select_related("site").get(pk=allocation_list.pk)
-    stored_segments, segments = _segments_of(allocation_list)
-    findings = _verify(allocation_list, stored_segments, segments)
+    findings = _verify(allocation_list, *_segments_of(allocation_list))
     return Verification.objects.create(
         allocation_list=allocation_list,
         passed=not findings,
@@ -305,6 +331,10 @@ def finding_text(finding: dict) -> str:
         "segment_commitment_differs": _("The commitment given at generation %(segment)s does not match."),
         "list_commitment_differs": _("The list's current commitment is not the one its last generation gave."),
         "allocation_differs": _("The allocation made from position %(position)s does not match the list."),
+        "generation_missing": _("Generation %(segment)s of the list is missing: the list cannot be recomputed."),
+        "generation_unusable": _(
+            "Generation %(segment)s cannot be read (its seed, design or length): the list cannot be recomputed."
+        ),
         "used_differs": _(
             "The list says %(stored)s entries are used, but %(expected)s allocations were made, or some were skipped."
         ),
@@ -365,38 +395,45 @@ def allocation_list_approve_unsealing(*, allocation_list: AllocationList, approv
 @dataclass(frozen=True)
 class UnsealedEntry:
     position: int
-    block: int
-    block_size: int
+    # None when the list's generations are damaged and its blocks cannot be recomputed.
+    block: int | None
+    block_size: int | None
     arm: str
     study_id: str | None
 
 
 def unsealed_entries(allocation_list: AllocationList) -> list[UnsealedEntry]:
-    """Every entry of an unsealed list, with its block (recomputed from the seeds) and the family it went to."""
+    """Every stored entry of an unsealed list, with its block (recomputed from the seeds, when the generations
+    allow) and the family it went to."""
     if allocation_list.is_sealed:
         raise PermissionDenied
-    _stored, segments = _segments_of(allocation_list)
-    stored_arms = dict(
-        AllocationEntry.objects.filter(allocation_list=allocation_list).values_list("position", "sealed_arm")
-    )
+    _stored, segments, problems = _segments_of(allocation_list)
+    blocks = {} if problems else {entry.position: entry for entry in sequence.generate_list(segments)}
+    stored_arms = AllocationEntry.objects.filter(allocation_list=allocation_list).values_list("position", "sealed_arm")
     families = dict(
         Allocation.objects.filter(entry__allocation_list=allocation_list).values_list("position", "family__study_id")
     )
-    return [
-        UnsealedEntry(
-            entry.position,
-            entry.block,
-            entry.block_size,
-            stored_arms.get(entry.position, ""),
-            families.get(entry.position),
+    unsealed = []
+    for position, arm in stored_arms.order_by("position"):
+        block = blocks.get(position)
+        unsealed.append(
+            UnsealedEntry(
+                position,
+                block.block if block else None,
+                block.block_size if block else None,
+                arm,
+                families.get(position),
+            )
         )
-        for entry in sequence.generate_list(segments)
-    ]
+    return unsealed
 
 
-def unsealed_canonical_text(allocation_list: AllocationList) -> str:
-    """The text whose SHA-256 is the list's commitment, seeds included: for checking it with any tool."""
+def unsealed_canonical_text(allocation_list: AllocationList) -> str | None:
+    """The text whose SHA-256 is the list's commitment, seeds included: for checking it with any tool. None
+    when the list's generations are damaged, so that no text can be recomputed."""
     if allocation_list.is_sealed:
         raise PermissionDenied
-    _stored, segments = _segments_of(allocation_list)
+    _stored, segments, problems = _segments_of(allocation_list)
+    if problems:
+        return None
     return sequence.canonical_text(allocation_list.site.code, segments, sequence.generate_list(segments))

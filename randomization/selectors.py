@@ -4,6 +4,7 @@ from dataclasses import dataclass
 
 from django.db.models import Prefetch, QuerySet
 from django.utils import formats
+from django.utils.translation import gettext as _
 
 from families.models import Family
 from randomization import sequence
@@ -55,15 +56,20 @@ class ListState:
     allocation_list: AllocationList | None
     low: bool = False
     exhausted: bool = False
+    # The list's generations are missing or unreadable (changed behind the database's back): nothing can be
+    # computed from them, and verification fails.
+    damaged: bool = False
     predictability_percent: str = ""
 
 
 def list_state(site: Site, allocation_list: AllocationList | None, trial_settings: TrialSettings) -> ListState:
-    """Whether a sealed list is used up or running low (the banner and e-mail thresholds), and its
-    predictability. Reads the list's generations through `allocation_list.segments.all()`: prefetch them."""
+    """Whether a sealed list is used up or running low (the banner and e-mail thresholds), whether it is damaged,
+    and its predictability. Reads the list's generations through `allocation_list.segments.all()`: prefetch them."""
     state = ListState(site, allocation_list)
     if allocation_list is not None:
-        state.predictability_percent = percent(list_predictability(allocation_list))
+        state.damaged = not generations_intact(allocation_list)
+        if not state.damaged:
+            state.predictability_percent = percent(list_predictability(allocation_list))
         if allocation_list.is_sealed:
             state.exhausted = allocation_list.remaining == 0
             state.low = not state.exhausted and trial_settings.is_low_stock(
@@ -72,9 +78,26 @@ def list_state(site: Site, allocation_list: AllocationList | None, trial_setting
     return state
 
 
+def generations_intact(allocation_list: AllocationList) -> bool:
+    """Whether the list's generations are all there, numbered 1, 2, ..., each with a usable design, and together
+    cover positions 1 to the list's length. Reads `allocation_list.segments.all()`: prefetch them."""
+    segments = list(allocation_list.segments.all())
+    if not segments or [segment.number for segment in segments] != list(range(1, len(segments) + 1)):
+        return False
+    next_position = 1
+    for segment in segments:
+        if segment.first_position != next_position:
+            return False
+        if sequence.stored_design(segment.block_sizes, allocation_list.ratio) is None:
+            return False
+        next_position = segment.last_position + 1
+    return next_position == allocation_list.length + 1
+
+
 def lists_with_generations() -> QuerySet[AllocationList]:
     """Lists with their site, unsealing and generations (in order, with who made them), in three queries."""
-    generations = ListSegment.objects.select_related("created_by").order_by("number")
+    # Pages never need the seeds: they stay encrypted in the database.
+    generations = ListSegment.objects.select_related("created_by").defer("seed").order_by("number")
     return AllocationList.objects.select_related("site", "created_by", "unsealing").prefetch_related(
         Prefetch("segments", queryset=generations)
     )
@@ -101,8 +124,8 @@ def list_predictability(allocation_list: AllocationList) -> float:
 
 
 def percent(share: float) -> str:
-    """A share as a percentage with one decimal, in the page's language (70.3 or 70,3)."""
-    return formats.number_format(round(share * 100, 1), 1)
+    """A share as a percentage with one decimal, in the page's language ("70.3%", "70,3 %")."""
+    return _("%(percent)s%%") % {"percent": formats.number_format(round(share * 100, 1), 1)}
 
 
 def recent_unblindings(limit: int = 20) -> QuerySet[Unblinding]:

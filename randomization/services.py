@@ -136,7 +136,16 @@ def _allocate(family: Family, randomised_by: User) -> tuple[Allocation, int]:
     list_id, position, length = row
     # A statement of its own: in PostgreSQL it sees the entries of an extension that committed while the
     # UPDATE waited for the list's lock.
-    entry = AllocationEntry.objects.get(allocation_list_id=list_id, position=position)
+    entry = AllocationEntry.objects.filter(allocation_list_id=list_id, position=position).first()
+    if entry is None:
+        # The entry was deleted behind the database's back (its trigger refuses that): the list is damaged.
+        raise ValidationError(
+            _(
+                "The allocation list of %(site)s is damaged (its next entry is missing), so no family can be "
+                "randomised there. Ask the data manager to verify the list."
+            )
+            % {"site": family.site.code}
+        )
     allocation = Allocation(
         family=family,
         entry=entry,

@@ -253,7 +253,11 @@ def list_commitment(request: AuthenticatedHttpRequest, site_code: str) -> HttpRe
     return render(
         request,
         "randomization/list_commitment.html",
-        {"allocation_list": allocation_list, "segments": list(allocation_list.segments.all())},
+        {
+            "allocation_list": allocation_list,
+            "state": list_state(allocation_list.site, allocation_list, TrialSettings.current()),
+            "segments": list(allocation_list.segments.all()),
+        },
     )
 
 
@@ -263,7 +267,10 @@ def list_canonical_text(request: AuthenticatedHttpRequest, site_code: str) -> Ht
     allocation_list = _list_for_site(site_code)
     if allocation_list.is_sealed:
         raise Http404
-    response = HttpResponse(lists.unsealed_canonical_text(allocation_list), content_type="text/plain; charset=utf-8")
+    text = lists.unsealed_canonical_text(allocation_list)
+    if text is None:  # damaged generations: there is no text to recompute
+        raise Http404
+    response = HttpResponse(text, content_type="text/plain; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="allocation-list-{allocation_list.site.code}.txt"'
     return response
 
