@@ -1,6 +1,7 @@
 """Who may see an arm, and reads of the allocation lists that several views share."""
 
 from dataclasses import dataclass
+from fractions import Fraction
 
 from django.db.models import Prefetch, QuerySet
 from django.utils import formats
@@ -117,10 +118,18 @@ def can_agree_to_unsealing(user: User, unsealing: Unsealing) -> bool:
 
 
 def list_predictability(allocation_list: AllocationList) -> float:
-    """The convergence-strategy share of correct guesses for the list's design. An extended list whose
-    generations used different block sizes is judged on all the sizes it drew from."""
-    sizes = {size for segment in allocation_list.segments.all() for size in segment.block_sizes}
-    return float(sequence.predictability(sequence.design(sizes, allocation_list.ratio)))
+    """The convergence-strategy share of correct guesses over the whole list: each generation's design, weighted
+    by the generation's length (docs/allocation-lists.md). Every generation ends on a whole block, so the guesser
+    starts each one at the ratio. Only for a list whose generations are intact (generations_intact)."""
+    correct, total = Fraction(0), 0
+    for segment in allocation_list.segments.all():
+        design = sequence.stored_design(segment.block_sizes, allocation_list.ratio)
+        if design is None:
+            raise ValueError(f"generation {segment.number} of {allocation_list} names no usable design")
+        length = segment.last_position - segment.first_position + 1
+        correct += sequence.predictability(design) * length
+        total += length
+    return float(correct / total)
 
 
 def percent(share: float) -> str:

@@ -21,9 +21,10 @@ from randomization.models import (
     Unblinding,
     Unsealing,
 )
-from randomization.selectors import arm_visible_to
+from randomization.selectors import arm_visible_to, list_predictability, list_state, lists_with_generations
 from randomization.tests.factories import allocation_list_for, randomised_family
 from randomization.tests.tampering import trigger_off
+from trial.models import TrialSettings
 from trial.roles import Role
 from trial.tests.factories import UserFactory
 
@@ -267,6 +268,23 @@ def test_it_lets_only_a_data_manager_extend_a_list(request, oei, dina, who):
     allocation_list.refresh_from_db()
     assert allocation_list.segments.count() == 1
     assert allocation_list.entries.count() == allocation_list.length
+
+
+def test_it_judges_an_extended_list_by_each_generations_design_weighted_by_its_length(oei, dina):
+    # 18 entries in blocks of 2 (75 %), then 6 in blocks of 6 (41/60): 73.3 %, not the 70.0 % that blocks of
+    # "2 or 6" would give over the whole list.
+    allocation_list = allocation_list_for(oei, by=dina, block_sizes=[2])
+    assert allocation_list.length == 18
+    lists.allocation_list_extend(
+        allocation_list=allocation_list, additional=6, reason="More families", extended_by=dina, block_sizes=[6]
+    )
+    allocation_list = lists_with_generations().get(pk=allocation_list.pk)
+    assert allocation_list.length == 24
+
+    share = list_predictability(allocation_list)
+
+    assert share == pytest.approx((18 * 0.75 + 6 * 41 / 60) / 24)
+    assert list_state(oei, allocation_list, TrialSettings.current()).predictability_percent == "73.3%"
 
 
 def test_it_refuses_to_extend_a_list_that_fails_verification(oei, dina):
