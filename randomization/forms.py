@@ -106,3 +106,18 @@ class UnsealRequestForm(forms.Form):
         label=_("I understand that no family can be randomised from the list once it is unsealed."),
         error_messages={"required": _("Tick the box to confirm that recruitment from this list has ended.")},
     )
+
+
+class ReviewForm(forms.Form):
+    finding = forms.CharField(
+        label=_("What was found"),
+        widget=forms.Textarea(attrs={"rows": 4}),
+        max_length=4000,
+        help_text=_("What caused the findings, and what it means for the families randomised from the list."),
+    )
+    decision = forms.CharField(
+        label=_("Decision"),
+        widget=forms.Textarea(attrs={"rows": 3}),
+        max_length=2000,
+        help_text=_("What was decided, and why the list may allocate again."),
+    )

@@ -15,17 +15,26 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_variables
 
-from randomization import sequence
+from randomization import sequence, tasks
 from randomization.models import (
     Allocation,
     AllocationEntry,
     AllocationList,
     ListSegment,
+    ListSuspension,
     Unsealing,
     UnsealingRole,
     Verification,
 )
-from randomization.selectors import can_agree_to_unsealing
+from randomization.selectors import (
+    SAME_PERSON_REVIEW,
+    SAME_PERSON_UNSEALING,
+    finding_key,
+    other_role,
+    review_agreement_refusal,
+    review_is_stale,
+    unsealing_refusal,
+)
 from trial.audit import save_as
 from trial.models import Site, TrialSettings
 from trial.roles import Role, has_role
@@ -189,7 +198,7 @@ def _store_entries(allocation_list: AllocationList, entries: list[sequence.Entry
     )
 
 
-@sensitive_variables("seed", "entries", "expected")
+@sensitive_variables("entries")
 def allocation_list_extend(
     *,
     allocation_list: AllocationList,
@@ -214,41 +223,63 @@ def allocation_list_extend(
         allocation_list = AllocationList.objects.select_for_update().select_related("site").get(pk=allocation_list.pk)
         if not allocation_list.is_sealed:
             raise ValidationError(_("An unsealed list cannot be extended: recruitment from it has ended."))
+        if allocation_list.is_suspended:
+            raise ValidationError(
+                _(
+                    "The list is stopped after a failed verification, so it cannot be extended until a data manager "
+                    "and the principal investigator have recorded what was found."
+                )
+            )
         if allocation_list.length + additional > MAX_LIST_LENGTH:
             raise ValidationError({"additional": _("A list can hold at most %(n)s entries.") % {"n": MAX_LIST_LENGTH}})
-        stored_segments, segments, problems = _segments_of(allocation_list)
-        if _verify(allocation_list, stored_segments, segments, problems):
-            raise ValidationError(
-                _("The list does not pass verification, so it cannot be extended. Verify it to see what differs.")
-            )
-        seed = secrets.token_bytes(32)
-        segments.append(sequence.Segment(seed, design, additional))
-        expected = sequence.generate_list(segments)
-        digest = sequence.commitment(allocation_list.site.code, segments, expected)
-        save_as(
-            ListSegment(
-                allocation_list=allocation_list,
-                number=len(segments),
-                seed=seed.hex(),
-                block_sizes=list(design.block_sizes),
-                min_length=additional,
-                first_position=allocation_list.length + 1,
-                last_position=len(expected),
-                commitment=digest,
-                reason=reason,
-                created_by=extended_by,
-            ),
-            extended_by,
-        )
-        _store_entries(allocation_list, expected[allocation_list.length :])
-        allocation_list.length = len(expected)
-        allocation_list.commitment = digest
-        allocation_list.exhausted_alert_sent_at = None
-        allocation_list.low_stock_alert_sent_at = None
-        allocation_list.save(
-            update_fields=["length", "commitment", "exhausted_alert_sent_at", "low_stock_alert_sent_at"]
+        # The verification is recorded whatever it finds (a failure stops the list); the extension is refused
+        # after this transaction commits that record.
+        findings, segments = _check(allocation_list)
+        verification = _record(allocation_list, findings, verified_by=extended_by)
+        if verification.passed:
+            _add_generation(allocation_list, segments, design, additional, reason, extended_by)
+    if not verification.passed:
+        raise ValidationError(
+            _("The list does not pass verification, so it cannot be extended. Its page shows what differs.")
         )
     return allocation_list
+
+
+@sensitive_variables("seed", "expected")
+def _add_generation(
+    allocation_list: AllocationList,
+    segments: list[sequence.Segment],
+    design: sequence.Design,
+    additional: int,
+    reason: str,
+    extended_by: User,
+) -> None:
+    """Append a generation from a new seed to a list that passed verification (locked by the caller)."""
+    seed = secrets.token_bytes(32)
+    segments = [*segments, sequence.Segment(seed, design, additional)]
+    expected = sequence.generate_list(segments)
+    digest = sequence.commitment(allocation_list.site.code, segments, expected)
+    save_as(
+        ListSegment(
+            allocation_list=allocation_list,
+            number=len(segments),
+            seed=seed.hex(),
+            block_sizes=list(design.block_sizes),
+            min_length=additional,
+            first_position=allocation_list.length + 1,
+            last_position=len(expected),
+            commitment=digest,
+            reason=reason,
+            created_by=extended_by,
+        ),
+        extended_by,
+    )
+    _store_entries(allocation_list, expected[allocation_list.length :])
+    allocation_list.length = len(expected)
+    allocation_list.commitment = digest
+    allocation_list.exhausted_alert_sent_at = None
+    allocation_list.low_stock_alert_sent_at = None
+    allocation_list.save(update_fields=["length", "commitment", "exhausted_alert_sent_at", "low_stock_alert_sent_at"])
 
 
 # --- Verification -----------------------------------------------------------------------------------------
@@ -306,19 +337,62 @@ def _allocation_findings(allocation_list: AllocationList, stored_arms: dict[int,
     return findings
 
 
-def allocation_list_verify(*, allocation_list: AllocationList, verified_by: User | None) -> Verification:
-    """Recompute the list from its seeds and check it against the stored entries, the allocations made
-    from it, and every commitment given; the result is recorded."""
-    if verified_by is not None:
-        _require_data_manager(verified_by)
-    allocation_list = AllocationList.objects.select_related("site").get(pk=allocation_list.pk)
-    findings = _verify(allocation_list, *_segments_of(allocation_list))
-    return Verification.objects.create(
+def _check(allocation_list: AllocationList) -> tuple[list[Finding], list[sequence.Segment]]:
+    """What verification finds in the list (locked by the caller), and its generations for recomputing it."""
+    stored_segments, segments, problems = _segments_of(allocation_list)
+    return _verify(allocation_list, stored_segments, segments, problems), segments
+
+
+def _record(allocation_list: AllocationList, findings: list[Finding], *, verified_by: User | None) -> Verification:
+    """Record a verification of the list (locked by the caller). A failure stops a sealed list at once, unless the
+    list is stopped already or every finding is one a data manager and the PI reviewed and accepted; the data
+    managers are told once per stop."""
+    verification = Verification.objects.create(
         allocation_list=allocation_list,
         passed=not findings,
         findings=[{key: value for key, value in asdict(finding).items() if value is not None} for finding in findings],
         verified_by=verified_by,
     )
+    if verification.passed or not allocation_list.is_sealed or allocation_list.is_suspended:
+        return verification
+    accepted = {
+        finding_key(finding)
+        for reviewed in Verification.objects.filter(
+            pk__in=ListSuspension.objects.filter(allocation_list=allocation_list, approved_at__isnull=False).values(
+                "reviewed_verification"
+            )
+        )
+        for finding in reviewed.findings
+    }
+    if {finding_key(finding) for finding in verification.findings} <= accepted:
+        return verification
+    suspension = ListSuspension.objects.create(allocation_list=allocation_list, verification=verification)
+    allocation_list.suspended_at = suspension.suspended_at
+    allocation_list.save(update_fields=["suspended_at"])
+    list_id = allocation_list.pk
+    transaction.on_commit(lambda: tasks.send_list_alert.delay(list_id, "suspended"))
+    return verification
+
+
+def allocation_list_verify(*, allocation_list: AllocationList, verified_by: User | None) -> Verification:
+    """Recompute the list from its seeds and check it against the stored entries, the allocations made
+    from it, and every commitment given; the result is recorded, and a failure stops the list."""
+    if verified_by is not None:
+        _require_data_manager(verified_by)
+    with transaction.atomic():
+        # Under the list's lock: a randomisation committed between the reads of the entries, the allocations
+        # and the count of used entries would look like a skipped entry, and stop the list for nothing.
+        allocation_list = AllocationList.objects.select_for_update().select_related("site").get(pk=allocation_list.pk)
+        findings, _segments = _check(allocation_list)
+        return _record(allocation_list, findings, verified_by=verified_by)
+
+
+def allocation_lists_verify_all() -> list[Verification]:
+    """The daily verification of every list (by the system, not a person): each in its own transaction."""
+    return [
+        allocation_list_verify(allocation_list=allocation_list, verified_by=None)
+        for allocation_list in AllocationList.objects.order_by("site__code")
+    ]
 
 
 def finding_text(finding: dict) -> str:
@@ -379,14 +453,98 @@ def allocation_list_approve_unsealing(*, allocation_list: AllocationList, approv
             raise ValidationError(_("Nobody has asked to unseal this list."))
         if unsealing.approved_at is not None:
             return unsealing
-        if not can_agree_to_unsealing(approved_by, unsealing):
+        refusal = unsealing_refusal(approved_by, unsealing)
+        if refusal:
+            raise ValidationError(refusal)
+        if not has_role(approved_by, other_role(unsealing.requested_as)):
             raise PermissionDenied
         unsealing.approved_by = approved_by
         unsealing.approved_at = timezone.now()
-        save_as(unsealing, approved_by)
+        _save_agreement(unsealing, approved_by, refusal=str(SAME_PERSON_UNSEALING))
         allocation_list.unsealed_at = unsealing.approved_at
         allocation_list.save(update_fields=["unsealed_at"])
     return unsealing
+
+
+def _save_agreement(record: Unsealing | ListSuspension, approved_by: User, *, refusal: str) -> None:
+    """Save the second person's agreement. The database refuses the first person as the second
+    (`*_needs_two_people`): should a check above ever miss it, the user is refused with a message, not a 500."""
+    try:
+        with transaction.atomic():
+            save_as(record, approved_by)
+    except IntegrityError:
+        raise ValidationError(refusal) from None
+
+
+# --- A list stopped after a failed verification -----------------------------------------------------------
+
+
+def _open_suspension(allocation_list: AllocationList) -> ListSuspension | None:
+    return ListSuspension.objects.filter(allocation_list=allocation_list, approved_at__isnull=True).first()
+
+
+def allocation_list_review_suspension(
+    *, allocation_list: AllocationList, finding: str, decision: str, reviewed_by: User
+) -> ListSuspension:
+    """A data manager or the PI records what was found behind the failed verification and what they decided; the
+    list allocates again once a person of the other role agrees. Written again when the list showed new findings
+    after it was written."""
+    role = _unsealing_role(reviewed_by)
+    finding, decision = finding.strip(), decision.strip()
+    missing = {}
+    if not finding:
+        missing["finding"] = _("Write what was found.")
+    if not decision:
+        missing["decision"] = _("Write what was decided, and why.")
+    if missing:
+        raise ValidationError(missing)
+    with transaction.atomic():
+        allocation_list = AllocationList.objects.select_for_update().get(pk=allocation_list.pk)
+        suspension = _open_suspension(allocation_list)
+        if suspension is None:
+            raise ValidationError(_("The list is not stopped: there is nothing to review."))
+        if suspension.reviewed_at is not None and not review_is_stale(suspension):
+            raise ValidationError(
+                _("What was found is recorded already; it waits for the agreement of the other role.")
+            )
+        suspension.finding, suspension.decision = finding, decision
+        suspension.reviewed_by, suspension.reviewed_as, suspension.reviewed_at = reviewed_by, role, timezone.now()
+        suspension.reviewed_verification = allocation_list.verifications.order_by("-verified_at", "-pk").first()
+        save_as(suspension, reviewed_by)
+    return suspension
+
+
+def allocation_list_approve_review(*, allocation_list: AllocationList, approved_by: User) -> ListSuspension:
+    """The second person agrees with what was found and decided: the list allocates again, and the findings of the
+    verification reviewed no longer stop it."""
+    with transaction.atomic():
+        allocation_list = AllocationList.objects.select_for_update().get(pk=allocation_list.pk)
+        suspension = _open_suspension(allocation_list)
+        if suspension is None:
+            # Agreed a moment ago (a double click, the colleague of the same role): nothing is left to agree to.
+            agreed = allocation_list.suspensions.filter(approved_at__isnull=False).first()
+            if agreed is not None:
+                return agreed
+            raise ValidationError(_("The list is not stopped: there is nothing to agree to."))
+        if suspension.reviewed_at is None:
+            raise ValidationError(_("Nobody has recorded what was found yet."))
+        refusal = review_agreement_refusal(approved_by, suspension)
+        if refusal:
+            raise ValidationError(refusal)
+        if not has_role(approved_by, other_role(suspension.reviewed_as)):
+            raise PermissionDenied
+        if review_is_stale(suspension):
+            raise ValidationError(
+                _(
+                    "The list was verified again after this was written and shows findings it does not cover: what "
+                    "was found must be written again before anyone agrees."
+                )
+            )
+        suspension.approved_by, suspension.approved_at = approved_by, timezone.now()
+        _save_agreement(suspension, approved_by, refusal=str(SAME_PERSON_REVIEW))
+        allocation_list.suspended_at = None
+        allocation_list.save(update_fields=["suspended_at"])
+    return suspension
 
 
 # --- An unsealed list ------------------------------------------------------------------------------------

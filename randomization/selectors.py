@@ -1,15 +1,26 @@
 """Who may see an arm, and reads of the allocation lists that several views share."""
 
+import json
 from dataclasses import dataclass
 from fractions import Fraction
 
 from django.db.models import Prefetch, QuerySet
 from django.utils import formats
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from families.models import Family
 from randomization import sequence
-from randomization.models import Allocation, AllocationList, Arm, ListSegment, Unblinding, Unsealing, UnsealingRole
+from randomization.models import (
+    Allocation,
+    AllocationList,
+    Arm,
+    ListSegment,
+    ListSuspension,
+    Unblinding,
+    Unsealing,
+    UnsealingRole,
+)
 from trial.models import Site, TrialSettings
 from trial.roles import Role, User, can_at_site, has_role, is_blinded
 
@@ -60,6 +71,8 @@ class ListState:
     # The list's generations are missing or unreadable (changed behind the database's back): nothing can be
     # computed from them, and verification fails.
     damaged: bool = False
+    # Stopped after a failed verification, until a data manager and the PI record what was found.
+    suspended: bool = False
     predictability_percent: str = ""
 
 
@@ -69,6 +82,7 @@ def list_state(site: Site, allocation_list: AllocationList | None, trial_setting
     state = ListState(site, allocation_list)
     if allocation_list is not None:
         state.damaged = not generations_intact(allocation_list)
+        state.suspended = allocation_list.is_sealed and allocation_list.is_suspended
         if not state.damaged:
             state.predictability_percent = percent(list_predictability(allocation_list))
         if allocation_list.is_sealed:
@@ -110,11 +124,88 @@ def list_states() -> list[ListState]:
     return [list_state(site, lists.get(site.pk), trial_settings) for site in Site.objects.order_by("code")]
 
 
+def other_role(role: str) -> str:
+    """The role whose agreement a data manager's request needs (the PI's), and the other way round."""
+    return Role.PRINCIPAL_INVESTIGATOR if role == UnsealingRole.DATA_MANAGER else Role.DATA_MANAGER
+
+
+SAME_PERSON_UNSEALING = gettext_lazy(
+    "You asked to unseal this list yourself: another person, holding the other role, must agree."
+)
+SAME_PERSON_REVIEW = gettext_lazy(
+    "You wrote what was found yourself: another person, holding the other role, must agree."
+)
+
+
+def unsealing_refusal(user: User, unsealing: Unsealing) -> str | None:
+    """Why `user` may not be the second person of this unsealing (an account holding both roles included)."""
+    return str(SAME_PERSON_UNSEALING) if unsealing.requested_by_id == user.pk else None
+
+
 def can_agree_to_unsealing(user: User, unsealing: Unsealing) -> bool:
     """Unsealing takes two people of different roles: a PI agrees to a data manager's request, a data manager
     to a PI's; never the person who asked."""
-    needed = Role.PRINCIPAL_INVESTIGATOR if unsealing.requested_as == UnsealingRole.DATA_MANAGER else Role.DATA_MANAGER
-    return unsealing.approved_at is None and unsealing.requested_by_id != user.pk and has_role(user, needed)
+    return (
+        unsealing.approved_at is None
+        and has_role(user, other_role(unsealing.requested_as))
+        and unsealing_refusal(user, unsealing) is None
+    )
+
+
+def review_agreement_refusal(user: User, suspension: ListSuspension) -> str | None:
+    """Why `user` may not agree to what was written about a stopped list (an account holding both roles included)."""
+    return str(SAME_PERSON_REVIEW) if suspension.reviewed_by_id == user.pk else None
+
+
+def review_is_stale(suspension: ListSuspension) -> bool:
+    """Whether the list was verified again after the review was written, with findings the review does not cover:
+    then nobody may agree to it, and it must be written again."""
+    reviewed_verification = suspension.reviewed_verification
+    if reviewed_verification is None:
+        return False
+    latest = suspension.allocation_list.verifications.order_by("-verified_at", "-pk").first()
+    if latest is None or latest.pk == reviewed_verification.pk:
+        return False
+    reviewed = {finding_key(finding) for finding in reviewed_verification.findings}
+    return not {finding_key(finding) for finding in latest.findings} <= reviewed
+
+
+def finding_key(finding: dict) -> str:
+    """A recorded finding as one comparable value: the same difference found twice gives the same key."""
+    return json.dumps(finding, sort_keys=True)
+
+
+def can_write_review(user: User, suspension: ListSuspension | None) -> bool:
+    return (
+        suspension is not None
+        and has_role(user, *LIST_ROLES)
+        and (suspension.reviewed_at is None or review_is_stale(suspension))
+    )
+
+
+def can_agree_to_review(user: User, suspension: ListSuspension | None) -> bool:
+    return (
+        suspension is not None
+        and suspension.reviewed_at is not None
+        and has_role(user, other_role(suspension.reviewed_as))
+        and review_agreement_refusal(user, suspension) is None
+        and not review_is_stale(suspension)
+    )
+
+
+def latest_findings(allocation_list: AllocationList) -> list[dict]:
+    """What the list's latest verification found (nothing when it passed or was never verified)."""
+    latest = allocation_list.verifications.order_by("-verified_at", "-pk").first()
+    return latest.findings if latest is not None else []
+
+
+def open_suspension(allocation_list: AllocationList) -> ListSuspension | None:
+    """The list's stop after a failed verification, while it lasts, with its verification and who wrote what."""
+    return (
+        ListSuspension.objects.select_related("verification", "reviewed_verification", "reviewed_by", "allocation_list")
+        .filter(allocation_list=allocation_list, approved_at__isnull=True)
+        .first()
+    )
 
 
 def list_predictability(allocation_list: AllocationList) -> float:

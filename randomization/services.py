@@ -49,7 +49,7 @@ class _ListExhausted(Exception):
 # read by a second statement and the allocation stored at once.
 _TAKE_NEXT_POSITION = """
     UPDATE {list_table} SET used = used + 1
-    WHERE site_id = %s AND used < length AND unsealed_at IS NULL
+    WHERE site_id = %s AND used < length AND unsealed_at IS NULL AND suspended_at IS NULL
     RETURNING id, used, length
 """
 
@@ -119,7 +119,12 @@ def _allocate(family: Family, randomised_by: User) -> tuple[Allocation, int]:
         # wait for when that row no longer matches. Waiting for the list's lock lets the extension finish;
         # then a new statement sees the new entries.
         allocation_list = AllocationList.objects.select_for_update().filter(site_id=family.site_id).first()
-        if allocation_list is not None and allocation_list.is_sealed and allocation_list.remaining > 0:
+        if (
+            allocation_list is not None
+            and allocation_list.is_sealed
+            and not allocation_list.is_suspended
+            and allocation_list.remaining > 0
+        ):
             row = _take_next_position(family.site_id)
     if row is None:
         if allocation_list is None:
@@ -131,6 +136,15 @@ def _allocate(family: Family, randomised_by: User) -> tuple[Allocation, int]:
             raise ValidationError(
                 _("The allocation list of %(site)s has been unsealed: recruitment there has ended.")
                 % {"site": family.site.code}
+            )
+        if allocation_list.is_suspended:
+            raise ValidationError(
+                _(
+                    "The allocation list of %(site)s failed verification and is stopped, so %(study_id)s cannot be "
+                    "randomised now. The data managers have been told; randomisation resumes once a data manager "
+                    "and the principal investigator have recorded what was found."
+                )
+                % {"site": family.site.code, "study_id": family.study_id}
             )
         raise _ListExhausted(allocation_list.pk)
     list_id, position, length = row

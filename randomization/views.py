@@ -10,16 +10,28 @@ from families.models import FamilyStatus
 from families.pages import family_form_page
 from families.selectors import get_family_for_user
 from randomization import lists, services
-from randomization.forms import AnnotationForm, ExtendForm, GenerateForm, RandomiseForm, UnblindForm, UnsealRequestForm
+from randomization.forms import (
+    AnnotationForm,
+    ExtendForm,
+    GenerateForm,
+    RandomiseForm,
+    ReviewForm,
+    UnblindForm,
+    UnsealRequestForm,
+)
 from randomization.models import AllocationList, Arm
 from randomization.selectors import (
     LIST_ROLES,
     allocation_of,
+    can_agree_to_review,
     can_agree_to_unsealing,
     can_randomise,
+    can_write_review,
+    latest_findings,
     list_state,
     list_states,
     lists_with_generations,
+    open_suspension,
     recent_unblindings,
 )
 from trial.forms import add_service_error
@@ -226,6 +238,7 @@ def list_detail(request: AuthenticatedHttpRequest, site_code: str) -> HttpRespon
     require_role(request, *LIST_ROLES)
     allocation_list = _list_for_site(site_code)
     unsealing = getattr(allocation_list, "unsealing", None)
+    suspension = open_suspension(allocation_list)
     context = {
         "allocation_list": allocation_list,
         "state": list_state(allocation_list.site, allocation_list, TrialSettings.current()),
@@ -235,6 +248,12 @@ def list_detail(request: AuthenticatedHttpRequest, site_code: str) -> HttpRespon
             for verification in allocation_list.verifications.select_related("verified_by")[:10]
         ],
         "unsealing": unsealing,
+        "suspension": suspension,
+        "suspension_findings": [lists.finding_text(finding) for finding in latest_findings(allocation_list)]
+        if suspension
+        else [],
+        "can_write_review": can_write_review(request.user, suspension),
+        "can_agree_to_review": can_agree_to_review(request.user, suspension),
         "is_data_manager": has_role(request.user, Role.DATA_MANAGER),
         "can_approve_unsealing": unsealing is not None and can_agree_to_unsealing(request.user, unsealing),
     }
@@ -322,8 +341,80 @@ def list_verify(request: AuthenticatedHttpRequest, site_code: str) -> HttpRespon
     verification = lists.allocation_list_verify(allocation_list=allocation_list, verified_by=request.user)
     if verification.passed:
         messages.success(request, _("The list of %(site)s passed verification.") % {"site": site_code})
+    elif hasattr(verification, "suspension") or open_suspension(allocation_list) is not None:
+        messages.error(
+            request,
+            _(
+                "The list of %(site)s FAILED verification and is stopped: no family can be randomised there until "
+                "a data manager and the principal investigator have recorded what was found."
+            )
+            % {"site": site_code},
+        )
     else:
-        messages.error(request, _("The list of %(site)s FAILED verification.") % {"site": site_code})
+        messages.warning(
+            request,
+            _(
+                "The list of %(site)s FAILED verification, with findings that were all reviewed and accepted "
+                "before: it keeps allocating."
+            )
+            % {"site": site_code},
+        )
+    return redirect("randomization:list", site_code=site_code)
+
+
+@login_required
+def list_review(request: AuthenticatedHttpRequest, site_code: str) -> HttpResponse:
+    require_role(request, *LIST_ROLES)
+    allocation_list = _list_for_site(site_code)
+    suspension = open_suspension(allocation_list)
+    if not can_write_review(request.user, suspension):
+        return redirect("randomization:list", site_code=site_code)
+    form = ReviewForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            lists.allocation_list_review_suspension(
+                allocation_list=allocation_list,
+                finding=form.cleaned_data["finding"],
+                decision=form.cleaned_data["decision"],
+                reviewed_by=request.user,
+            )
+        except ValidationError as error:
+            add_service_error(form, error)
+        else:
+            messages.info(
+                request,
+                _("What was found is recorded; the list allocates again once the other role agrees."),
+            )
+            return redirect("randomization:list", site_code=site_code)
+    return render(
+        request,
+        "randomization/list_form_page.html",
+        {
+            "form": form,
+            "allocation_list": allocation_list,
+            "heading": _("Record what was found: the list of %(site)s") % {"site": site_code},
+            "submit_label": _("Record"),
+            "intro": _(
+                "The list stopped when it failed verification. Write what was found behind the findings and what "
+                "you decided. A person holding the other role (data manager or principal investigator) must agree "
+                "before the list allocates again; these findings will then no longer stop it, new ones will."
+            ),
+            "findings": [lists.finding_text(finding) for finding in latest_findings(allocation_list)],
+        },
+    )
+
+
+@require_POST
+@login_required
+def list_review_approve(request: AuthenticatedHttpRequest, site_code: str) -> HttpResponse:
+    require_role(request, *LIST_ROLES)
+    allocation_list = _list_for_site(site_code)
+    try:
+        lists.allocation_list_approve_review(allocation_list=allocation_list, approved_by=request.user)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(request, _("The allocation list of %(site)s allocates again.") % {"site": site_code})
     return redirect("randomization:list", site_code=site_code)
 
 

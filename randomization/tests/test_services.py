@@ -8,6 +8,7 @@ import pytest
 from django.core import mail
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, connection, transaction
+from django.urls import reverse
 
 from families.models import Family, FamilyStatus
 from families.tests.factories import family_in_state
@@ -165,7 +166,7 @@ def test_it_verifies_a_list_after_generation_randomisations_and_extension(oei, d
     randomised_family(oei, researcher=alice)
     after = verify(allocation_list, None)
     assert after.passed, after.findings
-    assert allocation_list.verifications.count() == 3
+    assert allocation_list.verifications.count() == 4  # the extension records one too
 
 
 def test_it_lets_only_a_data_manager_record_a_verification(oei, dina, alice, paula):
@@ -668,14 +669,44 @@ def test_it_needs_a_second_person_of_the_other_role_to_unseal(oei, dina, paula):
     allocation_list = allocation_list_for(oei, by=dina)
     second_manager = UserFactory(username="dmitri", roles=[Role.DATA_MANAGER])
     lists.allocation_list_request_unsealing(allocation_list=allocation_list, reason="End", requested_by=dina)
-    for user in (dina, second_manager):
-        with pytest.raises(PermissionDenied):
-            lists.allocation_list_approve_unsealing(allocation_list=allocation_list, approved_by=user)
+    with pytest.raises(ValidationError) as refused:
+        lists.allocation_list_approve_unsealing(allocation_list=allocation_list, approved_by=dina)
+    assert "another person" in refused.value.messages[0]
+    with pytest.raises(PermissionDenied):
+        lists.allocation_list_approve_unsealing(allocation_list=allocation_list, approved_by=second_manager)
     allocation_list.refresh_from_db()
     assert allocation_list.is_sealed
     assert Unsealing.objects.get().approved_by is None
     with pytest.raises(PermissionDenied):
         lists.unsealed_entries(allocation_list)
+
+
+def test_an_account_holding_both_roles_cannot_ask_to_unseal_and_then_agree(client, oei, dina):
+    both = UserFactory(username="dora", roles=[Role.DATA_MANAGER, Role.PRINCIPAL_INVESTIGATOR])
+    allocation_list = allocation_list_for(oei, by=dina)
+    lists.allocation_list_request_unsealing(allocation_list=allocation_list, reason="End", requested_by=both)
+    client.force_login(both)
+
+    response = client.post(reverse("randomization:unseal_approve", args=["OEI"]), follow=True)
+
+    assert response.status_code == 200
+    assert "another person, holding the other role, must agree" in response.content.decode()
+    assert AllocationList.objects.get(pk=allocation_list.pk).is_sealed
+    assert Unsealing.objects.get().approved_by is None
+
+
+def test_the_database_refuses_the_asker_as_the_second_person_when_the_service_forgets_to(monkeypatch, oei, dina):
+    both = UserFactory(username="dora", roles=[Role.DATA_MANAGER, Role.PRINCIPAL_INVESTIGATOR])
+    allocation_list = allocation_list_for(oei, by=dina)
+    lists.allocation_list_request_unsealing(allocation_list=allocation_list, reason="End", requested_by=both)
+    monkeypatch.setattr(lists, "unsealing_refusal", lambda user, unsealing: None)
+
+    with pytest.raises(ValidationError) as refused:
+        lists.allocation_list_approve_unsealing(allocation_list=allocation_list, approved_by=both)
+
+    assert "another person, holding the other role, must agree" in refused.value.messages[0]
+    assert AllocationList.objects.get(pk=allocation_list.pk).is_sealed
+    assert Unsealing.objects.get().approved_by is None
 
 
 def test_it_lets_only_a_data_manager_or_the_pi_ask_to_unseal_and_only_for_a_reason(oei, dina, alice):
