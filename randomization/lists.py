@@ -36,7 +36,8 @@ from randomization.selectors import (
     unsealing_refusal,
 )
 from trial.audit import save_as
-from trial.models import Site, TrialSettings
+from trial.events import record_event
+from trial.models import EventKind, Site, TrialSettings
 from trial.roles import Role, has_role
 
 # A list (or an extension) longer than this is a typing mistake, not a trial of 45 families.
@@ -560,11 +561,17 @@ class UnsealedEntry:
     study_id: str | None
 
 
-def unsealed_entries(allocation_list: AllocationList) -> list[UnsealedEntry]:
+def unsealed_entries(allocation_list: AllocationList, *, viewed_by: User) -> list[UnsealedEntry]:
     """Every stored entry of an unsealed list, with its block (recomputed from the seeds, when the generations
-    allow) and the family it went to."""
+    allow) and the family it went to. Each view is recorded (who, which list)."""
     if allocation_list.is_sealed:
         raise PermissionDenied
+    record_event(
+        kind=EventKind.UNSEALED_LIST_VIEWED,
+        user=viewed_by,
+        site=allocation_list.site,
+        subject=allocation_list.site.code,
+    )
     _stored, segments, problems = _segments_of(allocation_list)
     blocks = {} if problems else {entry.position: entry for entry in sequence.generate_list(segments)}
     stored_arms = AllocationEntry.objects.filter(allocation_list=allocation_list).values_list("position", "sealed_arm")
@@ -586,12 +593,18 @@ def unsealed_entries(allocation_list: AllocationList) -> list[UnsealedEntry]:
     return unsealed
 
 
-def unsealed_canonical_text(allocation_list: AllocationList) -> str | None:
+def unsealed_canonical_text(allocation_list: AllocationList, *, downloaded_by: User) -> str | None:
     """The text whose SHA-256 is the list's commitment, seeds included: for checking it with any tool. None
-    when the list's generations are damaged, so that no text can be recomputed."""
+    when the list's generations are damaged, so that no text can be recomputed. Each download is recorded."""
     if allocation_list.is_sealed:
         raise PermissionDenied
     _stored, segments, problems = _segments_of(allocation_list)
     if problems:
         return None
+    record_event(
+        kind=EventKind.UNSEALED_LIST_DOWNLOADED,
+        user=downloaded_by,
+        site=allocation_list.site,
+        subject=allocation_list.site.code,
+    )
     return sequence.canonical_text(allocation_list.site.code, segments, sequence.generate_list(segments))

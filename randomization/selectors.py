@@ -21,7 +21,7 @@ from randomization.models import (
     Unsealing,
     UnsealingRole,
 )
-from trial.models import Site, TrialSettings
+from trial.models import AuditEvent, EventKind, Site, TrialSettings
 from trial.roles import Role, User, can_at_site, has_role, is_blinded
 
 # Roles that see an allocated family's arm (at the family's site; the PI everywhere). Everyone else sees
@@ -230,3 +230,12 @@ def percent(share: float) -> str:
 
 def recent_unblindings(limit: int = 20) -> QuerySet[Unblinding]:
     return Unblinding.objects.select_related("family", "user", "unblinded_by").order_by("-unblinded_at")[:limit]
+
+
+def unsealed_list_events(allocation_list: AllocationList) -> QuerySet[AuditEvent]:
+    """Who viewed the unsealed list's entries or downloaded its text, and when, newest first."""
+    return AuditEvent.objects.filter(
+        site=allocation_list.site_id,
+        subject=allocation_list.site.code,
+        kind__in=[EventKind.UNSEALED_LIST_VIEWED, EventKind.UNSEALED_LIST_DOWNLOADED],
+    ).select_related("user")

@@ -27,7 +27,8 @@ from randomization.models import (
 )
 from randomization.selectors import can_randomise
 from trial.audit import save_as
-from trial.models import Site, TrialSettings
+from trial.events import record_event
+from trial.models import EventKind, Site, TrialSettings
 from trial.roles import Role, can_at_site, has_role, is_blinded
 
 # --- Randomising a family --------------------------------------------------------------------------------
@@ -39,9 +40,12 @@ class Randomisation:
     created: bool
 
 
-class _ListExhausted(Exception):
-    def __init__(self, list_id: int) -> None:
-        self.list_id = list_id
+class _Refused(Exception):
+    """A randomisation refused because of the site's list: raised inside the transaction (which rolls back), so
+    that the refusal is recorded (and the data managers told) after it."""
+
+    def __init__(self, reason: str, message: str, list_id: int | None = None) -> None:
+        self.reason, self.message, self.list_id = reason, message, list_id
 
 
 # Takes the list's lock and counts the entry taken, in one statement (PostgreSQL and SQLite alike): the
@@ -83,15 +87,18 @@ def family_randomise(*, family: Family, confirmed_site: Site, randomised_by: Use
                 )
             family = claimed
             allocation, length = _allocate(family, randomised_by)
-    except _ListExhausted as exhausted:
-        _alert_once(exhausted.list_id, "exhausted")
-        raise ValidationError(
-            _(
-                "The allocation list of %(site)s is used up, so %(study_id)s cannot be randomised now. "
-                "The data manager has been told and can extend the list."
-            )
-            % {"site": family.site.code, "study_id": family.study_id}
-        ) from None
+    except _Refused as refused:
+        # A monitor must see who was refused and why, although nothing of the randomisation was kept.
+        record_event(
+            kind=EventKind.RANDOMISATION_REFUSED,
+            user=randomised_by,
+            site=family.site,
+            subject=family.study_id,
+            reason=refused.reason,
+        )
+        if refused.reason == "used_up" and refused.list_id is not None:
+            _alert_once(refused.list_id, "exhausted")
+        raise ValidationError(refused.message) from None
     if TrialSettings.current().is_low_stock(remaining=length - allocation.position, length=length):
         _alert_once(allocation.entry.allocation_list_id, "low")
     return Randomisation(allocation, created=True)
@@ -127,38 +134,48 @@ def _allocate(family: Family, randomised_by: User) -> tuple[Allocation, int]:
         ):
             row = _take_next_position(family.site_id)
     if row is None:
+        values = {"site": family.site.code, "study_id": family.study_id}
         if allocation_list is None:
-            raise ValidationError(
-                _("%(site)s has no allocation list yet; ask the data manager to generate one.")
-                % {"site": family.site.code}
+            raise _Refused(
+                "no_list", _("%(site)s has no allocation list yet; ask the data manager to generate one.") % values
             )
         if not allocation_list.is_sealed:
-            raise ValidationError(
-                _("The allocation list of %(site)s has been unsealed: recruitment there has ended.")
-                % {"site": family.site.code}
+            raise _Refused(
+                "unsealed",
+                _("The allocation list of %(site)s has been unsealed: recruitment there has ended.") % values,
             )
         if allocation_list.is_suspended:
-            raise ValidationError(
+            raise _Refused(
+                "stopped",
                 _(
                     "The allocation list of %(site)s failed verification and is stopped, so %(study_id)s cannot be "
                     "randomised now. The data managers have been told; randomisation resumes once a data manager "
                     "and the principal investigator have recorded what was found."
                 )
-                % {"site": family.site.code, "study_id": family.study_id}
+                % values,
             )
-        raise _ListExhausted(allocation_list.pk)
+        raise _Refused(
+            "used_up",
+            _(
+                "The allocation list of %(site)s is used up, so %(study_id)s cannot be randomised now. "
+                "The data manager has been told and can extend the list."
+            )
+            % values,
+            list_id=allocation_list.pk,
+        )
     list_id, position, length = row
     # A statement of its own: in PostgreSQL it sees the entries of an extension that committed while the
     # UPDATE waited for the list's lock.
     entry = AllocationEntry.objects.filter(allocation_list_id=list_id, position=position).first()
     if entry is None:
         # The entry was deleted behind the database's back (its trigger refuses that): the list is damaged.
-        raise ValidationError(
+        raise _Refused(
+            "damaged",
             _(
                 "The allocation list of %(site)s is damaged (its next entry is missing), so no family can be "
                 "randomised there. Ask the data manager to verify the list."
             )
-            % {"site": family.site.code}
+            % {"site": family.site.code},
         )
     allocation = Allocation(
         family=family,

@@ -33,6 +33,7 @@ from randomization.selectors import (
     lists_with_generations,
     open_suspension,
     recent_unblindings,
+    unsealed_list_events,
 )
 from trial.forms import add_service_error
 from trial.models import Site, TrialSettings
@@ -260,8 +261,9 @@ def list_detail(request: AuthenticatedHttpRequest, site_code: str) -> HttpRespon
     if not allocation_list.is_sealed:
         context["entries"] = [
             {**vars(entry), "arm_label": Arm(entry.arm).label if entry.arm in Arm.values else "?"}
-            for entry in lists.unsealed_entries(allocation_list)
+            for entry in lists.unsealed_entries(allocation_list, viewed_by=request.user)
         ]
+        context["list_events"] = unsealed_list_events(allocation_list)
     return render(request, "randomization/list_detail.html", context)
 
 
@@ -286,7 +288,7 @@ def list_canonical_text(request: AuthenticatedHttpRequest, site_code: str) -> Ht
     allocation_list = _list_for_site(site_code)
     if allocation_list.is_sealed:
         raise Http404
-    text = lists.unsealed_canonical_text(allocation_list)
+    text = lists.unsealed_canonical_text(allocation_list, downloaded_by=request.user)
     if text is None:  # damaged generations: there is no text to recompute
         raise Http404
     response = HttpResponse(text, content_type="text/plain; charset=utf-8")

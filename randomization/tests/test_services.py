@@ -631,9 +631,9 @@ def test_it_unseals_a_list_when_a_data_manager_asks_and_the_pi_agrees(oei, dina,
     allocation_list = allocation_list_for(oei, by=dina)
     allocation = randomised_family(oei, researcher=alice)
     with pytest.raises(PermissionDenied):
-        lists.unsealed_entries(allocation_list)
+        lists.unsealed_entries(allocation_list, viewed_by=dina)
     with pytest.raises(PermissionDenied):
-        lists.unsealed_canonical_text(allocation_list)
+        lists.unsealed_canonical_text(allocation_list, downloaded_by=dina)
 
     unsealing = lists.allocation_list_request_unsealing(
         allocation_list=allocation_list, reason="Recruitment has ended.", requested_by=dina
@@ -648,12 +648,12 @@ def test_it_unseals_a_list_when_a_data_manager_asks_and_the_pi_agrees(oei, dina,
     assert allocation_list.unsealed_at is not None
     assert allocation_list.unsealed_at == unsealing.approved_at
     assert unsealing.approved_by == paula
-    entries = lists.unsealed_entries(allocation_list)
+    entries = lists.unsealed_entries(allocation_list, viewed_by=dina)
     assert [entry.position for entry in entries] == list(range(1, allocation_list.length + 1))
     assert (entries[0].study_id, entries[0].arm) == (allocation.family.study_id, allocation.arm)
     assert {entry.study_id for entry in entries[1:]} == {None}
     assert [entry.arm for entry in entries] == list(allocation_list.entries.values_list("sealed_arm", flat=True))
-    text = lists.unsealed_canonical_text(allocation_list)
+    text = lists.unsealed_canonical_text(allocation_list, downloaded_by=dina)
     assert hashlib.sha256(text.encode("utf-8")).hexdigest() == allocation_list.commitment
 
 
@@ -678,7 +678,7 @@ def test_it_needs_a_second_person_of_the_other_role_to_unseal(oei, dina, paula):
     assert allocation_list.is_sealed
     assert Unsealing.objects.get().approved_by is None
     with pytest.raises(PermissionDenied):
-        lists.unsealed_entries(allocation_list)
+        lists.unsealed_entries(allocation_list, viewed_by=dina)
 
 
 def test_an_account_holding_both_roles_cannot_ask_to_unseal_and_then_agree(client, oei, dina):
