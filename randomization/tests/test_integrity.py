@@ -8,7 +8,7 @@ from django.urls import reverse
 
 from families.models import Family, FamilyStatus
 from families.tests.factories import family_in_state
-from randomization import lists, services
+from randomization import lists, sequence, services
 from randomization.models import (
     Allocation,
     AllocationAnnotation,
@@ -128,3 +128,88 @@ def test_it_refuses_to_randomise_from_a_list_whose_next_entry_is_missing_without
     assert not Allocation.objects.exists()
     assert Family.objects.get(pk=family.pk).status == FamilyStatus.CONSENTED
     assert AllocationList.objects.get(pk=allocation_list.pk).used == 0
+
+
+# --- Every kind of finding, each from one tampering --------------------------------------------------------
+
+
+def flipped(arm: str) -> str:
+    return sequence.CONTROL if arm == sequence.INTERVENTION else sequence.INTERVENTION
+
+
+def flip_unused_entry(allocation_list, allocation):
+    entry = AllocationEntry.objects.get(allocation_list=allocation_list, position=allocation_list.length)
+    with trigger_off("randomization_allocationentry"):
+        AllocationEntry.objects.filter(pk=entry.pk).update(sealed_arm=flipped(entry.sealed_arm))
+    return [{"kind": "entry_differs", "position": allocation_list.length}]
+
+
+def delete_unused_entry(allocation_list, allocation):
+    with trigger_off("randomization_allocationentry"):
+        AllocationEntry.objects.filter(allocation_list=allocation_list, position=5)._raw_delete(
+            AllocationEntry.objects.db
+        )
+    return [{"kind": "entry_missing", "position": 5}]
+
+
+def add_an_entry(allocation_list, allocation):
+    AllocationEntry.objects.create(
+        allocation_list=allocation_list, position=allocation_list.length + 1, sealed_arm=sequence.CONTROL
+    )
+    return [{"kind": "entry_extra", "position": allocation_list.length + 1}]
+
+
+def lengthen_the_list(allocation_list, allocation):
+    AllocationList.objects.filter(pk=allocation_list.pk).update(length=allocation_list.length + 2)
+    return [{"kind": "length_differs", "stored": allocation_list.length + 2, "expected": allocation_list.length}]
+
+
+def change_a_generations_commitment(allocation_list, allocation):
+    with trigger_off("randomization_listsegment"):
+        ListSegment.objects.filter(allocation_list=allocation_list).update(commitment="0" * 64)
+    return [{"kind": "segment_commitment_differs", "segment": 1}, {"kind": "list_commitment_differs"}]
+
+
+def change_the_lists_commitment(allocation_list, allocation):
+    AllocationList.objects.filter(pk=allocation_list.pk).update(commitment="0" * 64)
+    return [{"kind": "list_commitment_differs"}]
+
+
+def change_an_allocations_arm(allocation_list, allocation):
+    with trigger_off("randomization_allocation"):
+        Allocation.objects.filter(pk=allocation.pk).update(arm=flipped(allocation.arm))
+    return [{"kind": "allocation_differs", "position": allocation.position}]
+
+
+def change_the_count_of_used_entries(allocation_list, allocation):
+    AllocationList.objects.filter(pk=allocation_list.pk).update(used=3)
+    return [{"kind": "used_differs", "stored": 3, "expected": 1}]
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        flip_unused_entry,
+        delete_unused_entry,
+        add_an_entry,
+        lengthen_the_list,
+        change_a_generations_commitment,
+        change_the_lists_commitment,
+        change_an_allocations_arm,
+        change_the_count_of_used_entries,
+    ],
+    ids=lambda tamper: tamper.__name__,
+)
+def test_verification_finds_each_kind_of_tampering_and_names_it(oei, dina, alice, tamper):
+    allocation_list = allocation_list_for(oei, by=dina)
+    allocation = randomised_family(oei, researcher=alice)
+    assert lists.allocation_list_verify(allocation_list=allocation_list, verified_by=dina).passed
+
+    expected = tamper(AllocationList.objects.get(pk=allocation_list.pk), allocation)
+    verification = lists.allocation_list_verify(allocation_list=allocation_list, verified_by=dina)
+
+    assert not verification.passed
+    assert verification.findings == expected
+    texts = [lists.finding_text(finding) for finding in verification.findings]
+    assert "Unknown finding." not in texts
+    assert not any(word in text.lower() for text in texts for word in (sequence.INTERVENTION, sequence.CONTROL))
