@@ -1,7 +1,8 @@
+from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
@@ -42,6 +43,21 @@ from trial.roles import AuthenticatedHttpRequest, Role, display_name, has_role, 
 
 def _arm_message(arm: str) -> str:
     return str(Arm(arm).label)
+
+
+def _step(request: HttpRequest, form: forms.Form) -> str:
+    """Where a form with a confirmation page stands: "form" (show it, or again with what was typed: the
+    confirmation page's Back), "confirm" (valid: show what will happen) or "act" (confirmed: call the service).
+    Nothing is written before "act"."""
+    if request.method != "POST" or "back" in request.POST or not form.is_valid():
+        return "form"
+    return "act" if request.POST.get("confirmed") == "yes" else "confirm"
+
+
+def _confirmation_page(request: HttpRequest, form: forms.Form, **context) -> HttpResponse:
+    """The page between a valid form and the service: what will happen, with Confirm and Back. The form's
+    values travel in hidden fields, so that Back shows them again and Confirm sends them once more."""
+    return render(request, "randomization/confirm_page.html", {"form": form, "visible_fields": (), **context})
 
 
 # --- A family's randomisation ------------------------------------------------------------------------------
@@ -89,7 +105,34 @@ def allocation_annotate(request: AuthenticatedHttpRequest, study_id: str) -> Htt
         messages.error(request, _("%(study_id)s has not been randomised.") % {"study_id": family.study_id})
         return redirect("families:detail", study_id=family.study_id)
     form = AnnotationForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
+    step = _step(request, form)
+    if step == "confirm":
+        arm = _arm_message(allocation.arm)
+        return _confirmation_page(
+            request,
+            form,
+            family=family,
+            heading=_("Randomised in error"),
+            details=[
+                (_("Family"), family.study_id),
+                (_("Arm"), arm),
+                (_("Why the randomisation was a mistake"), form.cleaned_data["reason"]),
+            ],
+            consequences=[
+                _(
+                    "The randomisation of %(study_id)s is marked as made in error, with your name and reason, for "
+                    "good: it can be marked only once."
+                )
+                % {"study_id": family.study_id},
+                _(
+                    "Nothing is undone: the family stays in its arm (%(arm)s) and is analysed there (intention to "
+                    "treat)."
+                )
+                % {"arm": arm},
+            ],
+            confirm_label=_("Confirm: mark as randomised in error"),
+        )
+    if step == "act":
         try:
             services.allocation_annotate(
                 allocation=allocation, reason=form.cleaned_data["reason"], annotated_by=request.user
@@ -111,7 +154,7 @@ def allocation_annotate(request: AuthenticatedHttpRequest, study_id: str) -> Htt
         submit_label=_("Mark as randomised in error"),
         intro=_(
             "A randomisation is never undone. The family keeps its allocation and is analysed in its arm; "
-            "this note records why the randomisation was a mistake."
+            "this note records why the randomisation was a mistake. You confirm on the next page."
         ),
     )
 
@@ -125,7 +168,33 @@ def family_unblind(request: AuthenticatedHttpRequest, study_id: str) -> HttpResp
         return redirect("families:detail", study_id=family.study_id)
     assessors = users_with_role(Role.OUTCOME_ASSESSOR, site=family.site).exclude(unblindings__family=family)
     form = UnblindForm(request.POST or None, assessors=assessors)
-    if request.method == "POST" and form.is_valid():
+    step = _step(request, form)
+    if step == "confirm":
+        assessor = display_name(form.cleaned_data["user"])
+        values = {"user": assessor, "study_id": family.study_id}
+        return _confirmation_page(
+            request,
+            form,
+            family=family,
+            heading=_("Emergency unblinding"),
+            details=[
+                (_("Family"), family.study_id),
+                (_("Reveal the arm to"), _("%(user)s, outcome assessor at %(site)s") % {**values, "site": family.site}),
+                (_("Reason for breaking the blind"), form.cleaned_data["reason"]),
+            ],
+            consequences=[
+                _(
+                    "%(user)s will see the arm of %(study_id)s on the family's page from now on: the arm only, "
+                    "never the list position, the time of the randomisation nor who randomised."
+                )
+                % values,
+                _("This cannot be undone: what was seen cannot be unseen."),
+                _("The unblinding is recorded with your name and reason. The data managers are told by e-mail."),
+            ],
+            confirm_label=_("Confirm: reveal the arm"),
+            confirm_class="btn-danger",
+        )
+    if step == "act":
         try:
             unblinding = services.family_unblind(
                 family=family,
@@ -154,7 +223,7 @@ def family_unblind(request: AuthenticatedHttpRequest, study_id: str) -> HttpResp
         submit_label=_("Reveal the arm"),
         intro=_(
             "Only in an emergency: the chosen assessor will see this family's arm from now on. "
-            "The unblinding is recorded and the data managers are told."
+            "The unblinding is recorded and the data managers are told. You confirm on the next page."
         ),
     )
 

@@ -526,10 +526,11 @@ def form_data(url_name: str, *, site: Site, researcher, request) -> dict:
         return {"finding": "Entry 3 was changed by a restore script", "decision": "Resume: the entry is unused"}
     if url_name == "randomization:randomise":
         return {"site": site.code, "confirm": "on"}
+    # The forms with a confirmation page, sent from it (its Confirm button).
     if url_name == "randomization:annotate":
-        return {"reason": "Consent had been withdrawn by phone the day before"}
+        return {"reason": "Consent had been withdrawn by phone the day before", "confirmed": "yes"}
     if url_name == "randomization:unblind":
-        return {"user": request.getfixturevalue("carol").pk, "reason": "Serious adverse event"}
+        return {"user": request.getfixturevalue("carol").pk, "reason": "Serious adverse event", "confirmed": "yes"}
     if url_name == "families:withdraw":
         return {
             "token": token,
