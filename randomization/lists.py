@@ -29,6 +29,7 @@ from randomization.models import (
 from randomization.selectors import (
     SAME_PERSON_REVIEW,
     SAME_PERSON_UNSEALING,
+    design_predictability_percent,
     finding_key,
     other_role,
     review_agreement_refusal,
@@ -85,6 +86,38 @@ class Finding:
 
 
 @sensitive_variables("seed")
+@dataclass(frozen=True)
+class DesignPreview:
+    """What the data manager sees before a list is generated or extended with a design."""
+
+    design: sequence.Design
+    predictability_percent: str
+    single_size: bool
+
+
+def design_preview(*, block_sizes: list[int], ratio: tuple[int, int]) -> DesignPreview:
+    """The design asked for, checked, with its predictability; a ValidationError names what is wrong with it."""
+    design = sequence.design(block_sizes, ratio)
+    check_design(design)
+    return DesignPreview(design, design_predictability_percent(design), len(design.block_sizes) == 1)
+
+
+def check_design_reason(design: sequence.Design, design_reason: str) -> str:
+    """The reason for a single block size, required when the design has one: with one known size the last
+    entry of every block can be foreseen (docs/allocation-lists.md, "Predictability")."""
+    design_reason = design_reason.strip()
+    if len(design.block_sizes) == 1 and not design_reason:
+        raise ValidationError(
+            {
+                "design_reason": _(
+                    "With a single block size the last entry of every block can be foreseen: give the reason "
+                    "for choosing it."
+                )
+            }
+        )
+    return design_reason
+
+
 def _segments_of(allocation_list: AllocationList) -> tuple[list[ListSegment], list[sequence.Segment], list[Finding]]:
     """The list's stored generations, what they say (seed, design, length) for recomputing the list, and what
     makes them unusable: a generation missing, or one whose seed or design cannot be read (a damaged record)."""
@@ -118,6 +151,7 @@ def allocation_list_generate(
     block_sizes: list[int] | None = None,
     ratio: tuple[int, int] | None = None,
     length: int | None = None,
+    design_reason: str = "",
 ) -> AllocationList:
     """A site's one allocation list, from a fresh secret seed. Only its commitment is ever shown."""
     _require_data_manager(generated_by)
@@ -127,6 +161,7 @@ def allocation_list_generate(
         ratio or (trial_settings.allocation_ratio_intervention, trial_settings.allocation_ratio_control),
     )
     check_design(design)
+    design_reason = check_design_reason(design, design_reason)
     minimum = minimum_length(site, trial_settings)
     length = minimum if length is None else length
     if length < minimum:
@@ -175,6 +210,7 @@ def allocation_list_generate(
                     first_position=1,
                     last_position=len(entries),
                     commitment=digest,
+                    design_reason=design_reason,
                     created_by=generated_by,
                 ),
                 generated_by,
@@ -207,6 +243,7 @@ def allocation_list_extend(
     reason: str,
     extended_by: User,
     block_sizes: list[int] | None = None,
+    design_reason: str = "",
 ) -> AllocationList:
     """Further blocks at the end of a site's list, from a new seed, with a new commitment to the whole list."""
     _require_data_manager(extended_by)
@@ -219,6 +256,7 @@ def allocation_list_extend(
     # changes).
     design = sequence.design(block_sizes or TrialSettings.current().allocation_block_sizes, allocation_list.ratio)
     check_design(design)
+    design_reason = check_design_reason(design, design_reason)
     with transaction.atomic():
         # Randomisations at the site wait while the list grows, so none sees a half-extended list.
         allocation_list = AllocationList.objects.select_for_update().select_related("site").get(pk=allocation_list.pk)
@@ -238,7 +276,7 @@ def allocation_list_extend(
         findings, segments = _check(allocation_list)
         verification = _record(allocation_list, findings, verified_by=extended_by)
         if verification.passed:
-            _add_generation(allocation_list, segments, design, additional, reason, extended_by)
+            _add_generation(allocation_list, segments, design, additional, reason, design_reason, extended_by)
     if not verification.passed:
         raise ValidationError(
             _("The list does not pass verification, so it cannot be extended. Its page shows what differs.")
@@ -253,6 +291,7 @@ def _add_generation(
     design: sequence.Design,
     additional: int,
     reason: str,
+    design_reason: str,
     extended_by: User,
 ) -> None:
     """Append a generation from a new seed to a list that passed verification (locked by the caller)."""
@@ -271,6 +310,7 @@ def _add_generation(
             last_position=len(expected),
             commitment=digest,
             reason=reason,
+            design_reason=design_reason,
             created_by=extended_by,
         ),
         extended_by,

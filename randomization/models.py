@@ -96,6 +96,9 @@ class ListSegment(models.Model):
     last_position = models.PositiveIntegerField(_("last position"))
     commitment = models.CharField(_("SHA-256 commitment"), max_length=64)
     reason = models.TextField(_("reason"), blank=True)
+    # Why a single block size was chosen (lists.allocation_list_generate and _extend require it): with one
+    # known size, the last entry of every block can be foreseen.
+    design_reason = models.TextField(_("reason for a single block size"), blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("by")
     )

@@ -223,6 +223,11 @@ def list_predictability(allocation_list: AllocationList) -> float:
     return float(correct / total)
 
 
+def design_predictability_percent(design: sequence.Design) -> str:
+    """The predictability of a design a data manager is about to use, for the confirmation page."""
+    return percent(float(sequence.predictability(design)))
+
+
 def percent(share: float) -> str:
     """A share as a percentage with one decimal, in the page's language ("70.3%", "70,3 %")."""
     return _("%(percent)s%%") % {"percent": formats.number_format(round(share * 100, 1), 1)}

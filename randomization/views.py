@@ -1,3 +1,5 @@
+from functools import partial
+
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -251,6 +253,62 @@ def list_overview(request: AuthenticatedHttpRequest) -> HttpResponse:
     )
 
 
+def _design_step(request: HttpRequest, form: GenerateForm | ExtendForm, ratio: tuple[int, int] | None):
+    """The step of a generate or extend form, and the preview of its design once the form is valid; a design that
+    cannot be used sends the data manager back to the form with the error, before any confirmation."""
+    step = _step(request, form)
+    if step == "form":
+        return step, None
+    data = form.cleaned_data
+    try:
+        preview = lists.design_preview(
+            block_sizes=data["block_sizes"], ratio=ratio or (data["ratio_intervention"], data["ratio_control"])
+        )
+    except ValidationError as error:
+        add_service_error(form, error)
+        return "form", None
+    return step, preview
+
+
+def _design_confirmation(
+    request: HttpRequest, form: forms.Form, preview: lists.DesignPreview, *, details: list, **context
+) -> HttpResponse:
+    """The confirmation of a new list or generation: its design's predictability, and (for a single block size)
+    the reason the service requires, asked here."""
+    consequences = [
+        _(
+            "The entries are drawn from a new secret seed and sealed at once: nobody, you included, sees them "
+            "until the list is unsealed."
+        ),
+        _("The commitment to the whole list is stored and shown for printing; it can never be changed."),
+    ]
+    if preview.single_size:
+        consequences.append(
+            _(
+                "With a single block size, anyone who learns it can foresee the last entry of every block. Give the "
+                "reason below: it is kept with the list and printed with its commitment."
+            )
+        )
+    return _confirmation_page(
+        request,
+        form,
+        details=[
+            *details,
+            (_("Block sizes"), preview.design.describe_sizes().replace(",", ", ")),
+            (_("Predictability of this design"), preview.predictability_percent),
+        ],
+        consequences=consequences,
+        visible_fields=("design_reason",) if preview.single_size else (),
+        **context,
+    )
+
+
+def _design_reason_only_on_confirmation(form: GenerateForm | ExtendForm) -> None:
+    # The reason for a single block size is asked on the confirmation page, where the design is judged; on the
+    # form it travels hidden, so that Back keeps it.
+    form.fields["design_reason"].widget = forms.HiddenInput()
+
+
 @login_required
 def list_generate(request: AuthenticatedHttpRequest) -> HttpResponse:
     require_role(request, Role.DATA_MANAGER)
@@ -265,8 +323,27 @@ def list_generate(request: AuthenticatedHttpRequest) -> HttpResponse:
             "ratio_control": trial_settings.allocation_ratio_control,
         },
     )
-    if request.method == "POST" and form.is_valid():
+    step, preview = _design_step(request, form, ratio=None)
+    if preview is not None:
         data = form.cleaned_data
+        confirmation = partial(
+            _design_confirmation,
+            request,
+            form,
+            preview,
+            heading=_("Generate an allocation list"),
+            details=[
+                (_("Site (stratum)"), str(data["site"])),
+                (_("Ratio (intervention : control)"), f"{data['ratio_intervention']} : {data['ratio_control']}"),
+                (
+                    _("Length"),
+                    data["length"] or _("the least allowed: the site's expected recruitment plus the margin"),
+                ),
+            ],
+            confirm_label=_("Confirm: generate and seal"),
+        )
+        if step == "confirm":
+            return confirmation()
         try:
             allocation_list = lists.allocation_list_generate(
                 site=data["site"],
@@ -274,9 +351,12 @@ def list_generate(request: AuthenticatedHttpRequest) -> HttpResponse:
                 block_sizes=data["block_sizes"],
                 ratio=(data["ratio_intervention"], data["ratio_control"]),
                 length=data["length"],
+                design_reason=data["design_reason"],
             )
         except ValidationError as error:
             add_service_error(form, error)
+            if "design_reason" in form.errors:
+                return confirmation()
         else:
             messages.success(
                 request,
@@ -287,6 +367,7 @@ def list_generate(request: AuthenticatedHttpRequest) -> HttpResponse:
                 % {"site": allocation_list.site.code},
             )
             return redirect("randomization:list", site_code=allocation_list.site.code)
+    _design_reason_only_on_confirmation(form)
     return render(
         request,
         "randomization/list_form_page.html",
@@ -296,7 +377,8 @@ def list_generate(request: AuthenticatedHttpRequest) -> HttpResponse:
             "submit_label": _("Generate and seal"),
             "intro": _(
                 "The list is drawn from a secret random seed and sealed at once: nobody, you included, will see "
-                "its entries until it is unsealed after recruitment."
+                "its entries until it is unsealed after recruitment. The next page shows the design's "
+                "predictability before anything is drawn."
             ),
             "no_choices": not sites.exists(),
         },
@@ -370,8 +452,24 @@ def list_extend(request: AuthenticatedHttpRequest, site_code: str) -> HttpRespon
     require_role(request, Role.DATA_MANAGER)
     allocation_list = _list_for_site(site_code)
     form = ExtendForm(request.POST or None, initial={"block_sizes": TrialSettings.current().allocation_block_sizes})
-    if request.method == "POST" and form.is_valid():
+    step, preview = _design_step(request, form, ratio=allocation_list.ratio)
+    if preview is not None:
         data = form.cleaned_data
+        confirmation = partial(
+            _design_confirmation,
+            request,
+            form,
+            preview,
+            allocation_list=allocation_list,
+            heading=_("Extend the allocation list of %(site)s") % {"site": site_code},
+            details=[
+                (_("Entries to add (at least)"), data["additional"]),
+                (_("Reason"), data["reason"]),
+            ],
+            confirm_label=_("Confirm: extend and seal"),
+        )
+        if step == "confirm":
+            return confirmation()
         try:
             lists.allocation_list_extend(
                 allocation_list=allocation_list,
@@ -379,15 +477,19 @@ def list_extend(request: AuthenticatedHttpRequest, site_code: str) -> HttpRespon
                 reason=data["reason"],
                 extended_by=request.user,
                 block_sizes=data["block_sizes"],
+                design_reason=data["design_reason"],
             )
         except ValidationError as error:
             add_service_error(form, error)
+            if "design_reason" in form.errors:
+                return confirmation()
         else:
             messages.success(
                 request,
                 _("The allocation list of %(site)s is extended, with a new commitment.") % {"site": site_code},
             )
             return redirect("randomization:list", site_code=site_code)
+    _design_reason_only_on_confirmation(form)
     return render(
         request,
         "randomization/list_form_page.html",
@@ -398,7 +500,8 @@ def list_extend(request: AuthenticatedHttpRequest, site_code: str) -> HttpRespon
             "submit_label": _("Extend and seal"),
             "intro": _(
                 "New blocks are drawn from a new secret seed and added after the last entry. The new commitment "
-                "covers the whole list, including the part already used."
+                "covers the whole list, including the part already used. The list is verified first, and the next "
+                "page shows the design's predictability before anything is drawn."
             ),
         },
     )

@@ -517,9 +517,16 @@ def form_data(url_name: str, *, site: Site, researcher, request) -> dict:
             "obtained_by": researcher.pk,
         }
     if url_name == "randomization:generate":
-        return {"site": site.pk, "block_sizes": "2, 4, 6", "ratio_intervention": 1, "ratio_control": 1, "length": ""}
+        return {
+            "site": site.pk,
+            "block_sizes": "2, 4, 6",
+            "ratio_intervention": 1,
+            "ratio_control": 1,
+            "length": "",
+            "confirmed": "yes",
+        }
     if url_name == "randomization:extend":
-        return {"additional": 6, "block_sizes": "2, 4", "reason": "More families than expected"}
+        return {"additional": 6, "block_sizes": "2, 4", "reason": "More families than expected", "confirmed": "yes"}
     if url_name == "randomization:unseal":
         return {"reason": "Recruitment has closed", "confirm": "on"}
     if url_name == "randomization:review":

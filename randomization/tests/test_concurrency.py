@@ -166,7 +166,12 @@ def test_it_gives_families_waiting_while_the_list_grows_its_last_entry_and_the_f
             # statements began before the new entries existed, and one of them gets the first new entry.
             with transaction.atomic():
                 lists.allocation_list_extend(
-                    allocation_list=allocation_list, additional=2, reason="More", extended_by=dina, block_sizes=[2]
+                    allocation_list=allocation_list,
+                    additional=2,
+                    reason="More",
+                    extended_by=dina,
+                    block_sizes=[2],
+                    design_reason="Pairs",
                 )
                 extended.set()
                 wait_until_transactions_wait_for_a_lock(2)
@@ -204,7 +209,12 @@ def test_it_randomises_a_family_that_arrives_while_a_used_up_list_is_being_exten
         if i == 0:
             with transaction.atomic():
                 lists.allocation_list_extend(
-                    allocation_list=allocation_list, additional=2, reason="More", extended_by=dina, block_sizes=[2]
+                    allocation_list=allocation_list,
+                    additional=2,
+                    reason="More",
+                    extended_by=dina,
+                    block_sizes=[2],
+                    design_reason="Pairs",
                 )
                 extended.set()
                 wait_until_transactions_wait_for_a_lock(1)

@@ -3,7 +3,7 @@ generations, verifications, annotations and unblindings, and a list damaged anyw
 the triggers off) is shown as damaged, never as a server error."""
 
 import pytest
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.urls import reverse
 
 from families.models import Family, FamilyStatus
@@ -213,3 +213,21 @@ def test_verification_finds_each_kind_of_tampering_and_names_it(oei, dina, alice
     texts = [lists.finding_text(finding) for finding in verification.findings]
     assert "Unknown finding." not in texts
     assert not any(word in text.lower() for text in texts for word in (sequence.INTERVENTION, sequence.CONTROL))
+
+
+def test_the_immutability_triggers_exist_after_every_migration(db):
+    tables = [
+        "randomization_allocationentry",
+        "randomization_allocation",
+        "randomization_listsegment",
+        "randomization_verification",
+        "randomization_allocationannotation",
+        "randomization_unblinding",
+    ]
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SELECT tgname FROM pg_trigger WHERE tgname LIKE 'randomization%%'")
+        else:
+            cursor.execute("SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'randomization%%'")
+        triggers = {name for (name,) in cursor.fetchall()}
+    assert {f"{table}_immutable" for table in tables} <= triggers

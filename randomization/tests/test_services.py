@@ -277,7 +277,12 @@ def test_it_judges_an_extended_list_by_each_generations_design_weighted_by_its_l
     allocation_list = allocation_list_for(oei, by=dina, block_sizes=[2])
     assert allocation_list.length == 18
     lists.allocation_list_extend(
-        allocation_list=allocation_list, additional=6, reason="More families", extended_by=dina, block_sizes=[6]
+        allocation_list=allocation_list,
+        additional=6,
+        reason="More families",
+        extended_by=dina,
+        block_sizes=[6],
+        design_reason="Sixes",
     )
     allocation_list = lists_with_generations().get(pk=allocation_list.pk)
     assert allocation_list.length == 24
@@ -320,6 +325,7 @@ def test_it_randomises_again_after_an_exhausted_list_is_extended_and_warns_afres
         reason="Two more families",
         extended_by=dina_with_email,
         block_sizes=[2],
+        design_reason="Pairs for the last two families",
     )
 
     allocation_list.refresh_from_db()

@@ -214,7 +214,9 @@ def test_it_generates_a_sealed_list_in_the_browser_and_verifies_it(open_page, lo
 def test_it_warns_of_a_list_running_low_and_extends_it_with_a_new_commitment(open_page, log_in, dina, alice, oei):
     oei.expected_recruitment = 3
     oei.save()
-    allocation_list = lists.allocation_list_generate(site=oei, generated_by=dina, block_sizes=[2])
+    allocation_list = lists.allocation_list_generate(
+        site=oei, generated_by=dina, block_sizes=[2], design_reason="Pairs for a small site"
+    )
     for _ in range(allocation_list.length - 1):
         family = family_in_state("consented", site=oei, by=alice)
         services.family_randomise(family=family, confirmed_site=oei, randomised_by=alice)
