@@ -173,6 +173,12 @@ class Allocation(models.Model):
     def __str__(self) -> str:
         return str(_("Allocation of %(study_id)s") % {"study_id": self.family.study_id})
 
+    @property
+    def randomisation_id(self) -> str:
+        """The randomisation's own identifier, for the receipt and the trial master file: the stratum and the
+        list position, which are unique together ("OEI-R007")."""
+        return f"{self.site.code}-R{self.position:03d}"
+
 
 class AllocationAnnotation(models.Model):
     """ "Randomised in error": the reason a randomisation was a mistake. The family stays in its arm."""

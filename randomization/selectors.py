@@ -9,7 +9,7 @@ from django.utils import formats
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from families.models import Family
+from families.models import Consent, Family, Screening
 from randomization import sequence
 from randomization.models import (
     Allocation,
@@ -58,6 +58,33 @@ def allocation_of(family: Family) -> Allocation | None:
         .filter(family=family)
         .first()
     )
+
+
+@dataclass(frozen=True)
+class EligibilitySummary:
+    """What makes a family randomisable, for the researcher to check on the randomise page."""
+
+    screening: Screening | None
+    consent: Consent | None
+
+
+def eligibility_summary(family: Family) -> EligibilitySummary:
+    return EligibilitySummary(
+        screening=Screening.objects.select_related("screened_by")
+        .filter(family=family)
+        .order_by("-recorded_at", "-pk")
+        .first(),
+        consent=Consent.objects.select_related("obtained_by").filter(family=family).first(),
+    )
+
+
+def receipt_allocation(user: User, family: Family) -> Allocation | None:
+    """The family's allocation for its receipt, or None when this user may not see it: a receipt is for those
+    who see the arm (the site's researchers and the PI), never for a blinded user, even one unblinded for the
+    family (the receipt shows more than the arm)."""
+    if is_blinded(user) or not arm_visible_to(user, family):
+        return None
+    return allocation_of(family)
 
 
 @dataclass

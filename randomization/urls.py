@@ -16,6 +16,7 @@ urlpatterns = [
     path("randomisation/<str:site_code>/unseal/", views.list_unseal, name="unseal"),
     path("randomisation/<str:site_code>/unseal/agree/", views.list_unseal_approve, name="unseal_approve"),
     path("families/<str:study_id>/randomise/", views.family_randomise, name="randomise"),
+    path("families/<str:study_id>/randomisation-receipt/", views.randomisation_receipt, name="receipt"),
     path("families/<str:study_id>/randomised-in-error/", views.allocation_annotate, name="annotate"),
     path("families/<str:study_id>/unblind/", views.family_unblind, name="unblind"),
 ]

@@ -30,11 +30,13 @@ from randomization.selectors import (
     can_agree_to_unsealing,
     can_randomise,
     can_write_review,
+    eligibility_summary,
     latest_findings,
     list_state,
     list_states,
     lists_with_generations,
     open_suspension,
+    receipt_allocation,
     recent_unblindings,
     unsealed_list_events,
 )
@@ -71,13 +73,15 @@ def family_randomise(request: AuthenticatedHttpRequest, study_id: str) -> HttpRe
     if not can_randomise(request.user, family):
         raise PermissionDenied
     if family.status != FamilyStatus.CONSENTED:
-        # Already randomised (a reload, a colleague), or not yet consented: the family page says which.
-        if allocation_of(family) is None:
-            messages.error(
-                request,
-                _("%(study_id)s cannot be randomised: the family is %(status)s.")
-                % {"study_id": family.study_id, "status": family.get_status_display().lower()},
-            )
+        # Already randomised (a reload, a second submit, a colleague): its receipt. Not yet consented: the
+        # family page says why.
+        if allocation_of(family) is not None:
+            return redirect("randomization:receipt", study_id=family.study_id)
+        messages.error(
+            request,
+            _("%(study_id)s cannot be randomised: the family is %(status)s.")
+            % {"study_id": family.study_id, "status": family.get_status_display().lower()},
+        )
         return redirect("families:detail", study_id=family.study_id)
     form = RandomiseForm(request.POST or None, study_id=family.study_id, site=family.site)
     if request.method == "POST" and form.is_valid():
@@ -93,8 +97,21 @@ def family_randomise(request: AuthenticatedHttpRequest, study_id: str) -> HttpRe
                 messages.success(request, _("%(study_id)s is randomised to: %(arm)s.") % values)
             else:
                 messages.info(request, _("%(study_id)s was already randomised, to: %(arm)s.") % values)
-            return redirect("families:detail", study_id=family.study_id)
-    return render(request, "randomization/family_randomise.html", {"family": family, "form": form})
+            return redirect("randomization:receipt", study_id=family.study_id)
+    return render(
+        request,
+        "randomization/family_randomise.html",
+        {"family": family, "form": form, "summary": eligibility_summary(family)},
+    )
+
+
+@login_required
+def randomisation_receipt(request: AuthenticatedHttpRequest, study_id: str) -> HttpResponse:
+    family = get_family_for_user(request.user, study_id)
+    allocation = receipt_allocation(request.user, family)
+    if allocation is None:
+        raise Http404
+    return render(request, "randomization/receipt.html", {"family": family, "allocation": allocation})
 
 
 @login_required

@@ -86,6 +86,7 @@ NOT_FOUND = Expect(404)
 METHOD_NOT_ALLOWED = Expect(405)
 TO_LOGIN = Expect(302, "login", with_next=True)
 TO_FAMILY = Expect(302, "families:detail", acted=True)
+TO_RECEIPT = Expect(302, "randomization:receipt", acted=True)  # the family's randomisation receipt
 TO_LIST = Expect(302, "randomization:list", acted=True)
 BACK_TO_LIST = Expect(302, "randomization:list")  # refused with a message on the list's page, nothing changed
 TO_PARTNER_HOME = Expect(302, "visits:partner_home", acted=True)
@@ -220,7 +221,20 @@ PAGES: dict[str, Page] = {
         post=rule(others=FORBIDDEN, principal_investigator=TO_LIST, data_manager=BACK_TO_LIST),
     ),
     "randomization:randomise": Page(
-        family_state="consented", list_state="sealed", get=FAMILY_ACTION, post=FAMILY_ACTION_POST
+        family_state="consented",
+        list_state="sealed",
+        get=FAMILY_ACTION,
+        post=rule(
+            others=NOT_FOUND,
+            researcher_of_site=TO_RECEIPT,
+            assessor_of_site=FORBIDDEN,
+            principal_investigator=FORBIDDEN,
+        ),
+    ),
+    # The receipt shows the arm: the site's researchers and the PI; to every other role, blinded assessors
+    # included, it does not exist.
+    "randomization:receipt": Page(
+        family_state="randomised", get=rule(others=NOT_FOUND, researcher_of_site=OK, principal_investigator=OK)
     ),
     "randomization:annotate": Page(family_state="randomised", get=FAMILY_ACTION, post=FAMILY_ACTION_POST),
     "randomization:unblind": Page(
@@ -399,6 +413,9 @@ def assert_answer(response, expected: Expect, *, url: str, family: Family | None
         target = f"{reverse(expected.to)}?{urlencode({'next': url}, safe='/')}"
     elif expected == TO_FAMILY:
         target = reverse("families:detail", kwargs={"study_id": (family or Family.objects.latest("pk")).study_id})
+    elif expected == TO_RECEIPT:
+        assert family is not None
+        target = reverse("randomization:receipt", kwargs={"study_id": family.study_id})
     elif expected.to == "randomization:list":
         target = reverse("randomization:list", kwargs={"site_code": "OEI"})
     elif expected == TO_WORK:

@@ -94,7 +94,7 @@ def test_it_allocates_once_when_twenty_browsers_post_the_randomise_form_at_once(
 
     assert errors == [None] * 20
     assert [response.status_code for response in responses] == [302] * 20
-    assert {response.url for response in responses} == {f"/families/{family.study_id}/"}
+    assert {response.url for response in responses} == {f"/families/{family.study_id}/randomisation-receipt/"}
     assert Allocation.objects.filter(family=family).count() == 1
     assert AllocationList.objects.get(site=oei).used == 1
 
