@@ -122,3 +122,15 @@ def test_a_design_that_cannot_hold_the_ratio_is_refused_before_the_confirmation(
     assert response.status_code == 200
     assert "data-confirmation" not in response.content.decode()
     assert response.context["form"].errors["block_sizes"]
+
+
+def test_the_printable_commitment_explains_how_to_check_it_without_pointing_into_the_code(client, oei, dina):
+    allocation_list_for(oei, by=dina)
+    client.force_login(dina)
+
+    page = client.get(reverse("randomization:commitment", args=["OEI"])).content.decode()
+
+    assert "docs/" not in page and ".md" not in page
+    assert "data-how-to-check" in page
+    for words in ("sha256sum allocation-list-OEI.txt", "canonical text", "seed", "up to its last position"):
+        assert words in page, words
