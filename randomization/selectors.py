@@ -4,12 +4,12 @@ import json
 from dataclasses import dataclass
 from fractions import Fraction
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Count, Prefetch, QuerySet
 from django.utils import formats
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from families.models import Consent, Family, Screening
+from families.models import Consent, Family, FamilyStatus, Screening
 from randomization import sequence
 from randomization.models import (
     Allocation,
@@ -22,7 +22,7 @@ from randomization.models import (
     UnsealingRole,
 )
 from trial.models import AuditEvent, EventKind, Site, TrialSettings
-from trial.roles import Role, User, can_at_site, has_role, is_blinded
+from trial.roles import Role, User, can_at_site, has_role, is_blinded, site_ids_for
 
 # Roles that see an allocated family's arm (at the family's site; the PI everywhere). Everyone else sees
 # nothing of the randomisation but the family's status.
@@ -271,3 +271,72 @@ def unsealed_list_events(allocation_list: AllocationList) -> QuerySet[AuditEvent
         subject=allocation_list.site.code,
         kind__in=[EventKind.UNSEALED_LIST_VIEWED, EventKind.UNSEALED_LIST_DOWNLOADED],
     ).select_related("user")
+
+
+# Who sees recruitment against its targets: the trial-wide roles for every site, researchers for theirs. It
+# shows counts, never an arm.
+RECRUITMENT_ROLES = (Role.PRINCIPAL_INVESTIGATOR, Role.DATA_MANAGER, Role.RESEARCHER)
+
+
+def can_see_recruitment(user: User) -> bool:
+    return has_role(user, *RECRUITMENT_ROLES)
+
+
+@dataclass(frozen=True)
+class RecruitmentRow:
+    """Families randomised so far (withdrawn ones included: intention to treat) against a target, and families
+    consented and waiting to be randomised."""
+
+    key: str
+    label: str
+    randomised: int
+    target: int
+    waiting: int
+
+    @property
+    def percent(self) -> str:
+        return percent(self.randomised / self.target) if self.target else "—"
+
+    @property
+    def bar_width(self) -> int:
+        return min(100, round(100 * self.randomised / self.target)) if self.target else 0
+
+
+@dataclass(frozen=True)
+class Recruitment:
+    sites: list[RecruitmentRow]
+    # The trial's total against the target sample size; only for those who see every site.
+    total: RecruitmentRow | None
+
+
+def recruitment(user: User) -> Recruitment:
+    """Recruitment at the sites `user` may see, in three queries."""
+    site_ids = site_ids_for(user, *RECRUITMENT_ROLES)
+    sites = Site.objects.order_by("code")
+    if site_ids is not None:
+        sites = sites.filter(pk__in=site_ids)
+    randomised = dict(
+        Allocation.objects.filter(site__in=sites).values_list("site").annotate(count=Count("pk")).order_by()
+    )
+    waiting = dict(
+        Family.objects.filter(site__in=sites, status=FamilyStatus.CONSENTED)
+        .values_list("site")
+        .annotate(count=Count("pk"))
+        .order_by()
+    )
+    rows = [
+        RecruitmentRow(
+            site.code, str(site), randomised.get(site.pk, 0), site.expected_recruitment, waiting.get(site.pk, 0)
+        )
+        for site in sites
+    ]
+    total = None
+    if site_ids is None:
+        total = RecruitmentRow(
+            "total",
+            _("The whole trial"),
+            sum(row.randomised for row in rows),
+            TrialSettings.current().target_sample_size,
+            sum(row.waiting for row in rows),
+        )
+    return Recruitment(rows, total)

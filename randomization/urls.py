@@ -5,6 +5,7 @@ from randomization import views
 app_name = "randomization"
 urlpatterns = [
     path("randomisation/", views.list_overview, name="lists"),
+    path("recruitment/", views.recruitment_page, name="recruitment"),
     path("randomisation/new/", views.list_generate, name="generate"),
     path("randomisation/<str:site_code>/", views.list_detail, name="list"),
     path("randomisation/<str:site_code>/commitment/", views.list_commitment, name="commitment"),

@@ -29,6 +29,7 @@ from randomization.selectors import (
     can_agree_to_review,
     can_agree_to_unsealing,
     can_randomise,
+    can_see_recruitment,
     can_write_review,
     eligibility_summary,
     latest_findings,
@@ -38,6 +39,7 @@ from randomization.selectors import (
     open_suspension,
     receipt_allocation,
     recent_unblindings,
+    recruitment,
     unsealed_list_events,
 )
 from trial.forms import add_service_error
@@ -658,3 +660,10 @@ def list_unseal_approve(request: AuthenticatedHttpRequest, site_code: str) -> Ht
     else:
         messages.warning(request, _("The allocation list of %(site)s is unsealed.") % {"site": site_code})
     return redirect("randomization:list", site_code=site_code)
+
+
+@login_required
+def recruitment_page(request: AuthenticatedHttpRequest) -> HttpResponse:
+    if not can_see_recruitment(request.user):
+        raise PermissionDenied
+    return render(request, "randomization/recruitment.html", {"recruitment": recruitment(request.user)})

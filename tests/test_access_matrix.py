@@ -189,6 +189,16 @@ PAGES: dict[str, Page] = {
     "families:consent": Page(family_state="eligible", get=FAMILY_ACTION, post=FAMILY_ACTION_POST),
     "families:withdraw": Page(family_state="consented", get=FAMILY_ACTION, post=FAMILY_ACTION_POST),
     "randomization:lists": Page(get=LIST_VIEWERS),
+    # Recruitment against the targets (counts, no arm): researchers for their sites, the PI and data managers.
+    "randomization:recruitment": Page(
+        get=rule(
+            others=FORBIDDEN,
+            researcher_of_site=OK,
+            researcher_of_other_site=OK,
+            principal_investigator=OK,
+            data_manager=OK,
+        )
+    ),
     "randomization:generate": Page(get=LIST_ACTION, post=rule(others=FORBIDDEN, data_manager=TO_LIST)),
     "randomization:list": Page(list_state="sealed", get=LIST_VIEWERS),
     "randomization:commitment": Page(list_state="sealed", get=LIST_VIEWERS),
