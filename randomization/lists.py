@@ -407,7 +407,11 @@ def _record(allocation_list: AllocationList, findings: list[Finding], *, verifie
     }
     if {finding_key(finding) for finding in verification.findings} <= accepted:
         return verification
-    suspension = ListSuspension.objects.create(allocation_list=allocation_list, verification=verification)
+    suspension = ListSuspension(allocation_list=allocation_list, verification=verification)
+    if verified_by is not None:
+        save_as(suspension, verified_by)
+    else:
+        suspension.save()  # the daily job: the history names no person
     allocation_list.suspended_at = suspension.suspended_at
     allocation_list.save(update_fields=["suspended_at"])
     list_id = allocation_list.pk
