@@ -39,7 +39,7 @@ from families.models import (
 )
 from families.signals import family_withdrawn
 from families.validators import validate_child_birth_date, validate_parent_birth_year
-from trial.audit import delete_as, save_as, update_as
+from trial.audit import delete_as, save_as
 from trial.models import Site, TrialSettings
 
 # Dates before this are typing mistakes (0225 for 2025), not referrals of this trial.
@@ -627,10 +627,15 @@ def family_claim_for_randomisation(*, family: Family, site: Site, randomised_by:
     Returns None, changing nothing, when the family is not (or no longer) a consented family of `site`: the
     caller then finds out why under lock_family. Two requests at once: the second waits for the first one's
     commit and gets None."""
-    return update_as(
-        Family,
-        family.pk,
-        changes={"status": FamilyStatus.RANDOMISED},
-        where={"status": FamilyStatus.CONSENTED, "site": site.pk},
-        user=randomised_by,
+    # A conditional UPDATE claims the family, as healthchecks claims work: it takes the row's lock, and its
+    # row count says who got there first (the second of two requests waits for the first one's commit, then
+    # matches nothing). The same statement on PostgreSQL and SQLite.
+    claimed = Family.objects.filter(pk=family.pk, status=FamilyStatus.CONSENTED, site=site).update(
+        status=FamilyStatus.RANDOMISED
     )
+    if not claimed:
+        return None
+    # Read back under the lock, so that the audit row copies the family as it is, not as the page saw it.
+    family = Family.objects.select_related("site").get(pk=family.pk)
+    save_as(family, randomised_by, update_fields=["status"])
+    return family

@@ -14,7 +14,7 @@ class RandomizationConfig(AppConfig):
         from randomization.demo import load_demo_allocations
         from randomization.family_list import AllocationListPart
         from randomization.sections import AllocationSection
-        from randomization.selectors import LIST_ROLES
+        from randomization.selectors import LIST_ROLES, can_see_recruitment
         from trial.demo import DemoStep, register_demo_step
         from trial.navigation import MenuItem, register_menu_item
         from trial.roles import has_role
@@ -24,4 +24,5 @@ class RandomizationConfig(AppConfig):
         register_menu_item(
             MenuItem(_("Randomisation"), "randomization:lists", lambda user: has_role(user, *LIST_ROLES), 30)
         )
+        register_menu_item(MenuItem(_("Recruitment"), "randomization:recruitment", can_see_recruitment, 35))
         register_demo_step(DemoStep(load_demo_allocations, 30))

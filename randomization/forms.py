@@ -73,6 +73,23 @@ class BlockSizesField(WholeNumbersField):
         return sorted(set(super().to_python(value)))
 
 
+class DesignReasonField(forms.CharField):
+    """Asked on the confirmation page when the design has a single block size (the service requires it then)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(
+            label=_("Why a single block size?"),
+            help_text=_(
+                "With one block size, anyone who knows it can foresee the last entry of every block. Say why "
+                "this design is chosen all the same; the reason is kept with the list."
+            ),
+            widget=forms.Textarea(attrs={"rows": 3}),
+            required=False,
+            max_length=2000,
+            **kwargs,
+        )
+
+
 class GenerateForm(forms.Form):
     site = forms.ModelChoiceField(label=_("Site (stratum)"), queryset=Site.objects.none(), empty_label=None)
     block_sizes = BlockSizesField()
@@ -84,6 +101,7 @@ class GenerateForm(forms.Form):
         min_value=1,
         help_text=_("Leave empty for the least allowed: the site's expected recruitment plus the margin."),
     )
+    design_reason = DesignReasonField()
 
     def __init__(self, *args, sites: QuerySet[Site], **kwargs):
         super().__init__(*args, **kwargs)
@@ -96,6 +114,7 @@ class ExtendForm(forms.Form):
     additional = forms.IntegerField(label=_("Entries to add (at least)"), min_value=1, max_value=2000)
     block_sizes = BlockSizesField()
     reason = forms.CharField(label=_("Reason"), widget=forms.Textarea(attrs={"rows": 3}), max_length=2000)
+    design_reason = DesignReasonField()
 
 
 class UnsealRequestForm(forms.Form):
@@ -105,4 +124,19 @@ class UnsealRequestForm(forms.Form):
     confirm = forms.BooleanField(
         label=_("I understand that no family can be randomised from the list once it is unsealed."),
         error_messages={"required": _("Tick the box to confirm that recruitment from this list has ended.")},
+    )
+
+
+class ReviewForm(forms.Form):
+    finding = forms.CharField(
+        label=_("What was found"),
+        widget=forms.Textarea(attrs={"rows": 4}),
+        max_length=4000,
+        help_text=_("What caused the findings, and what it means for the families randomised from the list."),
+    )
+    decision = forms.CharField(
+        label=_("Decision"),
+        widget=forms.Textarea(attrs={"rows": 3}),
+        max_length=2000,
+        help_text=_("What was decided, and why the list may allocate again."),
     )

@@ -39,6 +39,9 @@ class AllocationList(models.Model):
     # A copy of the agreed Unsealing's time, kept on this row because randomisation checks it in the same
     # statement that takes the list's lock (services._TAKE_NEXT_ENTRY); set only by the approving service.
     unsealed_at = models.DateTimeField(_("unsealed at"), null=True, blank=True)
+    # Set while the list is stopped after a failed verification (a copy of its open ListSuspension's time, for
+    # the same statement); set and cleared only by the verification and review services in lists.py.
+    suspended_at = models.DateTimeField(_("stopped at"), null=True, blank=True)
     # Set once, by the first allocation that found the list empty or running low: the data managers are
     # told once per list, not on every refused randomisation.
     exhausted_alert_sent_at = models.DateTimeField(null=True, blank=True, editable=False)
@@ -73,6 +76,10 @@ class AllocationList(models.Model):
     def is_sealed(self) -> bool:
         return self.unsealed_at is None
 
+    @property
+    def is_suspended(self) -> bool:
+        return self.suspended_at is not None
+
 
 class ListSegment(models.Model):
     """One generation or extension of a list: its seed (encrypted), design, and the commitment to the whole
@@ -89,6 +96,9 @@ class ListSegment(models.Model):
     last_position = models.PositiveIntegerField(_("last position"))
     commitment = models.CharField(_("SHA-256 commitment"), max_length=64)
     reason = models.TextField(_("reason"), blank=True)
+    # Why a single block size was chosen (lists.allocation_list_generate and _extend require it): with one
+    # known size, the last entry of every block can be foreseen.
+    design_reason = models.TextField(_("reason for a single block size"), blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("by")
     )
@@ -162,6 +172,12 @@ class Allocation(models.Model):
 
     def __str__(self) -> str:
         return str(_("Allocation of %(study_id)s") % {"study_id": self.family.study_id})
+
+    @property
+    def randomisation_id(self) -> str:
+        """The randomisation's own identifier, for the receipt and the trial master file: the stratum and the
+        list position, which are unique together ("OEI-R007")."""
+        return f"{self.site.code}-R{self.position:03d}"
 
 
 class AllocationAnnotation(models.Model):
@@ -243,6 +259,8 @@ class Verification(models.Model):
 
 
 class UnsealingRole(models.TextChoices):
+    """The two roles that unseal a list, and that review a stopped one, together."""
+
     DATA_MANAGER = "data_manager", _("Data manager")
     PRINCIPAL_INVESTIGATOR = "principal_investigator", _("Principal investigator")
 
@@ -289,3 +307,87 @@ class Unsealing(models.Model):
 
     def __str__(self) -> str:
         return str(_("Unsealing of %(list)s") % {"list": self.allocation_list})
+
+
+class ListSuspension(models.Model):
+    """A list stopped by a failed verification, and what was found. It allocates again only when one person (a data
+    manager or the PI) has written the finding and the decision and a person of the other role has agreed. The
+    findings of the verification the review was written for are accepted: they do not stop the list again."""
+
+    allocation_list = models.ForeignKey(
+        AllocationList, on_delete=models.PROTECT, related_name="suspensions", verbose_name=_("allocation list")
+    )
+    verification = models.OneToOneField(
+        Verification, on_delete=models.PROTECT, related_name="suspension", verbose_name=_("failed verification")
+    )
+    suspended_at = models.DateTimeField(_("stopped at"), auto_now_add=True)
+    finding = models.TextField(_("what was found"), blank=True)
+    decision = models.TextField(_("decision"), blank=True)
+    reviewed_verification = models.ForeignKey(
+        Verification,
+        on_delete=models.PROTECT,
+        related_name="+",
+        null=True,
+        blank=True,
+        verbose_name=_("verification reviewed"),
+    )
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        null=True,
+        blank=True,
+        verbose_name=_("written by"),
+    )
+    reviewed_as = models.CharField(_("written as"), max_length=32, choices=UnsealingRole.choices, blank=True)
+    reviewed_at = models.DateTimeField(_("written at"), null=True, blank=True)
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        null=True,
+        blank=True,
+        verbose_name=_("agreed by"),
+    )
+    approved_at = models.DateTimeField(_("agreed at"), null=True, blank=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-suspended_at", "-pk"]
+        verbose_name = _("stop after a failed verification")
+        verbose_name_plural = _("stops after a failed verification")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["allocation_list"],
+                condition=models.Q(approved_at__isnull=True),
+                name="listsuspension_one_open_per_list",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(
+                    reviewed_at__isnull=True, reviewed_by__isnull=True, reviewed_verification__isnull=True
+                )
+                | (
+                    models.Q(reviewed_at__isnull=False, reviewed_by__isnull=False, reviewed_verification__isnull=False)
+                    & ~models.Q(finding="")
+                    & ~models.Q(decision="")
+                    & ~models.Q(reviewed_as="")
+                ),
+                name="listsuspension_review_complete",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(approved_by__isnull=True, approved_at__isnull=True)
+                | models.Q(approved_by__isnull=False, approved_at__isnull=False, reviewed_at__isnull=False),
+                name="listsuspension_approval_complete",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(approved_by__isnull=True) | ~models.Q(approved_by=models.F("reviewed_by")),
+                name="listsuspension_needs_two_people",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return str(_("Stop of %(list)s") % {"list": self.allocation_list})
+
+    @property
+    def is_open(self) -> bool:
+        return self.approved_at is None

@@ -8,7 +8,7 @@ from django.http import HttpRequest
 from families.models import Family, FamilyStatus
 from randomization.models import Allocation, AllocationAnnotation, Unblinding
 from randomization.selectors import allocation_of, arm_visible_to, can_randomise
-from trial.roles import Role, has_role
+from trial.roles import Role, has_role, is_blinded
 
 
 def visible_allocation(request: HttpRequest, family: Family) -> Allocation | None:
@@ -33,6 +33,10 @@ class AllocationSection:
         allocation = visible_allocation(request, family)
         if allocation is None:
             return None
+        if is_blinded(user):
+            # An assessor unblinded for this family: the arm only. Its list position, time and who randomised
+            # would narrow down the arms of the families randomised around it (docs/trial-rules.md).
+            return {"family": family, "allocation": allocation, "arm_only": True}
         is_pi = has_role(user, Role.PRINCIPAL_INVESTIGATOR)
         return {
             "family": family,
@@ -44,7 +48,8 @@ class AllocationSection:
         }
 
     def timeline_sources(self, request: HttpRequest, family: Family) -> list[tuple[type[models.Model], str]]:
-        if visible_allocation(request, family) is None:
+        # An unblinded assessor sees the arm in the section and no randomisation event (times, who, notes).
+        if visible_allocation(request, family) is None or is_blinded(request.user):
             return []
         sources: list[tuple[type[models.Model], str]] = [
             (Allocation, "family_id"),

@@ -50,6 +50,17 @@ def design(block_sizes: Iterable[int], ratio: tuple[int, int]) -> Design:
     return Design(tuple(sorted(set(block_sizes))), ratio)
 
 
+def stored_design(block_sizes: object, ratio: tuple[int, int]) -> Design | None:
+    """The design a stored generation names, or None when the record names no usable design (it was damaged):
+    a list of whole numbers that make a valid design, and nothing else."""
+    if not isinstance(block_sizes, list) or not all(
+        isinstance(size, int) and not isinstance(size, bool) for size in block_sizes
+    ):
+        return None
+    named = design(block_sizes, ratio)
+    return None if named.problems() else named
+
+
 @dataclass(frozen=True)
 class Entry:
     position: int

@@ -26,8 +26,9 @@ from randomization.models import (
     Unblinding,
 )
 from randomization.selectors import can_randomise
-from trial.audit import create_as, save_as
-from trial.models import Site, TrialSettings, is_low_stock
+from trial.audit import save_as
+from trial.events import record_event
+from trial.models import EventKind, Site, TrialSettings
 from trial.roles import Role, can_at_site, has_role, is_blinded
 
 # --- Randomising a family --------------------------------------------------------------------------------
@@ -39,32 +40,21 @@ class Randomisation:
     created: bool
 
 
-class _ListExhausted(Exception):
-    def __init__(self, list_id: int) -> None:
-        self.list_id = list_id
+class _Refused(Exception):
+    """A randomisation refused because of the site's list: raised inside the transaction (which rolls back), so
+    that the refusal is recorded (and the data managers told) after it."""
+
+    def __init__(self, reason: str, message: str, list_id: int | None = None) -> None:
+        self.reason, self.message, self.list_id = reason, message, list_id
 
 
-# Takes the list's lock and reads its next entry in one round trip, because the lock is held from here
-# to the commit and every randomisation at the site waits for it. The outer join keeps the position even
-# when the entry is not in this statement's snapshot (see _allocate). SQLite allows no UPDATE inside
-# WITH; there the entry is read by a second statement.
-_SEALED_ARM = AllocationEntry._meta.get_field("sealed_arm")
-_TAKE_NEXT_ENTRY = """
-    WITH taken AS (
-        UPDATE {list_table} SET used = used + 1
-        WHERE site_id = %s AND used < length AND unsealed_at IS NULL
-        RETURNING id, used, length
-    )
-    SELECT taken.id, taken.used, taken.length, entry.id, entry.sealed_arm,
-        settings.allocation_low_stock_entries, settings.allocation_low_stock_percent
-    FROM taken
-    LEFT JOIN {entry_table} AS entry ON entry.allocation_list_id = taken.id AND entry.position = taken.used
-    LEFT JOIN {settings_table} AS settings ON settings.singleton
-"""
+# Takes the list's lock and counts the entry taken, in one statement (PostgreSQL and SQLite alike): the
+# lock is held from here to the commit and every randomisation at the site waits for it, so the entry is
+# read by a second statement and the allocation stored at once.
 _TAKE_NEXT_POSITION = """
     UPDATE {list_table} SET used = used + 1
-    WHERE site_id = %s AND used < length AND unsealed_at IS NULL
-    RETURNING id, used, length, NULL, NULL, NULL, NULL
+    WHERE site_id = %s AND used < length AND unsealed_at IS NULL AND suspended_at IS NULL
+    RETURNING id, used, length
 """
 
 
@@ -96,76 +86,96 @@ def family_randomise(*, family: Family, confirmed_site: Site, randomised_by: Use
                     % {"study_id": family.study_id, "status": family.get_status_display().lower()}
                 )
             family = claimed
-            allocation, length, low_stock = _allocate(family, randomised_by)
-    except _ListExhausted as exhausted:
-        _alert_once(exhausted.list_id, "exhausted")
-        raise ValidationError(
-            _(
-                "The allocation list of %(site)s is used up, so %(study_id)s cannot be randomised now. "
-                "The data manager has been told and can extend the list."
-            )
-            % {"site": family.site.code, "study_id": family.study_id}
-        ) from None
-    if low_stock is None:
-        trial_settings = TrialSettings.current()
-        low_stock = (trial_settings.allocation_low_stock_entries, trial_settings.allocation_low_stock_percent)
-    entries, percent = low_stock
-    if is_low_stock(remaining=length - allocation.position, length=length, entries=entries, percent=percent):
+            allocation, length = _allocate(family, randomised_by)
+    except _Refused as refused:
+        # A monitor must see who was refused and why, although nothing of the randomisation was kept.
+        record_event(
+            kind=EventKind.RANDOMISATION_REFUSED,
+            user=randomised_by,
+            site=family.site,
+            subject=family.study_id,
+            reason=refused.reason,
+        )
+        if refused.reason == "used_up" and refused.list_id is not None:
+            _alert_once(refused.list_id, "exhausted")
+        raise ValidationError(refused.message) from None
+    if TrialSettings.current().is_low_stock(remaining=length - allocation.position, length=length):
         _alert_once(allocation.entry.allocation_list_id, "low")
     return Randomisation(allocation, created=True)
 
 
 @cache
-def _take_next_entry_sql(vendor: str) -> str:
-    return (_TAKE_NEXT_ENTRY if vendor == "postgresql" else _TAKE_NEXT_POSITION).format(
-        list_table=connection.ops.quote_name(AllocationList._meta.db_table),
-        entry_table=connection.ops.quote_name(AllocationEntry._meta.db_table),
-        settings_table=connection.ops.quote_name(TrialSettings._meta.db_table),
-    )
+def _take_next_position_sql() -> str:
+    return _TAKE_NEXT_POSITION.format(list_table=connection.ops.quote_name(AllocationList._meta.db_table))
 
 
-def _take_next_entry(site_id: int) -> tuple | None:
-    sql = _take_next_entry_sql(connection.vendor)
+def _take_next_position(site_id: int) -> tuple[int, int, int] | None:
+    """(list id, position taken, length), or None when the site's list has no entry to give."""
     with connection.cursor() as cursor:
         # The list's row lock (taken by this UPDATE until commit) serialises randomisations at the site:
-        # two at the same moment would otherwise read the same "next" entry. No row: none was left.
-        cursor.execute(sql, [site_id])
+        # two at the same moment would otherwise read the same "next" entry.
+        cursor.execute(_take_next_position_sql(), [site_id])
         return cursor.fetchone()
 
 
-def _allocate(family: Family, randomised_by: User) -> tuple[Allocation, int, tuple[int, int] | None]:
-    """The allocation made from the next entry, the list's length, and the low-stock thresholds (read in
-    the same statement on PostgreSQL; None where they were not)."""
-    row = _take_next_entry(family.site_id)
+def _allocate(family: Family, randomised_by: User) -> tuple[Allocation, int]:
+    """The allocation made from the next entry, and the list's length."""
+    row = _take_next_position(family.site_id)
     if row is None:
         # A list being extended right now looked used up to the UPDATE, which skips a row it would have to
         # wait for when that row no longer matches. Waiting for the list's lock lets the extension finish;
         # then a new statement sees the new entries.
         allocation_list = AllocationList.objects.select_for_update().filter(site_id=family.site_id).first()
-        if allocation_list is not None and allocation_list.is_sealed and allocation_list.remaining > 0:
-            row = _take_next_entry(family.site_id)
+        if (
+            allocation_list is not None
+            and allocation_list.is_sealed
+            and not allocation_list.is_suspended
+            and allocation_list.remaining > 0
+        ):
+            row = _take_next_position(family.site_id)
     if row is None:
+        values = {"site": family.site.code, "study_id": family.study_id}
         if allocation_list is None:
-            raise ValidationError(
-                _("%(site)s has no allocation list yet; ask the data manager to generate one.")
-                % {"site": family.site.code}
+            raise _Refused(
+                "no_list", _("%(site)s has no allocation list yet; ask the data manager to generate one.") % values
             )
         if not allocation_list.is_sealed:
-            raise ValidationError(
-                _("The allocation list of %(site)s has been unsealed: recruitment there has ended.")
-                % {"site": family.site.code}
+            raise _Refused(
+                "unsealed",
+                _("The allocation list of %(site)s has been unsealed: recruitment there has ended.") % values,
             )
-        raise _ListExhausted(allocation_list.pk)
-    list_id, position, length, entry_id, sealed_arm, low_entries, low_percent = row
-    if entry_id is None:
-        # On SQLite; or the list was extended while the statement waited for its lock, so that the new
-        # entries were committed after the statement's snapshot was taken: a new statement sees them.
-        entry = AllocationEntry.objects.get(allocation_list_id=list_id, position=position)
-    else:
-        entry = AllocationEntry.from_db(
-            connection.alias,
-            ["id", "allocation_list_id", "position", "sealed_arm"],
-            [entry_id, list_id, position, _SEALED_ARM.from_db_value(sealed_arm, None, connection)],
+        if allocation_list.is_suspended:
+            raise _Refused(
+                "stopped",
+                _(
+                    "The allocation list of %(site)s failed verification and is stopped, so %(study_id)s cannot be "
+                    "randomised now. The data managers have been told; randomisation resumes once a data manager "
+                    "and the principal investigator have recorded what was found."
+                )
+                % values,
+            )
+        raise _Refused(
+            "used_up",
+            _(
+                "The allocation list of %(site)s is used up, so %(study_id)s cannot be randomised now. "
+                "The data manager has been told and can extend the list."
+            )
+            % values,
+            list_id=allocation_list.pk,
+        )
+    list_id, position, length = row
+    # A statement of its own: in PostgreSQL it sees the entries of an extension that committed while the
+    # UPDATE waited for the list's lock.
+    entry = AllocationEntry.objects.filter(allocation_list_id=list_id, position=position).first()
+    if entry is None:
+        # The entry was deleted behind the database's back (its trigger refuses that): the list is damaged.
+        raise _Refused(
+            "damaged",
+            _(
+                "The allocation list of %(site)s is damaged (its next entry is missing), so no family can be "
+                "randomised there. Ask the data manager to verify the list."
+            )
+            % {"site": family.site.code},
         )
     allocation = Allocation(
         family=family,
@@ -175,8 +185,8 @@ def _allocate(family: Family, randomised_by: User) -> tuple[Allocation, int, tup
         position=position,
         randomised_by=randomised_by,
     )
-    create_as(allocation, randomised_by)
-    return allocation, length, None if low_entries is None else (low_entries, low_percent)
+    save_as(allocation, randomised_by)
+    return allocation, length
 
 
 def _alert_once(list_id: int, kind: str) -> None:

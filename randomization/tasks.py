@@ -48,6 +48,16 @@ def send_list_alert(list_id: int, kind: str) -> int:
             "remaining": allocation_list.remaining,
             "length": allocation_list.length,
         }
+        if kind == "suspended":
+            return (
+                _("Allocation list of %(site)s stopped: it failed verification") % values,
+                _(
+                    "The allocation list of %(site)s failed verification, so no family can be randomised there. "
+                    "A data manager and the principal investigator must record what was found, on the list's page "
+                    "in the trial system, before it allocates again."
+                )
+                % values,
+            )
         if kind == "exhausted":
             return (
                 _("Allocation list of %(site)s is used up") % values,
@@ -67,6 +77,15 @@ def send_list_alert(list_id: int, kind: str) -> int:
         )
 
     return _send(*_in_both_languages(write))
+
+
+@shared_task
+def verify_allocation_lists() -> int:
+    """Every list, verified daily (CELERY_BEAT_SCHEDULE): a list that fails is stopped at once. Returns the
+    number of lists that failed."""
+    from randomization.lists import allocation_lists_verify_all
+
+    return sum(not verification.passed for verification in allocation_lists_verify_all())
 
 
 @shared_task(**RETRY)

@@ -24,10 +24,12 @@ from randomization.models import (
     AllocationList,
     Arm,
     ListSegment,
+    ListSuspension,
     Unblinding,
     Unsealing,
     Verification,
 )
+from randomization.tests.tampering import trigger_off
 from trial.models import Site, TrialSettings
 from trial.roles import Role
 from trial.tests.factories import UserFactory
@@ -84,7 +86,9 @@ NOT_FOUND = Expect(404)
 METHOD_NOT_ALLOWED = Expect(405)
 TO_LOGIN = Expect(302, "login", with_next=True)
 TO_FAMILY = Expect(302, "families:detail", acted=True)
+TO_RECEIPT = Expect(302, "randomization:receipt", acted=True)  # the family's randomisation receipt
 TO_LIST = Expect(302, "randomization:list", acted=True)
+BACK_TO_LIST = Expect(302, "randomization:list")  # refused with a message on the list's page, nothing changed
 TO_PARTNER_HOME = Expect(302, "visits:partner_home", acted=True)
 TO_WORK = Expect(302, "visits:family", acted=True)  # the family's Family Partner work page
 TO_CASELOAD = Expect(302, "visits:caseload", acted=True)
@@ -110,7 +114,8 @@ class Page:
     family_state: str | None = None
     post: dict[str, Expect] = field(default_factory=dict)
     # OEI's allocation list before the request: None (no list), "sealed", "unseal_requested" (asked for by
-    # the data manager) or "unsealed". A page with a list state is opened for OEI's list.
+    # the data manager), "unsealed", "suspended" (stopped by a failed verification) or "suspension_reviewed"
+    # (what was found written by the data manager). A page with a list state is opened for OEI's list.
     list_state: str | None = None
     # For a URL that takes a record's key: "contact" (the contact frank logged with the family) or
     # "partner" (frank's Family Partner profile).
@@ -184,6 +189,16 @@ PAGES: dict[str, Page] = {
     "families:consent": Page(family_state="eligible", get=FAMILY_ACTION, post=FAMILY_ACTION_POST),
     "families:withdraw": Page(family_state="consented", get=FAMILY_ACTION, post=FAMILY_ACTION_POST),
     "randomization:lists": Page(get=LIST_VIEWERS),
+    # Recruitment against the targets (counts, no arm): researchers for their sites, the PI and data managers.
+    "randomization:recruitment": Page(
+        get=rule(
+            others=FORBIDDEN,
+            researcher_of_site=OK,
+            researcher_of_other_site=OK,
+            principal_investigator=OK,
+            data_manager=OK,
+        )
+    ),
     "randomization:generate": Page(get=LIST_ACTION, post=rule(others=FORBIDDEN, data_manager=TO_LIST)),
     "randomization:list": Page(list_state="sealed", get=LIST_VIEWERS),
     "randomization:commitment": Page(list_state="sealed", get=LIST_VIEWERS),
@@ -197,13 +212,39 @@ PAGES: dict[str, Page] = {
         post=rule(others=FORBIDDEN, data_manager=TO_LIST, principal_investigator=TO_LIST),
     ),
     "randomization:unseal_approve": Page(
-        # The data manager asked; only the PI (the other role, another person) can agree.
+        # The data manager asked; only the PI (the other role, another person) can agree. The data manager is
+        # told on the list's page that another person must agree.
         list_state="unseal_requested",
         get=POST_ONLY,
-        post=rule(others=FORBIDDEN, principal_investigator=TO_LIST),
+        post=rule(others=FORBIDDEN, principal_investigator=TO_LIST, data_manager=BACK_TO_LIST),
+    ),
+    "randomization:review": Page(
+        # Either role writes what was found behind a failed verification; the other one must agree.
+        list_state="suspended",
+        get=LIST_VIEWERS,
+        post=rule(others=FORBIDDEN, data_manager=TO_LIST, principal_investigator=TO_LIST),
+    ),
+    "randomization:review_approve": Page(
+        # The data manager wrote it; only the PI can agree (the data manager is told so on the list's page).
+        list_state="suspension_reviewed",
+        get=POST_ONLY,
+        post=rule(others=FORBIDDEN, principal_investigator=TO_LIST, data_manager=BACK_TO_LIST),
     ),
     "randomization:randomise": Page(
-        family_state="consented", list_state="sealed", get=FAMILY_ACTION, post=FAMILY_ACTION_POST
+        family_state="consented",
+        list_state="sealed",
+        get=FAMILY_ACTION,
+        post=rule(
+            others=NOT_FOUND,
+            researcher_of_site=TO_RECEIPT,
+            assessor_of_site=FORBIDDEN,
+            principal_investigator=FORBIDDEN,
+        ),
+    ),
+    # The receipt shows the arm: the site's researchers and the PI; to every other role, blinded assessors
+    # included, it does not exist.
+    "randomization:receipt": Page(
+        family_state="randomised", get=rule(others=NOT_FOUND, researcher_of_site=OK, principal_investigator=OK)
     ),
     "randomization:annotate": Page(family_state="randomised", get=FAMILY_ACTION, post=FAMILY_ACTION_POST),
     "randomization:unblind": Page(
@@ -341,6 +382,17 @@ def family_for(page: Page, request) -> Family | None:
             lists.allocation_list_approve_unsealing(
                 allocation_list=allocation_list, approved_by=request.getfixturevalue("paula")
             )
+        if page.list_state in ("suspended", "suspension_reviewed"):
+            entry = allocation_list.entries.get(position=3)
+            with trigger_off("randomization_allocationentry"):
+                allocation_list.entries.filter(pk=entry.pk).update(
+                    sealed_arm=Arm.CONTROL if entry.sealed_arm == Arm.INTERVENTION else Arm.INTERVENTION
+                )
+            lists.allocation_list_verify(allocation_list=allocation_list, verified_by=dina)
+        if page.list_state == "suspension_reviewed":
+            lists.allocation_list_review_suspension(
+                allocation_list=allocation_list, finding="Entry 3 changed", decision="Resume", reviewed_by=dina
+            )
     if page.family_state in ("intervention", "assigned") or page.pk_of == "partner":
         frank_as_partner(request)
     if page.family_state is None:
@@ -381,7 +433,10 @@ def assert_answer(response, expected: Expect, *, url: str, family: Family | None
         target = f"{reverse(expected.to)}?{urlencode({'next': url}, safe='/')}"
     elif expected == TO_FAMILY:
         target = reverse("families:detail", kwargs={"study_id": (family or Family.objects.latest("pk")).study_id})
-    elif expected == TO_LIST:
+    elif expected == TO_RECEIPT:
+        assert family is not None
+        target = reverse("randomization:receipt", kwargs={"study_id": family.study_id})
+    elif expected.to == "randomization:list":
         target = reverse("randomization:list", kwargs={"site_code": "OEI"})
     elif expected == TO_WORK:
         assert family is not None
@@ -423,6 +478,8 @@ def research_records() -> dict:
         counts[model.__name__] = model.objects.count()
     counts["lists"] = list(AllocationList.objects.values_list("site__code", "length", "used", "unsealed_at"))
     counts["unsealings agreed"] = Unsealing.objects.filter(approved_at__isnull=False).count()
+    counts["stops"] = list(ListSuspension.objects.order_by("pk").values_list("reviewed_at", "approved_at"))
+    counts["lists stopped"] = list(AllocationList.objects.values_list("site__code", "suspended_at"))
     for model in (PartnerProfile, Assignment, InterventionPeriod, Contact):
         counts[model.__name__] = model.objects.count()
         counts[f"history of {model.__name__}"] = model.history.count()
@@ -499,17 +556,27 @@ def form_data(url_name: str, *, site: Site, researcher, request) -> dict:
             "obtained_by": researcher.pk,
         }
     if url_name == "randomization:generate":
-        return {"site": site.pk, "block_sizes": "2, 4, 6", "ratio_intervention": 1, "ratio_control": 1, "length": ""}
+        return {
+            "site": site.pk,
+            "block_sizes": "2, 4, 6",
+            "ratio_intervention": 1,
+            "ratio_control": 1,
+            "length": "",
+            "confirmed": "yes",
+        }
     if url_name == "randomization:extend":
-        return {"additional": 6, "block_sizes": "2, 4", "reason": "More families than expected"}
+        return {"additional": 6, "block_sizes": "2, 4", "reason": "More families than expected", "confirmed": "yes"}
     if url_name == "randomization:unseal":
         return {"reason": "Recruitment has closed", "confirm": "on"}
+    if url_name == "randomization:review":
+        return {"finding": "Entry 3 was changed by a restore script", "decision": "Resume: the entry is unused"}
     if url_name == "randomization:randomise":
         return {"site": site.code, "confirm": "on"}
+    # The forms with a confirmation page, sent from it (its Confirm button).
     if url_name == "randomization:annotate":
-        return {"reason": "Consent had been withdrawn by phone the day before"}
+        return {"reason": "Consent had been withdrawn by phone the day before", "confirmed": "yes"}
     if url_name == "randomization:unblind":
-        return {"user": request.getfixturevalue("carol").pk, "reason": "Serious adverse event"}
+        return {"user": request.getfixturevalue("carol").pk, "reason": "Serious adverse event", "confirmed": "yes"}
     if url_name == "families:withdraw":
         return {
             "token": token,
@@ -576,6 +643,10 @@ EFFECT = {
     "randomization:verify": lambda before, after, family: after["Verification"] == before["Verification"] + 1,
     "randomization:unseal": lambda before, after, family: after["Unsealing"] == before["Unsealing"] + 1,
     "randomization:unseal_approve": lambda before, after, family: after["unsealings agreed"] == 1,
+    "randomization:review": lambda before, after, family: after["stops"][0][0] is not None,
+    "randomization:review_approve": lambda before, after, family: (
+        after["stops"][0][1] is not None and after["lists stopped"] == [("OEI", None)]
+    ),
     "randomization:randomise": lambda before, after, family: (
         after["Allocation"] == before["Allocation"] + 1 and after["statuses"][family.study_id] == "randomised"
     ),

@@ -257,6 +257,7 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # Every scheduled job of the trial, in one place.
 CELERY_BEAT_SCHEDULE = {
     "clear-expired-sessions": {"task": "trial.tasks.clear_expired_sessions", "schedule": 60 * 60},
+    "verify-allocation-lists": {"task": "randomization.tasks.verify_allocation_lists", "schedule": 24 * 60 * 60},
 }
 
 LOGGING = {

@@ -38,6 +38,14 @@ def test_it_generates_a_list_of_the_design_asked_for(oei, dina):
     assert not any(word in output.lower() for word in ARM_WORDS)
 
 
+def test_it_generates_a_single_block_size_only_with_a_reason(oei, dina):
+    with pytest.raises(CommandError, match="single block size"):
+        run("generate_allocation_list", "--site", "OEI", "--by", "dina", "--block-sizes", "4")
+    assert not AllocationList.objects.exists()
+    run("generate_allocation_list", "--site", "OEI", "--by", "dina", "--block-sizes", "4", "--design-reason", "Pilot")
+    assert ListSegment.objects.get().design_reason == "Pilot"
+
+
 def test_it_refuses_to_generate_for_someone_who_is_not_a_data_manager(oei, alice):
     with pytest.raises(CommandError, match="alice is not a data manager"):
         run("generate_allocation_list", "--site", "OEI", "--by", "alice")

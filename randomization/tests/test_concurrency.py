@@ -16,8 +16,16 @@ from families.models import Family, FamilyStatus
 from families.tests.factories import family_in_state
 from families.tests.test_concurrency import run_together
 from randomization import lists, services
-from randomization.models import Allocation, AllocationAnnotation, AllocationEntry, AllocationList, ListSegment
+from randomization.models import (
+    Allocation,
+    AllocationAnnotation,
+    AllocationEntry,
+    AllocationList,
+    ListSegment,
+    ListSuspension,
+)
 from randomization.tests.factories import allocation_list_for, randomised_family
+from randomization.tests.tampering import trigger_off
 from trial.roles import Role
 from trial.tests.factories import UserFactory
 
@@ -86,7 +94,7 @@ def test_it_allocates_once_when_twenty_browsers_post_the_randomise_form_at_once(
 
     assert errors == [None] * 20
     assert [response.status_code for response in responses] == [302] * 20
-    assert {response.url for response in responses} == {f"/families/{family.study_id}/"}
+    assert {response.url for response in responses} == {f"/families/{family.study_id}/randomisation-receipt/"}
     assert Allocation.objects.filter(family=family).count() == 1
     assert AllocationList.objects.get(site=oei).used == 1
 
@@ -158,7 +166,12 @@ def test_it_gives_families_waiting_while_the_list_grows_its_last_entry_and_the_f
             # statements began before the new entries existed, and one of them gets the first new entry.
             with transaction.atomic():
                 lists.allocation_list_extend(
-                    allocation_list=allocation_list, additional=2, reason="More", extended_by=dina, block_sizes=[2]
+                    allocation_list=allocation_list,
+                    additional=2,
+                    reason="More",
+                    extended_by=dina,
+                    block_sizes=[2],
+                    design_reason="Pairs",
                 )
                 extended.set()
                 wait_until_transactions_wait_for_a_lock(2)
@@ -196,7 +209,12 @@ def test_it_randomises_a_family_that_arrives_while_a_used_up_list_is_being_exten
         if i == 0:
             with transaction.atomic():
                 lists.allocation_list_extend(
-                    allocation_list=allocation_list, additional=2, reason="More", extended_by=dina, block_sizes=[2]
+                    allocation_list=allocation_list,
+                    additional=2,
+                    reason="More",
+                    extended_by=dina,
+                    block_sizes=[2],
+                    design_reason="Pairs",
                 )
                 extended.set()
                 wait_until_transactions_wait_for_a_lock(1)
@@ -213,3 +231,59 @@ def test_it_randomises_a_family_that_arrives_while_a_used_up_list_is_being_exten
     allocation_list.refresh_from_db()
     assert (allocation_list.length, allocation_list.used) == (4, 3)
     assert allocation_list.exhausted_alert_sent_at is None
+
+
+def test_it_finds_nothing_wrong_verifying_a_list_while_researchers_randomise_from_it(
+    transactional_db, postgres, oei, dina, alice
+):
+    """Verification reads the entries, the allocations and the count of used entries under the list's lock: a
+    randomisation committed between those reads would look like a skipped entry and stop the list for nothing."""
+    # A long list: recomputing it takes a while, and randomisations commit meanwhile.
+    allocation_list = allocation_list_for(oei, by=dina, length=1000)
+    families = [family_in_state("consented", site=oei, by=alice) for _ in range(10)]
+
+    def randomise_or_verify(i):
+        if i % 2:
+            return lists.allocation_list_verify(allocation_list=allocation_list, verified_by=dina)
+        return services.family_randomise(family=families[i // 2], confirmed_site=oei, randomised_by=alice)
+
+    results, errors = run_together(20, randomise_or_verify)
+
+    assert errors == [None] * 20
+    verifications = results[1::2]
+    assert [verification.findings for verification in verifications] == [[]] * 10
+    assert not ListSuspension.objects.exists()
+    assert AllocationList.objects.get(pk=allocation_list.pk).used == 10
+
+
+def test_it_refuses_a_randomisation_that_waited_for_the_list_while_a_verification_stopped_it(
+    transactional_db, postgres, settings, oei, dina, alice
+):
+    settings.CELERY_TASK_ALWAYS_EAGER = True  # the data managers' alert is sent, not queued
+    allocation_list = allocation_list_for(oei, by=dina)
+    entry = AllocationEntry.objects.get(allocation_list=allocation_list, position=5)
+    with trigger_off("randomization_allocationentry"):
+        flipped = "control" if entry.sealed_arm == "intervention" else "intervention"
+        AllocationEntry.objects.filter(pk=entry.pk).update(sealed_arm=flipped)
+    family = family_in_state("consented", site=oei, by=alice)
+    verified = threading.Event()
+
+    def verify_or_randomise(i):
+        if i == 0:
+            # The failing verification keeps the list locked until the randomisation queues behind it.
+            with transaction.atomic():
+                verification = lists.allocation_list_verify(allocation_list=allocation_list, verified_by=dina)
+                verified.set()
+                wait_until_transactions_wait_for_a_lock(1)
+            return verification
+        assert verified.wait(timeout=60)
+        return services.family_randomise(family=family, confirmed_site=oei, randomised_by=alice)
+
+    results, errors = run_together(2, verify_or_randomise)
+
+    assert not results[0].passed and errors[0] is None
+    assert isinstance(errors[1], ValidationError), repr(errors[1])
+    assert "failed verification" in errors[1].messages[0]
+    assert not Allocation.objects.exists()
+    assert Family.objects.get(pk=family.pk).status == FamilyStatus.CONSENTED
+    assert AllocationList.objects.get(pk=allocation_list.pk).used == 0

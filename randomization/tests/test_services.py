@@ -8,6 +8,7 @@ import pytest
 from django.core import mail
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, connection, transaction
+from django.urls import reverse
 
 from families.models import Family, FamilyStatus
 from families.tests.factories import family_in_state
@@ -21,8 +22,10 @@ from randomization.models import (
     Unblinding,
     Unsealing,
 )
-from randomization.selectors import arm_visible_to
+from randomization.selectors import arm_visible_to, list_predictability, list_state, lists_with_generations
 from randomization.tests.factories import allocation_list_for, randomised_family
+from randomization.tests.tampering import trigger_off
+from trial.models import TrialSettings
 from trial.roles import Role
 from trial.tests.factories import UserFactory
 
@@ -163,7 +166,7 @@ def test_it_verifies_a_list_after_generation_randomisations_and_extension(oei, d
     randomised_family(oei, researcher=alice)
     after = verify(allocation_list, None)
     assert after.passed, after.findings
-    assert allocation_list.verifications.count() == 3
+    assert allocation_list.verifications.count() == 4  # the extension records one too
 
 
 def test_it_lets_only_a_data_manager_record_a_verification(oei, dina, alice, paula):
@@ -177,7 +180,8 @@ def test_it_lets_only_a_data_manager_record_a_verification(oei, dina, alice, pau
 def test_it_detects_a_changed_generation_commitment(oei, dina, alice):
     allocation_list = allocation_list_for(oei, by=dina)
     randomised_family(oei, researcher=alice)
-    ListSegment.objects.filter(allocation_list=allocation_list).update(commitment="0" * 64)
+    with trigger_off("randomization_listsegment"):
+        ListSegment.objects.filter(allocation_list=allocation_list).update(commitment="0" * 64)
     verification = verify(allocation_list, dina)
     assert not verification.passed
     kinds = {finding["kind"] for finding in verification.findings}
@@ -204,7 +208,8 @@ def test_it_detects_a_changed_count_of_used_entries(oei, dina, alice):
 def test_its_findings_name_positions_never_arms(oei, dina, alice):
     allocation_list = allocation_list_for(oei, by=dina)
     randomised_family(oei, researcher=alice)
-    ListSegment.objects.filter(allocation_list=allocation_list).update(commitment="f" * 64)
+    with trigger_off("randomization_listsegment"):
+        ListSegment.objects.filter(allocation_list=allocation_list).update(commitment="f" * 64)
     AllocationList.objects.filter(pk=allocation_list.pk).update(used=3)
     findings = verify(allocation_list, dina).findings
     assert len(findings) == 3
@@ -237,7 +242,7 @@ def test_it_extends_a_list_with_a_new_generation_and_a_commitment_to_the_whole_l
     assert second.created_by == dina
     assert second.seed != first.seed
     assert allocation_list.commitment == second.commitment != old_commitment
-    _stored, segments = lists._segments_of(allocation_list)
+    _stored, segments, _problems = lists._segments_of(allocation_list)
     assert allocation_list.commitment == sequence.commitment("OEI", segments, sequence.generate_list(segments))
     new_arms = dict(allocation_list.entries.values_list("position", "sealed_arm"))
     assert {position: new_arms[position] for position in old_arms} == old_arms
@@ -264,6 +269,28 @@ def test_it_lets_only_a_data_manager_extend_a_list(request, oei, dina, who):
     allocation_list.refresh_from_db()
     assert allocation_list.segments.count() == 1
     assert allocation_list.entries.count() == allocation_list.length
+
+
+def test_it_judges_an_extended_list_by_each_generations_design_weighted_by_its_length(oei, dina):
+    # 18 entries in blocks of 2 (75 %), then 6 in blocks of 6 (41/60): 73.3 %, not the 70.0 % that blocks of
+    # "2 or 6" would give over the whole list.
+    allocation_list = allocation_list_for(oei, by=dina, block_sizes=[2])
+    assert allocation_list.length == 18
+    lists.allocation_list_extend(
+        allocation_list=allocation_list,
+        additional=6,
+        reason="More families",
+        extended_by=dina,
+        block_sizes=[6],
+        design_reason="Sixes",
+    )
+    allocation_list = lists_with_generations().get(pk=allocation_list.pk)
+    assert allocation_list.length == 24
+
+    share = list_predictability(allocation_list)
+
+    assert share == pytest.approx((18 * 0.75 + 6 * 41 / 60) / 24)
+    assert list_state(oei, allocation_list, TrialSettings.current()).predictability_percent == "73.3%"
 
 
 def test_it_refuses_to_extend_a_list_that_fails_verification(oei, dina):
@@ -298,6 +325,7 @@ def test_it_randomises_again_after_an_exhausted_list_is_extended_and_warns_afres
         reason="Two more families",
         extended_by=dina_with_email,
         block_sizes=[2],
+        design_reason="Pairs for the last two families",
     )
 
     allocation_list.refresh_from_db()
@@ -333,6 +361,21 @@ def test_it_gives_families_the_next_entries_in_order_and_the_entrys_arm(oei, din
         assert Family.objects.get(pk=family.pk).status == FamilyStatus.RANDOMISED
     allocation_list.refresh_from_db()
     assert allocation_list.used == 2
+
+
+def test_it_records_who_randomised_in_the_audit_trail_of_the_family_and_the_allocation(oei, dina, alice):
+    allocation_list_for(oei, by=dina)
+    family = consented(oei, alice)
+    family.referral_source = "other"  # the page's copy is stale: the audit row copies the family as stored
+
+    allocation = randomise(family, by=alice).allocation
+
+    family_row = Family.history.filter(id=family.pk).latest("history_id")
+    assert (family_row.history_type, family_row.status, family_row.history_user) == ("~", "randomised", alice)
+    assert family_row.referral_source == Family.objects.get(pk=family.pk).referral_source != "other"
+    allocation_row = Allocation.history.get(id=allocation.pk)
+    assert (allocation_row.history_type, allocation_row.history_user) == ("+", alice)
+    assert (allocation_row.position, allocation_row.arm, allocation_row.family_id) == (1, allocation.arm, family.pk)
 
 
 def test_it_returns_the_same_allocation_when_asked_again(oei, dina, alice):
@@ -594,9 +637,9 @@ def test_it_unseals_a_list_when_a_data_manager_asks_and_the_pi_agrees(oei, dina,
     allocation_list = allocation_list_for(oei, by=dina)
     allocation = randomised_family(oei, researcher=alice)
     with pytest.raises(PermissionDenied):
-        lists.unsealed_entries(allocation_list)
+        lists.unsealed_entries(allocation_list, viewed_by=dina)
     with pytest.raises(PermissionDenied):
-        lists.unsealed_canonical_text(allocation_list)
+        lists.unsealed_canonical_text(allocation_list, downloaded_by=dina)
 
     unsealing = lists.allocation_list_request_unsealing(
         allocation_list=allocation_list, reason="Recruitment has ended.", requested_by=dina
@@ -611,12 +654,12 @@ def test_it_unseals_a_list_when_a_data_manager_asks_and_the_pi_agrees(oei, dina,
     assert allocation_list.unsealed_at is not None
     assert allocation_list.unsealed_at == unsealing.approved_at
     assert unsealing.approved_by == paula
-    entries = lists.unsealed_entries(allocation_list)
+    entries = lists.unsealed_entries(allocation_list, viewed_by=dina)
     assert [entry.position for entry in entries] == list(range(1, allocation_list.length + 1))
     assert (entries[0].study_id, entries[0].arm) == (allocation.family.study_id, allocation.arm)
     assert {entry.study_id for entry in entries[1:]} == {None}
     assert [entry.arm for entry in entries] == list(allocation_list.entries.values_list("sealed_arm", flat=True))
-    text = lists.unsealed_canonical_text(allocation_list)
+    text = lists.unsealed_canonical_text(allocation_list, downloaded_by=dina)
     assert hashlib.sha256(text.encode("utf-8")).hexdigest() == allocation_list.commitment
 
 
@@ -632,14 +675,44 @@ def test_it_needs_a_second_person_of_the_other_role_to_unseal(oei, dina, paula):
     allocation_list = allocation_list_for(oei, by=dina)
     second_manager = UserFactory(username="dmitri", roles=[Role.DATA_MANAGER])
     lists.allocation_list_request_unsealing(allocation_list=allocation_list, reason="End", requested_by=dina)
-    for user in (dina, second_manager):
-        with pytest.raises(PermissionDenied):
-            lists.allocation_list_approve_unsealing(allocation_list=allocation_list, approved_by=user)
+    with pytest.raises(ValidationError) as refused:
+        lists.allocation_list_approve_unsealing(allocation_list=allocation_list, approved_by=dina)
+    assert "another person" in refused.value.messages[0]
+    with pytest.raises(PermissionDenied):
+        lists.allocation_list_approve_unsealing(allocation_list=allocation_list, approved_by=second_manager)
     allocation_list.refresh_from_db()
     assert allocation_list.is_sealed
     assert Unsealing.objects.get().approved_by is None
     with pytest.raises(PermissionDenied):
-        lists.unsealed_entries(allocation_list)
+        lists.unsealed_entries(allocation_list, viewed_by=dina)
+
+
+def test_an_account_holding_both_roles_cannot_ask_to_unseal_and_then_agree(client, oei, dina):
+    both = UserFactory(username="dora", roles=[Role.DATA_MANAGER, Role.PRINCIPAL_INVESTIGATOR])
+    allocation_list = allocation_list_for(oei, by=dina)
+    lists.allocation_list_request_unsealing(allocation_list=allocation_list, reason="End", requested_by=both)
+    client.force_login(both)
+
+    response = client.post(reverse("randomization:unseal_approve", args=["OEI"]), follow=True)
+
+    assert response.status_code == 200
+    assert "another person, holding the other role, must agree" in response.content.decode()
+    assert AllocationList.objects.get(pk=allocation_list.pk).is_sealed
+    assert Unsealing.objects.get().approved_by is None
+
+
+def test_the_database_refuses_the_asker_as_the_second_person_when_the_service_forgets_to(monkeypatch, oei, dina):
+    both = UserFactory(username="dora", roles=[Role.DATA_MANAGER, Role.PRINCIPAL_INVESTIGATOR])
+    allocation_list = allocation_list_for(oei, by=dina)
+    lists.allocation_list_request_unsealing(allocation_list=allocation_list, reason="End", requested_by=both)
+    monkeypatch.setattr(lists, "unsealing_refusal", lambda user, unsealing: None)
+
+    with pytest.raises(ValidationError) as refused:
+        lists.allocation_list_approve_unsealing(allocation_list=allocation_list, approved_by=both)
+
+    assert "another person, holding the other role, must agree" in refused.value.messages[0]
+    assert AllocationList.objects.get(pk=allocation_list.pk).is_sealed
+    assert Unsealing.objects.get().approved_by is None
 
 
 def test_it_lets_only_a_data_manager_or_the_pi_ask_to_unseal_and_only_for_a_reason(oei, dina, alice):

@@ -28,7 +28,13 @@ def _list_for(site) -> None:
     if not AllocationList.objects.filter(site=site).exists():
         data_manager = UserFactory(username="factory-data-manager", roles=[Role.DATA_MANAGER])
         # Blocks of two: every other randomisation goes to each arm, so families of either arm come quickly.
-        lists.allocation_list_generate(site=site, generated_by=data_manager, block_sizes=[2], length=400)
+        lists.allocation_list_generate(
+            site=site,
+            generated_by=data_manager,
+            block_sizes=[2],
+            length=400,
+            design_reason="Pairs, so that the tests get families of either arm quickly",
+        )
 
 
 def randomised_family(site, *, researcher, arm: str = Arm.INTERVENTION) -> Family:

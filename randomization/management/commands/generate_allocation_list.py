@@ -33,8 +33,11 @@ class Command(BaseCommand):
         parser.add_argument("--block-sizes", help="Block sizes, e.g. 2,4,6 (default: the trial settings).")
         parser.add_argument("--ratio", help="Intervention:control, e.g. 1:1 (default: the trial settings).")
         parser.add_argument("--length", type=int, help="Entries at least (default: expected recruitment + margin).")
+        parser.add_argument(
+            "--design-reason", default="", help="Why a single block size (required when --block-sizes gives one)."
+        )
 
-    def handle(self, *args, site, by, block_sizes, ratio, length, **options):
+    def handle(self, *args, site, by, block_sizes, ratio, length, design_reason, **options):
         site_row = Site.objects.filter(code=site).first()
         if site_row is None:
             raise CommandError(f"No site has the code {site!r}.")
@@ -48,6 +51,7 @@ class Command(BaseCommand):
                 block_sizes=_sizes(block_sizes) if block_sizes else None,
                 ratio=_ratio(ratio) if ratio else None,
                 length=length,
+                design_reason=design_reason,
             )
         except PermissionDenied:
             raise CommandError(f"{by} is not a data manager.") from None

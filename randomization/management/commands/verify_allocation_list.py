@@ -11,7 +11,8 @@ from randomization.models import AllocationList
 class Command(BaseCommand):
     help = (
         "Recompute each allocation list (or one site's) from its seeds and check the stored entries, the "
-        "allocations made and every commitment. Names positions that differ, never arms. Exits 1 on a difference."
+        "allocations made and every commitment. Names positions that differ, never arms. A list that fails is "
+        "stopped (docs/allocation-lists.md). Exits 1 on a difference."
     )
 
     def add_arguments(self, parser):
@@ -43,6 +44,11 @@ class Command(BaseCommand):
                 self.stdout.write(self.style.ERROR(f"{code}: FAILED"))
                 for finding in verification.findings:
                     self.stdout.write(f"  - {lists.finding_text(finding)}")
+                if hasattr(verification, "suspension"):
+                    self.stdout.write(
+                        "  The list is stopped: no family can be randomised from it until a data manager and the "
+                        "principal investigator record what was found (on the list's page)."
+                    )
         if not allocation_lists:
             self.stdout.write("There are no allocation lists yet.")
         if failed:
