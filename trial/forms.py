@@ -4,7 +4,9 @@ import re
 import uuid
 
 from django import forms
+from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.core.validators import MaxLengthValidator
 from django.utils.translation import gettext_lazy as _
 
 from trial.roles import display_name
@@ -104,6 +106,17 @@ class WholeNumbersField(forms.CharField):
         return value
 
 
+class LoginForm(AuthenticationForm):
+    """Django's login form, with its username's length checked: Django only sets the field's max_length after
+    building it (so no validator checks it), and django-axes stores a failed login's username in a column of 255
+    characters, where a longer one was a database error (a 500)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        username = self.fields["username"]
+        username.validators.append(MaxLengthValidator(getattr(username, "max_length", None) or 150))
+
+
 class PersonChoiceField(forms.ModelChoiceField):
     """A choice of user, shown by name."""
 
@@ -123,6 +136,7 @@ def add_service_error(form: forms.Form, error: ValidationError) -> None:
 __all__ = [
     "NON_FIELD_ERRORS",
     "DateInput",
+    "LoginForm",
     "PersonChoiceField",
     "SubmissionTokenMixin",
     "WholeNumbersField",
