@@ -62,6 +62,6 @@ def trial_settings(request: AuthenticatedHttpRequest) -> HttpResponse:
 @never_cache
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
-    checks = {"database": health.database_status(), "broker": health.broker_status()}
+    checks = health.statuses()
     healthy = all(value == "ok" for value in checks.values())
     return JsonResponse({"status": "ok" if healthy else "error", **checks}, status=200 if healthy else 503)
