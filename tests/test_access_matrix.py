@@ -161,7 +161,11 @@ PAGES: dict[str, Page] = {
         )
     ),
     "healthz": Page(get=rule(others=OK, anonymous=OK)),
-    "login": Page(get=rule(others=redirect_to("home"), anonymous=OK)),
+    # Signing in: a wrong password gets the form back; the signed-in are sent home, whatever they post.
+    "login": Page(
+        get=rule(others=redirect_to("home"), anonymous=OK),
+        post=rule(others=redirect_to("home"), anonymous=FORM_ERROR),
+    ),
     "logout": Page(
         get=rule(others=METHOD_NOT_ALLOWED, anonymous=METHOD_NOT_ALLOWED),
         post=rule(others=redirect_to("login"), anonymous=redirect_to("login")),
@@ -439,6 +443,8 @@ def research_records() -> dict:
 def form_data(url_name: str, *, site: Site, researcher, request) -> dict:
     """A valid submission of each action's form (for `oei` and a family registered there)."""
     token = str(uuid.uuid4())
+    if url_name == "login":
+        return {"username": "alice", "password": "wrong-password"}
     if url_name == "trial_settings":
         from trial.forms import TrialSettingsForm
 
