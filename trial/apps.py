@@ -21,7 +21,8 @@ class TrialConfig(AppConfig):
         request_finished.connect(end_request_cache, dispatch_uid="trial.settings_cache.end")
         register_menu_item(
             MenuItem(
-                _("Trial settings"),
+                # Short in the menu, where the PI has five entries; the page's heading is "Trial settings".
+                _("Settings"),
                 "trial_settings",
                 lambda user: has_role(user, Role.DATA_MANAGER, Role.PRINCIPAL_INVESTIGATOR),
                 80,

@@ -149,6 +149,8 @@ class TrialSettingsForm(forms.ModelForm):
     class Meta:
         model = TrialSettings
         fields = [name for _group, names in TRIAL_SETTINGS_GROUPS for name in names]
+        # Hours with the page's decimal mark ("6,00" in Norwegian); a point is accepted too.
+        localized_fields = ["weekly_hours_target"]
 
     def groups(self) -> list[tuple[str, list[forms.BoundField]]]:
         """The fields in the settings' groups, for the page."""

@@ -38,7 +38,7 @@ def test_a_data_manager_changes_a_setting_with_a_reason_and_the_pi_reads_it(open
     page = open_page(locale=locale)
     log_in(page, dina.username)
 
-    page.get_by_role("link", name=in_language(language, "Trial settings"), exact=True).click()
+    page.get_by_role("link", name=in_language(language, "Settings"), exact=True).click()
     expect(page).to_have_url(re.compile(r"/settings/$"))
     expect(page.locator("html")).to_have_attribute("lang", language)
     capacity = page.get_by_label(in_language(language, TrialSettings._meta.get_field("partner_capacity").verbose_name))
@@ -58,7 +58,7 @@ def test_a_data_manager_changes_a_setting_with_a_reason_and_the_pi_reads_it(open
 
     pi_page = open_page(locale=locale)
     log_in(pi_page, paula.username)
-    pi_page.get_by_role("link", name=in_language(language, "Trial settings"), exact=True).click()
+    pi_page.get_by_role("link", name=in_language(language, "Settings"), exact=True).click()
     expect(pi_page.locator("[data-setting=partner_capacity]")).to_have_text("4")
     expect(pi_page.locator("[data-settings-change]").first).to_contain_text("Protocol amendment 3")
     expect(pi_page.locator("main form")).to_have_count(0)
