@@ -1,12 +1,13 @@
 # make run   - set up everything on a fresh machine and serve the demo trial at http://127.0.0.1:8000
 # make test  - the whole test suite (PostgreSQL and Redis when reachable, SQLite otherwise)
 # make bench - the benchmarks, as a table
+# make mutation - mutation testing of the modules that protect the trial (long; outside CI)
 PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 export TRIAL_VAR_DIR ?= $(CURDIR)/var
 
-.PHONY: run test bench lint typecheck messages install setup clean-var
+.PHONY: run test bench mutation lint typecheck messages install setup clean-var
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is needed ($(PYTHON) not found); set PYTHON=..."; exit 1; }
@@ -27,11 +28,16 @@ run: setup
 	@echo "Serving the demo trial at http://127.0.0.1:8000 with a Celery worker and beat (Ctrl-C stops all)."
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/honcho -f Procfile.dev start
 
+# The suite, then its race tests again with every CPU kept busy (scripts/test.sh).
 test: install
-	bash scripts/test.sh $(PYTEST_ARGS)
+	bash scripts/test.sh --with-busy-races $(PYTEST_ARGS)
 
 bench: install
 	bash scripts/bench.sh
+
+# mutmut over randomisation, the allocation lists and the caseload (setup.cfg); scores per module at the end.
+mutation: install
+	bash scripts/mutation.sh
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -1,6 +1,8 @@
 """Fixtures every app's tests share: the sites, and users alice, bob, carol, ... in each role."""
 
 import os
+import subprocess
+import sys
 
 import pytest
 from django.db import connection
@@ -20,6 +22,46 @@ def require(condition: bool, reason: str) -> None:
     if IN_CI:
         pytest.fail(f"CI must run this test, but: {reason}")
     pytest.skip(reason)
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--busy-cpus",
+        action="store_true",
+        help="keep every CPU busy with spinning processes while the tests run (make test runs the race tests so)",
+    )
+
+
+def pytest_collection_modifyitems(config, items):
+    # A race test makes threads with connections of their own race on PostgreSQL: it needs the postgres fixture and
+    # committed data (transactional_db). Marked here, so that a new race test is never left out of the busy run.
+    for item in items:
+        fixtures = getattr(item, "fixturenames", ())
+        if "postgres" in fixtures and "transactional_db" in fixtures:
+            item.add_marker(pytest.mark.race)
+
+
+# The spinning processes of --busy-cpus, for tests/test_busy_cpus.py to see.
+BUSY_CPU_PROCESSES: list[subprocess.Popen] = []
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _busy_cpus(request):
+    """With --busy-cpus, one process per CPU spins for the whole run: the race tests must hold however the
+    scheduler interleaves their threads on a machine with no idle core (as CI's 2 cores are when busy)."""
+    if not request.config.getoption("--busy-cpus"):
+        yield
+        return
+    for _cpu in range(len(os.sched_getaffinity(0))):
+        BUSY_CPU_PROCESSES.append(subprocess.Popen([sys.executable, "-c", "while True: pass"]))
+    try:
+        yield
+    finally:
+        for process in BUSY_CPU_PROCESSES:
+            process.kill()
+        for process in BUSY_CPU_PROCESSES:
+            process.wait()
+        BUSY_CPU_PROCESSES.clear()
 
 
 @pytest.fixture

@@ -2,7 +2,16 @@
 # The whole suite. Uses PostgreSQL and Redis when they can be reached (DATABASE_URL / REDIS_URL, or the
 # local defaults), SQLite and the in-process broker otherwise, and says loudly what that leaves out.
 # With CI=true, a test that needs PostgreSQL, Redis, a Celery worker or the browser fails instead of skipping.
+#
+# `make test` calls it with --with-busy-races first: after the suite, the race tests (marker `race`: threads racing on
+# PostgreSQL) run a second time with every CPU kept busy by spinning processes (--busy-cpus), into their own JUnit
+# report (test-results/junit-races-busy.xml), so that a race that holds only on an idle machine is caught.
 set -uo pipefail
+busy_races=false
+if [ "${1:-}" = "--with-busy-races" ]; then
+  busy_races=true
+  shift
+fi
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
 export TRIAL_ENV=test
@@ -48,6 +57,20 @@ echo "================================================================"
 
 "$PY" -m pytest "$@"
 status=$?
+
+if $busy_races; then
+  if [ -n "${DATABASE_URL:-}" ] || [ "${CI:-}" = "true" ]; then
+    echo "================================================================"
+    echo " The race tests again, with every CPU kept busy"
+    echo "================================================================"
+    mkdir -p test-results
+    "$PY" -m pytest -m race --busy-cpus -q --junitxml=test-results/junit-races-busy.xml
+    race_status=$?
+    [ $status -eq 0 ] && status=$race_status
+  else
+    notes+=("No PostgreSQL: the race tests were not run again with busy CPUs.")
+  fi
+fi
 if [ ${#notes[@]} -gt 0 ]; then
   echo "================================================================"
   for note in "${notes[@]}"; do echo " !! $note"; done

@@ -166,13 +166,22 @@ PAGES: dict[str, Page] = {
         )
     ),
     "healthz": Page(get=rule(others=OK, anonymous=OK)),
-    "login": Page(get=rule(others=redirect_to("home"), anonymous=OK)),
+    # Signing in: a wrong password gets the form back; the signed-in are sent home, whatever they post.
+    "login": Page(
+        get=rule(others=redirect_to("home"), anonymous=OK),
+        post=rule(others=redirect_to("home"), anonymous=FORM_ERROR),
+    ),
     "logout": Page(
         get=rule(others=METHOD_NOT_ALLOWED, anonymous=METHOD_NOT_ALLOWED),
         post=rule(others=redirect_to("login"), anonymous=redirect_to("login")),
     ),
     "password_change": Page(get=rule(others=OK)),
     "password_change_done": Page(get=rule(others=OK)),
+    # The trial settings: the data manager changes them (with a reason), the PI reads them.
+    "trial_settings": Page(
+        get=rule(others=FORBIDDEN, data_manager=OK, principal_investigator=OK),
+        post=rule(others=FORBIDDEN, data_manager=Expect(302, "trial_settings", acted=True)),
+    ),
     "families:list": Page(get=rule(others=FORBIDDEN, **FAMILY_VIEWERS)),
     "families:register": Page(
         # A researcher registers at their own sites: bob gets the form, but not for OEI.
@@ -503,6 +512,14 @@ def research_records() -> dict:
 def form_data(url_name: str, *, site: Site, researcher, request) -> dict:
     """A valid submission of each action's form (for `oei` and a family registered there)."""
     token = str(uuid.uuid4())
+    if url_name == "login":
+        return {"username": "alice", "password": "wrong-password"}
+    if url_name == "trial_settings":
+        from trial.forms import TrialSettingsForm
+
+        form = TrialSettingsForm(instance=TrialSettings.current())
+        data = {name: form[name].field.prepare_value(form[name].value()) for name in form.fields}
+        return data | {"partner_capacity": 4, "reason": "Fewer hours per partner"}
     if url_name == "families:register":
         return {
             "token": token,
@@ -626,6 +643,9 @@ def correction_data() -> dict:
 
 # What an allowed POST does to the family (or the trial's list of families).
 EFFECT = {
+    "trial_settings": lambda before, after, family: (
+        after["trial settings"] == before["trial settings"] + 1 and TrialSettings.current().partner_capacity == 4
+    ),
     "families:register": lambda before, after, family: after["Family"] == before["Family"] + 1,
     "families:identifiers": lambda before, after, family: (
         after["history of FamilyIdentity"] == before["history of FamilyIdentity"] + 1

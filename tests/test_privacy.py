@@ -498,6 +498,74 @@ def test_it_lets_a_user_in_who_mistyped_fewer_times_than_the_limit(client, alice
     assert client.session["_auth_user_id"] == str(alice.pk)
 
 
+def test_it_answers_a_username_longer_than_any_account_with_a_form_error(client, alice):
+    """Axes records a failed login's username in a column of 255 characters: a longer one was a 500."""
+    from axes.models import AccessAttempt
+
+    response = log_in(client, "a" * 256, "wrong-password")
+
+    assert response.status_code == 200
+    assert response.context["form"].errors["username"]
+    assert AccessAttempt.objects.count() == 0
+    assert log_in(client, "alice", PASSWORD).status_code == 302
+
+
+# Behind the reverse proxy every request comes from the proxy's address; the client's is in X-Forwarded-For,
+# which the proxy appends to (docs/deployment.md). REMOTE_ADDR below is the proxy's.
+PROXY = "10.0.0.2"
+
+
+def log_in_from(client, address: str, username: str, password: str, forwarded_for: str | None = None):
+    return client.post(
+        reverse("login"),
+        {"username": username, "password": password},
+        REMOTE_ADDR=PROXY,
+        HTTP_X_FORWARDED_FOR=forwarded_for if forwarded_for is not None else address,
+    )
+
+
+def test_it_does_not_lock_a_user_out_for_another_address_behind_the_trusted_proxy(client, alice, settings):
+    settings.TRUSTED_PROXY_COUNT = 1
+    for _attempt in range(settings.AXES_FAILURE_LIMIT):
+        log_in_from(client, "198.51.100.7", "alice", "wrong-password")
+
+    assert log_in_from(client, "198.51.100.7", "alice", PASSWORD).status_code == 429
+    response = log_in_from(client, "203.0.113.20", "alice", PASSWORD)
+
+    assert response.status_code == 302
+    assert client.session["_auth_user_id"] == str(alice.pk)
+
+
+def test_it_takes_the_address_the_trusted_proxy_added_not_one_the_client_forged(client, alice, settings):
+    """A client may send its own X-Forwarded-For; the proxy appends the address it saw, so the last one counts."""
+    settings.TRUSTED_PROXY_COUNT = 1
+    for attempt in range(settings.AXES_FAILURE_LIMIT):
+        log_in_from(client, "", "alice", "wrong-password", forwarded_for=f"192.0.2.{attempt}, 198.51.100.7")
+
+    response = log_in_from(client, "", "alice", PASSWORD, forwarded_for="192.0.2.99, 198.51.100.7")
+
+    assert response.status_code == 429
+
+
+def test_it_ignores_a_forged_forwarded_address_without_a_trusted_proxy(client, alice, settings):
+    settings.TRUSTED_PROXY_COUNT = 0
+    for attempt in range(settings.AXES_FAILURE_LIMIT):
+        log_in_from(client, f"198.51.100.{attempt}", "alice", "wrong-password")
+
+    # Every failure came from the same address (REMOTE_ADDR), whatever the header said: alice is locked there.
+    assert log_in_from(client, "203.0.113.20", "alice", PASSWORD).status_code == 429
+
+
+def test_it_falls_back_to_the_connections_address_when_the_proxys_header_is_missing_or_garbled(client, alice, settings):
+    settings.TRUSTED_PROXY_COUNT = 1
+    for forwarded_for in ("", "not-an-address", "unknown, \x00"):
+        response = log_in_from(client, "", "alice", "wrong-password", forwarded_for=forwarded_for)
+        assert response.status_code == 200
+    from axes.models import AccessAttempt
+
+    assert list(AccessAttempt.objects.values_list("ip_address", flat=True)) == [PROXY]
+
+
 # ---------------------------------------------------------------------------------------------------------
 # (i) Idle sessions end
 

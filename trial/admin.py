@@ -2,7 +2,9 @@ from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
 
-from trial.models import Site, TrialSettings
+from trial.forms import TrialSettingsForm
+from trial.models import TRIAL_SETTINGS_GROUPS, Site, TrialSettings
+from trial.services import trial_settings_change
 
 admin.site.site_header = _("Family Partner trial administration")
 admin.site.site_title = _("Family Partner trial")
@@ -21,48 +23,11 @@ class SiteAdmin(SimpleHistoryAdmin):
 
 @admin.register(TrialSettings)
 class TrialSettingsAdmin(SimpleHistoryAdmin):
-    fieldsets = [
-        (_("Eligibility"), {"fields": ["min_parent_age", "max_child_age", "min_struggle_areas"]}),
-        (
-            _("Recruitment, caseload and intensity"),
-            {
-                "fields": [
-                    "target_sample_size",
-                    "partner_capacity",
-                    "weekly_hours_target",
-                    "intervention_min_months",
-                    "intervention_expected_months",
-                    "intervention_max_months",
-                    "contact_correction_days",
-                    "no_contact_days",
-                ]
-            },
-        ),
-        (
-            _("Follow-up"),
-            {"fields": ["follow_up_months", "assessment_window_days_before", "assessment_window_days_after"]},
-        ),
-        (
-            _("Allocation lists"),
-            {
-                "fields": [
-                    "allocation_block_sizes",
-                    ("allocation_ratio_intervention", "allocation_ratio_control"),
-                    "allocation_margin_percent",
-                    ("allocation_low_stock_entries", "allocation_low_stock_percent"),
-                ]
-            },
-        ),
-        (
-            _("Progression criteria"),
-            {
-                "fields": [
-                    ("progression_recruitment_green", "progression_recruitment_amber"),
-                    ("progression_retention_green", "progression_retention_amber"),
-                    ("progression_adherence_green", "progression_adherence_amber"),
-                ]
-            },
-        ),
+    """The same settings, form and rules as the app's settings page (/settings/), with the reason it asks."""
+
+    form = TrialSettingsForm
+    fieldsets = [(label, {"fields": names}) for label, names in TRIAL_SETTINGS_GROUPS] + [
+        (_("Reason for the change"), {"fields": ["reason"]})
     ]
 
     def has_add_permission(self, request) -> bool:
@@ -70,3 +35,11 @@ class TrialSettingsAdmin(SimpleHistoryAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+    def save_model(self, request, obj, form, change) -> None:
+        if not change:
+            super().save_model(request, obj, form, change)
+            return
+        # The service locks the row and writes only what changed, with the reason in the history.
+        trial_settings_change(changes=form.changes(), reason=form.cleaned_data["reason"], changed_by=request.user)
+        obj.refresh_from_db()

@@ -4,9 +4,12 @@ import re
 import uuid
 
 from django import forms
+from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.core.validators import MaxLengthValidator
 from django.utils.translation import gettext_lazy as _
 
+from trial.models import TRIAL_SETTINGS_GROUPS, TrialSettings
 from trial.roles import display_name
 
 
@@ -104,6 +107,60 @@ class WholeNumbersField(forms.CharField):
         return value
 
 
+class LoginForm(AuthenticationForm):
+    """Django's login form, with its username's length checked: Django only sets the field's max_length after
+    building it (so no validator checks it), and django-axes stores a failed login's username in a column of 255
+    characters, where a longer one was a database error (a 500)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        username = self.fields["username"]
+        username.validators.append(MaxLengthValidator(getattr(username, "max_length", None) or 150))
+
+
+class TrialSettingsForm(forms.ModelForm):
+    """The trial settings with the reason for changing them (the settings page and the admin).
+
+    The two lists are typed as numbers ("3, 6, 12, 18"), not as JSON: JSON let a data manager (or anyone posting)
+    send nested or huge structures that failed deep in the parser. The settings' own rules stay in
+    TrialSettings.clean, which the model form runs."""
+
+    follow_up_months = WholeNumbersField(
+        label=_("follow-up time points (months after randomisation)"),
+        min_value=1,
+        max_value=60,
+        example="3, 6, 12, 18",
+        help_text=_("Whole months, for example 3, 6, 12, 18. Baseline is always collected."),
+    )
+    allocation_block_sizes = WholeNumbersField(
+        label=_("allocation block sizes"),
+        min_value=2,
+        max_value=20,
+        example="2, 4, 6",
+        help_text=_("Block sizes drawn at random, for example 2, 4, 6; each a multiple of the ratio's sum."),
+    )
+    reason = forms.CharField(
+        label=_("Reason for the change"),
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text=_("Kept in the history with the change, for example a protocol amendment."),
+    )
+
+    class Meta:
+        model = TrialSettings
+        fields = [name for _group, names in TRIAL_SETTINGS_GROUPS for name in names]
+        # Hours with the page's decimal mark ("6,00" in Norwegian); a point is accepted too.
+        localized_fields = ["weekly_hours_target"]
+
+    def groups(self) -> list[tuple[str, list[forms.BoundField]]]:
+        """The fields in the settings' groups, for the page."""
+        return [(str(label), [self[name] for name in names]) for label, names in TRIAL_SETTINGS_GROUPS]
+
+    def changes(self) -> dict[str, object]:
+        """The settings the user changed, with their new values."""
+        return {name: self.cleaned_data[name] for name in self.changed_data if name != "reason"}
+
+
 class PersonChoiceField(forms.ModelChoiceField):
     """A choice of user, shown by name."""
 
@@ -111,7 +168,7 @@ class PersonChoiceField(forms.ModelChoiceField):
         return display_name(obj)
 
 
-def add_service_error(form: forms.Form, error: ValidationError) -> None:
+def add_service_error(form: forms.BaseForm, error: ValidationError) -> None:
     """Show a service's ValidationError on the form: on the field it names when the form has one."""
     if hasattr(error, "error_dict"):
         for field, errors in error.error_dict.items():
@@ -123,8 +180,10 @@ def add_service_error(form: forms.Form, error: ValidationError) -> None:
 __all__ = [
     "NON_FIELD_ERRORS",
     "DateInput",
+    "LoginForm",
     "PersonChoiceField",
     "SubmissionTokenMixin",
+    "TrialSettingsForm",
     "WholeNumbersField",
     "YesNoField",
     "add_service_error",

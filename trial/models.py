@@ -4,6 +4,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
@@ -191,7 +192,9 @@ class TrialSettings(models.Model):
             or not all(isinstance(m, int) and not isinstance(m, bool) and 0 < m <= 60 for m in months)
             or sorted(set(months)) != months
         ):
-            errors["follow_up_months"] = _("Give whole months between 1 and 60, in increasing order, e.g. [3, 6, 12].")
+            errors["follow_up_months"] = _(
+                "Give whole months between 1 and 60, in increasing order, for example 3, 6, 12."
+            )
         sizes = self.allocation_block_sizes
         unit = (self.allocation_ratio_intervention or 1) + (self.allocation_ratio_control or 1)
         if (
@@ -200,7 +203,7 @@ class TrialSettings(models.Model):
             or not all(isinstance(n, int) and not isinstance(n, bool) and 2 <= n <= 20 and n % unit == 0 for n in sizes)
         ):
             errors["allocation_block_sizes"] = _(
-                "Give block sizes between 2 and 20, each a multiple of the ratio's sum (%(unit)s), e.g. [2, 4, 6]."
+                "Give block sizes between 2 and 20, each a multiple of the ratio's sum (%(unit)s), for example 2, 4, 6."
             ) % {"unit": unit}
         for name in ("recruitment", "retention", "adherence"):
             if getattr(self, f"progression_{name}_amber") > getattr(self, f"progression_{name}_green"):
@@ -227,6 +230,48 @@ class TrialSettings(models.Model):
         if cache is not None:
             cache.row = settings_row
         return settings_row
+
+
+# The trial settings in groups, as the settings page (trial.selectors, trial.forms) and the admin show them.
+TRIAL_SETTINGS_GROUPS: list[tuple[str | Promise, list[str]]] = [
+    (_("Eligibility"), ["min_parent_age", "max_child_age", "min_struggle_areas"]),
+    (
+        _("Recruitment, caseload and intensity"),
+        [
+            "target_sample_size",
+            "partner_capacity",
+            "weekly_hours_target",
+            "intervention_min_months",
+            "intervention_expected_months",
+            "intervention_max_months",
+            "contact_correction_days",
+            "no_contact_days",
+        ],
+    ),
+    (_("Follow-up"), ["follow_up_months", "assessment_window_days_before", "assessment_window_days_after"]),
+    (
+        _("Allocation lists"),
+        [
+            "allocation_block_sizes",
+            "allocation_ratio_intervention",
+            "allocation_ratio_control",
+            "allocation_margin_percent",
+            "allocation_low_stock_entries",
+            "allocation_low_stock_percent",
+        ],
+    ),
+    (
+        _("Progression criteria"),
+        [
+            "progression_recruitment_green",
+            "progression_recruitment_amber",
+            "progression_retention_green",
+            "progression_retention_amber",
+            "progression_adherence_green",
+            "progression_adherence_amber",
+        ],
+    ),
+]
 
 
 class EventKind(models.TextChoices):

@@ -1,11 +1,17 @@
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from trial import health
-from trial.roles import Role, has_role
+from trial import health, services
+from trial.forms import TrialSettingsForm, add_service_error
+from trial.models import TrialSettings
+from trial.roles import AuthenticatedHttpRequest, Role, has_role, require_role
+from trial.selectors import trial_settings_changes, trial_settings_groups
 
 
 @login_required
@@ -21,9 +27,41 @@ def home(request: HttpRequest) -> HttpResponse:
     )
 
 
+@login_required
+def trial_settings(request: AuthenticatedHttpRequest) -> HttpResponse:
+    """Data managers change the trial settings, with a reason; the PI reads them. Both see every change."""
+    require_role(request, Role.DATA_MANAGER, Role.PRINCIPAL_INVESTIGATOR)
+    may_change = has_role(request.user, Role.DATA_MANAGER)
+    if request.method == "POST" and not may_change:
+        raise PermissionDenied
+    # A row of its own: the form writes the typed values into its instance, which must not be the request's
+    # cached settings (TrialSettings.current) that the rest of the page reads.
+    row = TrialSettings.objects.get(pk=TrialSettings.current().pk)
+    form = TrialSettingsForm(request.POST or None, instance=row) if may_change else None
+    if form is not None and request.method == "POST" and form.is_valid():
+        try:
+            services.trial_settings_change(
+                changes=form.changes(), reason=form.cleaned_data["reason"], changed_by=request.user
+            )
+        except ValidationError as error:
+            add_service_error(form, error)
+        else:
+            messages.success(request, _("The trial settings are saved."))
+            return redirect("trial_settings")
+    return render(
+        request,
+        "trial/settings.html",
+        {
+            "form": form,
+            "groups": trial_settings_groups(TrialSettings.current()),
+            "changes": trial_settings_changes(),
+        },
+    )
+
+
 @never_cache
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
-    checks = {"database": health.database_status(), "broker": health.broker_status()}
+    checks = health.statuses()
     healthy = all(value == "ok" for value in checks.values())
     return JsonResponse({"status": "ok" if healthy else "error", **checks}, status=200 if healthy else 503)
