@@ -162,7 +162,9 @@ PAGES: dict[str, Page] = {
             others=OK,
             data_manager=redirect_to("randomization:lists"),
             family_partner=redirect_to("visits:partner_home"),
-            **{role: redirect_to("families:list") for role in FAMILY_VIEWERS},
+            **{role: redirect_to("families:list") for role in FAMILY_VIEWERS if role != "principal_investigator"},
+            # The PI's home page is recruitment against the target, by site.
+            principal_investigator=redirect_to("randomization:recruitment"),
         )
     ),
     "healthz": Page(get=rule(others=OK, anonymous=OK)),

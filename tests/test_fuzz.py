@@ -66,12 +66,6 @@ HOSTILE = [
 # field alone would take too long.
 EACH_FIELD_ALONE = ["²", "9" * 5000, "x" * 300]
 
-# The pages that do not belong to this part of issue 9 and still answer some hostile value with a 500; the other
-# helpers fix them at the same time (issue 9, §2). The lead removes a mark when its fix lands.
-KNOWN_500S = {
-    "visits:assign": "shown=² is a 500 (isdigit() then int()); the visits helper fixes it (issue 9, §2)",
-}
-
 
 class FormFields(HTMLParser):
     """The names of the fields of the page's POST forms in <main> (not the language menu nor the logout button)."""
@@ -112,12 +106,10 @@ FORM_PAGES = {name: page for name, page in PAGES.items() if page.post and name !
 ADMIN_SETTINGS = "admin:trial_trialsettings_change"
 
 
-def fuzz_params(*, strict: bool):
-    """The pages to fuzz; a known 500 is an expected failure: strict for the sweep, which always finds it, not for
-    Hypothesis's mixes, which find it only when their draw puts the value in that field."""
+def fuzz_params():
+    """The pages to fuzz: every page with a form in the URL table, and the admin's trial settings."""
     for name in [*FORM_PAGES, ADMIN_SETTINGS]:
-        marks = [pytest.mark.xfail(strict=strict, reason=KNOWN_500S[name])] if name in KNOWN_500S else []
-        yield pytest.param(name, marks=marks, id=name)
+        yield pytest.param(name, id=name)
 
 
 @pytest.fixture
@@ -169,7 +161,7 @@ def post_and_check(client: Client, url: str, data: dict[str, list[str]], before:
         transaction.set_rollback(True)
 
 
-@pytest.mark.parametrize("url_name", list(fuzz_params(strict=True)))
+@pytest.mark.parametrize("url_name", list(fuzz_params()))
 def test_each_hostile_value_in_each_field_is_never_a_500_nor_a_partial_record(fuzz_page, url_name):
     client, url, valid, fields, before = fuzz_page
 
@@ -203,7 +195,7 @@ MIXES = settings(
 )
 
 
-@pytest.mark.parametrize("url_name", list(fuzz_params(strict=False)))
+@pytest.mark.parametrize("url_name", list(fuzz_params()))
 @MIXES
 @given(data=st.data())
 def test_hostile_mixes_across_fields_are_never_a_500_nor_a_partial_record(fuzz_page, url_name, data):

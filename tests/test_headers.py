@@ -92,12 +92,6 @@ INLINE_SCRIPT = re.compile(r"<script(?![^>]*\bsrc=)[^>]*>", re.IGNORECASE)
 INLINE_STYLE = re.compile(r"<style\b|\sstyle=", re.IGNORECASE)
 INLINE_HANDLER = re.compile(r"\son[a-z]+=", re.IGNORECASE)
 
-# Pages whose inline styles another helper of issue 9 removes at the same time (templates/visits/week_bar.html):
-# the lead removes this mark when that lands.
-WEEK_BAR = pytest.mark.xfail(
-    strict=True, reason="templates/visits/week_bar.html's style attribute (the visits helper removes it, issue 9)"
-)
-
 
 @pytest.mark.parametrize(
     "role",
@@ -105,9 +99,9 @@ WEEK_BAR = pytest.mark.xfail(
         "carol",
         "dina",
         "adam",
-        pytest.param("alice", marks=WEEK_BAR),
-        pytest.param("frank", marks=WEEK_BAR),
-        pytest.param("paula", marks=WEEK_BAR),
+        "alice",
+        "frank",
+        "paula",
     ],
 )
 def test_no_page_has_an_inline_script_style_or_event_handler(client, request, family, role):

@@ -16,8 +16,12 @@ from trial.selectors import trial_settings_changes, trial_settings_groups
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    if has_role(request.user, Role.RESEARCHER, Role.OUTCOME_ASSESSOR, Role.PRINCIPAL_INVESTIGATOR):
+    # Each role's home page is where its work starts: the record status dashboard for researchers and assessors,
+    # recruitment against the target for the PI, the lists' state for data managers, their families for partners.
+    if has_role(request.user, Role.RESEARCHER, Role.OUTCOME_ASSESSOR):
         return redirect("families:list")
+    if has_role(request.user, Role.PRINCIPAL_INVESTIGATOR):
+        return redirect("randomization:recruitment")
     if has_role(request.user, Role.DATA_MANAGER):
         return redirect("randomization:lists")
     if has_role(request.user, Role.FAMILY_PARTNER):

@@ -393,14 +393,14 @@ def test_it_shows_the_principal_investigator_a_familys_hours_in_this_weeks_cell_
     expect(cell).to_have_text("2")
     expect(cell).to_have_attribute("data-level", "low")  # 2 of 6 h: under half the target
     expect(cell).to_have_class(re.compile(r"\bdose-current\b"))  # the week still running is not coloured
-    expect(cell).to_have_attribute("title", en("%(percent)s %% of the target") % {"percent": 33})
+    expect(cell).to_have_attribute("title", en("%(percent)s%% of the target") % {"percent": 33})
     last_week = weeks.week_of(weeks.today()).shifted(-1).code
     expect(row.locator(f"td[data-week='{last_week}']")).to_have_text(NO_HOURS)  # before the intervention
     totals = page.locator("[data-dose-table] tfoot tr[data-week-totals]")
     expect(totals.get_by_role("rowheader")).to_have_text(en("All families"))
     total = totals.locator(f"td[data-week='{week}']")
     expect(total).to_contain_text(en("%(hours)s of %(expected)s") % {"hours": "2", "expected": "6"})
-    expect(total).to_contain_text("33 %")
+    expect(total).to_contain_text("33%")
     page.screenshot(path=results_dir / "journey-weekly-hours.png", full_page=True)
 
 

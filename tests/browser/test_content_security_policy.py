@@ -13,12 +13,6 @@ from visits.tests.factories import assigned_family, log_contact
 
 pytestmark = pytest.mark.browser
 
-# The family pages show a week's hours as a bar whose width is an inline style (templates/visits/week_bar.html),
-# which the visits helper of issue 9 removes at the same time: the lead removes this mark when that lands.
-WEEK_BAR = pytest.mark.xfail(
-    strict=True, reason="templates/visits/week_bar.html's style attribute (the visits helper removes it, issue 9)"
-)
-
 
 def watch_for_violations(page: Page) -> list[str]:
     violations: list[str] = []
@@ -97,7 +91,6 @@ def test_the_researchers_list_and_caseload_load_without_a_policy_violation(open_
     assert violations == []
 
 
-@WEEK_BAR
 def test_the_family_pages_load_without_a_policy_violation(open_page, request, oei, alice, frank):
     family = assigned_family(oei, researcher=alice, to=frank_as_partner(request))
     log_contact(family, by=frank)

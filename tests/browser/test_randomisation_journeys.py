@@ -142,12 +142,10 @@ def test_it_randomises_a_consented_family_once_and_lands_on_its_receipt(
     expect(page.locator("html")).to_have_attribute("lang", language)
     page.screenshot(path=results_dir / f"journey-randomise-receipt-{language}.png", full_page=True)
 
-    # Back to the confirmation page, as the browser kept it, and reloaded: the family is randomised, so the
-    # page leads to its receipt, and the form sent again (a second tab, a flaky network's retry) draws nothing
-    # more and lands on the same receipt.
-    page.go_back()
-    expect(page).to_have_url(re.compile(rf"{re.escape(family_url(consented))}randomise/$"))
-    page.reload()
+    # The confirmation page opened again (signed-in pages are never kept by the browser: Cache-Control no-store,
+    # so "back" loads it anew): the family is randomised, so the page leads to its receipt; and the form sent
+    # again (a second tab, a flaky network's retry) draws nothing more and lands on the same receipt.
+    page.goto(f"{family_url(consented)}randomise/")
     expect(page).to_have_url(re.compile(rf"{re.escape(receipt_url)}$"))
     landed = page.evaluate(
         """async ([url, fields]) => {
@@ -185,6 +183,7 @@ def test_it_reveals_the_arm_to_an_assessor_after_the_principal_investigator_conf
     reason = "Alvorlig hendelse meldt av kommunen: vurderingen må ta hensyn til armen"
     page = open_page(locale=BROWSERS[language])
     log_in(page, paula)
+    page.get_by_role("link", name=say(language, "Families"), exact=True).click()
     open_family(page, family, language)
     expect(page.locator("[data-arm]")).to_have_text(arm_label(randomised.arm, language))
     page.get_by_role("link", name=say(language, "Emergency unblinding"), exact=True).click()
