@@ -90,10 +90,12 @@ def test_it_clears_expired_sessions_in_a_real_worker_with_the_filesystem_broker(
         },
     )
 
+    # Sent before the worker starts: kombu's filesystem transport writes a message file in place, and a worker
+    # polling meanwhile can read it half-written (an empty file: a JSON error, seen on a busy machine).
+    # The app's pool may hold a connection made before the broker was switched; send on a fresh one.
+    with celery_app.connection_for_write() as connection:
+        celery_app.send_task(CLEAR_EXPIRED_SESSIONS, queue=queue, connection=connection)
     with start_worker(celery_app, pool="solo", perform_ping_check=False, queues=[queue]):
-        # The app's pool may hold a connection made before the broker was switched; send on a fresh one.
-        with celery_app.connection_for_write() as connection:
-            celery_app.send_task(CLEAR_EXPIRED_SESSIONS, queue=queue, connection=connection)
         # No result backend here: watch the database instead, for a bounded time.
         deadline = time.monotonic() + 20
         while Session.objects.filter(session_key=expired).exists() and time.monotonic() < deadline:
