@@ -297,10 +297,6 @@ class RecruitmentRow:
     def percent(self) -> str:
         return percent(self.randomised / self.target) if self.target else "—"
 
-    @property
-    def bar_width(self) -> int:
-        return min(100, round(100 * self.randomised / self.target)) if self.target else 0
-
 
 @dataclass(frozen=True)
 class Recruitment:

@@ -116,6 +116,20 @@ def test_no_page_has_an_inline_script_style_or_event_handler(client, request, fa
     assert found == {}
 
 
+def test_no_template_has_an_inline_script_style_or_event_handler():
+    """Every template, not only the pages crawled above: a page added later (recruitment's bar was one) cannot bring
+    an inline style that the policy would silently drop in the browser."""
+    from django.conf import settings
+
+    found = {}
+    for template in sorted((settings.BASE_DIR / "templates").rglob("*.html")):
+        text = template.read_text()
+        inline = INLINE_SCRIPT.findall(text) + INLINE_STYLE.findall(text) + INLINE_HANDLER.findall(text)
+        if inline:
+            found[str(template.relative_to(settings.BASE_DIR))] = inline
+    assert found == {}
+
+
 def test_the_family_page_of_a_partner_without_contacts_has_no_inline_style(client, oei, alice):
     client.force_login(alice)
     waiting = family_in_state("consented", site=oei, by=alice)
