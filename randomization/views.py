@@ -597,18 +597,30 @@ def list_review(request: AuthenticatedHttpRequest, site_code: str) -> HttpRespon
     )
 
 
-@require_POST
-@login_required
-def list_review_approve(request: AuthenticatedHttpRequest, site_code: str) -> HttpResponse:
+def _agree(request: AuthenticatedHttpRequest, site_code: str, agree, done: str, level: int) -> HttpResponse:
+    """The second person's agreement (to an unsealing, to a stopped list's review): `agree` is the list service,
+    `done` the message once agreed."""
     require_role(request, *LIST_ROLES)
     allocation_list = _list_for_site(site_code)
     try:
-        lists.allocation_list_approve_review(allocation_list=allocation_list, approved_by=request.user)
+        agree(allocation_list=allocation_list, approved_by=request.user)
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
     else:
-        messages.success(request, _("The allocation list of %(site)s allocates again.") % {"site": site_code})
+        messages.add_message(request, level, done % {"site": site_code})
     return redirect("randomization:list", site_code=site_code)
+
+
+@require_POST
+@login_required
+def list_review_approve(request: AuthenticatedHttpRequest, site_code: str) -> HttpResponse:
+    return _agree(
+        request,
+        site_code,
+        lists.allocation_list_approve_review,
+        _("The allocation list of %(site)s allocates again."),
+        messages.SUCCESS,
+    )
 
 
 @login_required
@@ -651,15 +663,13 @@ def list_unseal(request: AuthenticatedHttpRequest, site_code: str) -> HttpRespon
 @require_POST
 @login_required
 def list_unseal_approve(request: AuthenticatedHttpRequest, site_code: str) -> HttpResponse:
-    require_role(request, *LIST_ROLES)
-    allocation_list = _list_for_site(site_code)
-    try:
-        lists.allocation_list_approve_unsealing(allocation_list=allocation_list, approved_by=request.user)
-    except ValidationError as error:
-        messages.error(request, " ".join(error.messages))
-    else:
-        messages.warning(request, _("The allocation list of %(site)s is unsealed.") % {"site": site_code})
-    return redirect("randomization:list", site_code=site_code)
+    return _agree(
+        request,
+        site_code,
+        lists.allocation_list_approve_unsealing,
+        _("The allocation list of %(site)s is unsealed."),
+        messages.WARNING,
+    )
 
 
 @login_required
