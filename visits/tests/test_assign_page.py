@@ -17,20 +17,10 @@ from trial.roles import Role
 from trial.tests.factories import UserFactory
 from visits import services
 from visits.models import Assignment, InterventionPeriod, PartnerProfile
-from visits.tests.factories import partner, randomised_family
+from visits.tests.factories import randomised_family
 
 EXPIRED = "The form has expired; reload the page."
 CONFIRM_IN_ERROR = "Tick the box to confirm that this family gets a Family Partner although it was randomised in error."
-
-
-@pytest.fixture
-def fiona(oei) -> PartnerProfile:
-    return partner(oei, "fiona", first_name="Fiona", last_name="Fjell")
-
-
-@pytest.fixture
-def gunnar(oei) -> PartnerProfile:
-    return partner(oei, "gunnar", first_name="Gunnar", last_name="Grov")
 
 
 @pytest.fixture

@@ -16,19 +16,9 @@ from families import services as family_services
 from families.tests.factories import days_ago
 from visits import selectors, services, weeks
 from visits.models import Contact, ContactDay, InterventionPeriod, PartnerProfile
-from visits.tests.factories import assigned_family, contact_input, days_back, log_contact, partner
+from visits.tests.factories import assigned_family, contact_input, days_back, log_contact
 
 REASON = "Logged on the wrong family: this visit was with OEI-002"
-
-
-@pytest.fixture
-def fiona(oei) -> PartnerProfile:
-    return partner(oei, "fiona", first_name="Fiona", last_name="Fjell")
-
-
-@pytest.fixture
-def gunnar(oei) -> PartnerProfile:
-    return partner(oei, "gunnar", first_name="Gunnar", last_name="Grov")
 
 
 @pytest.fixture

@@ -14,21 +14,11 @@ from django.urls import reverse
 from families.tests.factories import days_ago
 from trial.models import TrialSettings
 from visits import selectors, services
-from visits.models import Contact, PartnerProfile
-from visits.tests.factories import assigned_family, contact_input, days_back, log_contact, partner
+from visits.models import Contact
+from visits.tests.factories import assigned_family, contact_input, days_back, log_contact
 
 FIONAS_NOTES = "Went through the school's letter with the mother"
 GUNNARS_NOTES = "First visit: met the children"
-
-
-@pytest.fixture
-def fiona(oei) -> PartnerProfile:
-    return partner(oei, "fiona", first_name="Fiona", last_name="Fjell")
-
-
-@pytest.fixture
-def gunnar(oei) -> PartnerProfile:
-    return partner(oei, "gunnar", first_name="Gunnar", last_name="Grov")
 
 
 def handed_over(oei, alice, fiona, gunnar, *, days: int):

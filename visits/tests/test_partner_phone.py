@@ -15,15 +15,10 @@ from families.models import FamilyIdentity
 from families.tests.factories import days_ago
 from trial.models import TrialSettings
 from visits import selectors, services, weeks
-from visits.models import Assignment, Contact, InterventionPeriod, PartnerProfile
-from visits.tests.factories import assigned_family, days_back, log_contact, partner
+from visits.models import Assignment, Contact, InterventionPeriod
+from visits.tests.factories import assigned_family, days_back, log_contact
 
 MONDAY = weeks.week_start(weeks.today())
-
-
-@pytest.fixture
-def fiona(oei) -> PartnerProfile:
-    return partner(oei, "fiona", first_name="Fiona", last_name="Fjell")
 
 
 def started_on(family, day):
