@@ -1,5 +1,6 @@
 """Fixtures every app's tests share: the sites, and users alice, bob, carol, ... in each role."""
 
+import importlib
 import os
 import subprocess
 import sys
@@ -62,6 +63,20 @@ def _busy_cpus(request):
         for process in BUSY_CPU_PROCESSES:
             process.wait()
         BUSY_CPU_PROCESSES.clear()
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """The rows the migrations seed (the sites, the settings and their starting values), also in a test database
+    kept with --reuse-db after a transactional test emptied it: `make mutation` runs hundreds of sessions on one
+    database, and a race test in one would otherwise leave the next without its sites."""
+    from django.apps import apps
+
+    seeded = importlib.import_module("trial.migrations.0002_seed_sites_and_settings")
+    starting_values = importlib.import_module("trial.migrations.0006_trial_settings_starting_values")
+    with django_db_blocker.unblock():
+        seeded.seed(apps, None)
+        starting_values.record_starting_values(apps, None)
 
 
 @pytest.fixture
