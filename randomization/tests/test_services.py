@@ -773,3 +773,50 @@ def test_the_database_refuses_to_delete_an_entry_or_an_allocation(postgres, oei,
         Allocation.objects.filter(pk=allocation.pk).delete()
     assert allocation_list.entries.count() == allocation_list.length
     assert Allocation.objects.filter(pk=allocation.pk).exists()
+
+
+def test_a_list_running_low_claims_its_own_alert_and_no_other_sites(oei, lar, dina, alice):
+    oei.expected_recruitment = 1
+    oei.save()
+    oei_list = allocation_list_for(oei, by=dina, block_sizes=[2], design_reason="Two entries")
+    lar_list = allocation_list_for(lar, by=dina)
+
+    randomised_family(oei, researcher=alice)
+
+    oei_list.refresh_from_db()
+    lar_list.refresh_from_db()
+    assert oei_list.low_stock_alert_sent_at is not None
+    assert lar_list.low_stock_alert_sent_at is None, "Larvik's list is full: its alert must still be unclaimed"
+
+
+FINDINGS = [
+    ({"kind": "entry_missing", "position": 7}, ["7"]),
+    ({"kind": "entry_differs", "position": 8}, ["8"]),
+    ({"kind": "entry_extra", "position": 9}, ["9"]),
+    ({"kind": "length_differs", "stored": 24, "expected": 18}, ["24", "18"]),
+    ({"kind": "segment_commitment_differs", "segment": 2}, ["2"]),
+    ({"kind": "list_commitment_differs"}, []),
+    ({"kind": "allocation_differs", "position": 11}, ["11"]),
+    ({"kind": "generation_missing", "segment": 3}, ["3"]),
+    ({"kind": "generation_unusable", "segment": 4}, ["4"]),
+    ({"kind": "used_differs", "stored": 5, "expected": 4}, ["5", "4"]),
+]
+
+
+@pytest.mark.parametrize("language", ["en", "nb"])
+def test_it_says_each_finding_in_its_own_words_with_its_numbers(language):
+    from django.utils import translation
+
+    with translation.override(language):
+        texts = [lists.finding_text(finding) for finding, _numbers in FINDINGS]
+        unknown = lists.finding_text({"kind": "something new"})
+
+    assert len(set(texts)) == len(FINDINGS), "every kind of finding has a sentence of its own"
+    assert unknown not in texts
+    for text, (_finding, numbers) in zip(texts, FINDINGS, strict=True):
+        assert all(number in text for number in numbers), text
+        assert "%(" not in text, text
+    if language == "nb":
+        with translation.override("en"):
+            english = [lists.finding_text(finding) for finding, _numbers in FINDINGS]
+        assert not set(texts) & set(english), "every finding is said in Norwegian to a Norwegian reader"
