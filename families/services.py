@@ -37,7 +37,7 @@ from families.models import (
     Withdrawal,
     WithdrawalReason,
 )
-from families.signals import family_withdrawn
+from families.signals import family_consented, family_withdrawn
 from families.validators import validate_child_birth_date, validate_parent_birth_year
 from trial.audit import delete_as, save_as
 from trial.models import Site, TrialSettings
@@ -561,6 +561,8 @@ def _record_decision(
         if family.status != status:
             family.status = status
             save_as(family, recorded_by)
+        if decision == ConsentDecision.CONSENTED:
+            family_consented.send(sender=Consent, family=family, consent=answer, recorded_by=recorded_by)
     return answer
 
 

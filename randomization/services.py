@@ -25,7 +25,9 @@ from randomization.models import (
     AllocationList,
     Unblinding,
 )
+from randomization.preconditions import randomisation_refusals
 from randomization.selectors import can_randomise
+from randomization.signals import family_randomised
 from trial.audit import save_as
 from trial.events import record_event
 from trial.models import EventKind, Site, TrialSettings
@@ -86,7 +88,12 @@ def family_randomise(*, family: Family, confirmed_site: Site, randomised_by: Use
                     % {"study_id": family.study_id, "status": family.get_status_display().lower()}
                 )
             family = claimed
+            refusals = randomisation_refusals(family)
+            if refusals:
+                # Rolls the claim back: the family stays consented.
+                raise ValidationError(refusals)
             allocation, length = _allocate(family, randomised_by)
+            family_randomised.send(sender=Allocation, family=family, allocation=allocation, randomised_by=randomised_by)
     except _Refused as refused:
         # A monitor must see who was refused and why, although nothing of the randomisation was kept.
         record_event(

@@ -107,6 +107,41 @@ class WholeNumbersField(forms.CharField):
         return value
 
 
+class NamesField(forms.CharField):
+    """Short names typed as "SDQ, PSI-SF" (commas or semicolons between them): letters, digits, spaces, hyphens
+    and a few signs, each at most `max_name_length` characters, distinct, at most `max_count`."""
+
+    _NAME = re.compile(r"[\w][\w .()/+-]*", re.UNICODE)
+
+    def __init__(self, *, max_count: int = 20, max_name_length: int = 40, example: str = "SDQ, PSI-SF", **kwargs):
+        self.max_count, self.max_name_length, self.example = max_count, max_name_length, example
+        kwargs.setdefault("max_length", 1000)
+        super().__init__(**kwargs)
+
+    def to_python(self, value) -> list[str]:  # type: ignore[override]  # names typed as text
+        text = super().to_python(value) or ""
+        names = [" ".join(part.split()) for part in re.split(r"[,;\n]+", text) if part.strip()]
+        if not names and not self.required:
+            return []
+        if (
+            not names
+            or len(names) > self.max_count
+            or not all(len(name) <= self.max_name_length and self._NAME.fullmatch(name) for name in names)
+        ):
+            raise ValidationError(
+                _("Give short names separated by commas, for example %(example)s.") % {"example": self.example},
+                code="invalid",
+            )
+        if len({name.casefold() for name in names}) != len(names):
+            raise ValidationError(_("Give each name once."), code="duplicate")
+        return names
+
+    def prepare_value(self, value):
+        if isinstance(value, (list, tuple)):
+            return ", ".join(str(name) for name in value)
+        return value
+
+
 class LoginForm(AuthenticationForm):
     """Django's login form, with its username's length checked: Django only sets the field's max_length after
     building it (so no validator checks it), and django-axes stores a failed login's username in a column of 255
@@ -138,6 +173,10 @@ class TrialSettingsForm(forms.ModelForm):
         max_value=20,
         example="2, 4, 6",
         help_text=_("Block sizes drawn at random, for example 2, 4, 6; each a multiple of the ratio's sum."),
+    )
+    questionnaires = NamesField(
+        label=_("questionnaires"),
+        help_text=_("The questionnaires an assessor can mark as collected, for example SDQ, PSI-SF."),
     )
     reason = forms.CharField(
         label=_("Reason for the change"),

@@ -47,6 +47,11 @@ def _default_follow_up_months() -> list[int]:
     return [3, 6, 12, 18]
 
 
+def _default_questionnaires() -> list[str]:
+    # Assumed (docs/decisions.md): the registry names no instruments; the trial's data manager sets the real list.
+    return ["SDQ", "PSI-SF", "CWS-survey"]
+
+
 def _default_block_sizes() -> list[int]:
     return [2, 4, 6]
 
@@ -113,10 +118,56 @@ class TrialSettings(models.Model):
         help_text=_("A list of whole months, for example [3, 6, 12, 18]. Baseline is always collected."),
     )
     assessment_window_days_before = models.PositiveSmallIntegerField(
-        _("assessment window opens (days before the time point)"), default=14
+        _("first follow-up's window opens (days before the time point)"),
+        default=14,
+        validators=[MaxValueValidator(90)],
     )
     assessment_window_days_after = models.PositiveSmallIntegerField(
-        _("assessment window closes (days after the time point)"), default=28
+        _("first follow-up's window closes (days after the time point)"),
+        default=28,
+        validators=[MaxValueValidator(90)],
+    )
+    later_window_days_before = models.PositiveSmallIntegerField(
+        _("later follow-ups' windows open (days before the time point)"),
+        default=30,
+        validators=[MaxValueValidator(90)],
+    )
+    later_window_days_after = models.PositiveSmallIntegerField(
+        _("later follow-ups' windows close (days after the time point)"),
+        default=30,
+        validators=[MaxValueValidator(90)],
+    )
+    baseline_before_randomisation = models.BooleanField(
+        _("baseline must be done before randomisation"),
+        default=True,
+        help_text=_("When on, a family cannot be randomised before its baseline assessment is recorded."),
+    )
+    questionnaires = models.JSONField(
+        _("questionnaires"),
+        default=_default_questionnaires,
+        help_text=_("The questionnaires an assessor can mark as collected, for example SDQ, PSI-SF."),
+    )
+
+    # Reminders (days)
+    reminder_window_opens_days = models.PositiveSmallIntegerField(
+        _("remind assessors this many days before a window opens"),
+        default=7,
+        validators=[MinValueValidator(1), MaxValueValidator(60)],
+    )
+    reminder_window_closes_days = models.PositiveSmallIntegerField(
+        _("remind assessors this many days before a window closes"),
+        default=3,
+        validators=[MinValueValidator(1), MaxValueValidator(30)],
+    )
+    reminder_consent_pending_days = models.PositiveSmallIntegerField(
+        _("remind researchers of a consent pending for this many days"),
+        default=14,
+        validators=[MinValueValidator(1), MaxValueValidator(120)],
+    )
+    reminder_waiting_days = models.PositiveSmallIntegerField(
+        _("remind researchers of a family waiting for a Family Partner for more than this many days"),
+        default=7,
+        validators=[MinValueValidator(1), MaxValueValidator(120)],
     )
 
     # Allocation lists: the defaults a data manager starts from when generating or extending a list
@@ -195,6 +246,11 @@ class TrialSettings(models.Model):
             errors["follow_up_months"] = _(
                 "Give whole months between 1 and 60, in increasing order, for example 3, 6, 12."
             )
+        names = self.questionnaires
+        if not isinstance(names, list) or not names or not all(isinstance(n, str) and 0 < len(n) <= 40 for n in names):
+            errors["questionnaires"] = _("Give short names separated by commas, for example %(example)s.") % {
+                "example": "SDQ, PSI-SF"
+            }
         sizes = self.allocation_block_sizes
         unit = (self.allocation_ratio_intervention or 1) + (self.allocation_ratio_control or 1)
         if (
@@ -248,7 +304,27 @@ TRIAL_SETTINGS_GROUPS: list[tuple[str | Promise, list[str]]] = [
             "no_contact_days",
         ],
     ),
-    (_("Follow-up"), ["follow_up_months", "assessment_window_days_before", "assessment_window_days_after"]),
+    (
+        _("Follow-up"),
+        [
+            "follow_up_months",
+            "assessment_window_days_before",
+            "assessment_window_days_after",
+            "later_window_days_before",
+            "later_window_days_after",
+            "baseline_before_randomisation",
+            "questionnaires",
+        ],
+    ),
+    (
+        _("Reminders"),
+        [
+            "reminder_window_opens_days",
+            "reminder_window_closes_days",
+            "reminder_consent_pending_days",
+            "reminder_waiting_days",
+        ],
+    ),
     (
         _("Allocation lists"),
         [

@@ -100,9 +100,11 @@ INSTALLED_APPS = [
     "csp",
     "django_celery_beat",
     "trial",
+    "notifications",
     "families",
     "randomization",
     "visits",
+    "followups",
 ]
 
 MIDDLEWARE = [
@@ -285,6 +287,7 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # Every scheduled job of the trial, in one place.
 CELERY_BEAT_SCHEDULE = {
     "clear-expired-sessions": {"task": "trial.tasks.clear_expired_sessions", "schedule": 60 * 60},
+    "deliver-messages": {"task": "notifications.tasks.deliver_due", "schedule": 60},
     "verify-allocation-lists": {"task": "randomization.tasks.verify_allocation_lists", "schedule": 24 * 60 * 60},
 }
 

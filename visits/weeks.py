@@ -4,19 +4,17 @@ A contact's date is the date in Norway on which it happened, so its week is a ma
 "this week" is taken from the date in Europe/Oslo now (settings.TIME_ZONE), never from UTC.
 """
 
-import calendar
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 
-from django.utils import formats, timezone
+from django.utils import formats
+
+from trial.dates import add_months, today
+
+__all__ = ["add_months", "today"]
 
 QUARTERS_PER_HOUR = 4
-
-
-def today(now: datetime | None = None) -> date:
-    """The date in the trial's time zone (Europe/Oslo) at `now` (default: this moment)."""
-    return timezone.localdate(now)
 
 
 def week_start(day: date) -> date:
@@ -70,14 +68,6 @@ def weeks_until(last: Week, count: int) -> list[Week]:
 
 def hours(quarters: int) -> Decimal:
     return Decimal(quarters) / QUARTERS_PER_HOUR
-
-
-def add_months(day: date, months: int) -> date:
-    """The same day `months` calendar months later; the month's last day where that day does not exist
-    (31 January + 1 month = 28 or 29 February)."""
-    month_index = day.month - 1 + months
-    year, month = day.year + month_index // 12, month_index % 12 + 1
-    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
 
 
 def format_hours(quarters: int) -> str:

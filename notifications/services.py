@@ -1,0 +1,176 @@
+"""Writing messages (in the transaction of the change that causes them), reading, cancelling and delivering them."""
+
+import logging
+from collections.abc import Iterable
+from datetime import date, timedelta
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.mail import send_mail
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+
+from notifications.kinds import get_kind
+from notifications.models import Language, Message, MessageStatus, Preference
+from trial.models import Site
+from trial.roles import User
+
+logger = logging.getLogger(__name__)
+
+# A claimed message whose worker died is taken again after this long (minutes, not Redis' hour of visibility).
+CLAIM_LEASE = timedelta(minutes=5)
+# Failed sends: tried again after 1, 2, 4, 8, ... minutes, then marked failed.
+MAX_ATTEMPTS = 6
+BACKOFF_BASE = timedelta(minutes=1)
+
+
+def message_queue(
+    *,
+    kind: str,
+    recipients: Iterable[User],
+    about: str,
+    due_on: date,
+    context: dict | None = None,
+    site: Site | None = None,
+    by_email: bool = True,
+) -> int:
+    """One message of `kind` about `about` to each recipient, due on `due_on`, unless it exists already: call it
+    inside the transaction of the change that causes it. Delivery is queued when that transaction commits.
+    Returns the number of recipients."""
+    rows = [
+        Message(
+            kind=kind,
+            about=about,
+            recipient=recipient,
+            due_on=due_on,
+            context=context or {},
+            site=site,
+            by_email=by_email,
+        )
+        for recipient in recipients
+    ]
+    messages_queue_many(rows)
+    return len(rows)
+
+
+def messages_queue_many(rows: list[Message]) -> None:
+    """Insert many messages at once; those that exist already (same about, kind, recipient, due date) are left as
+    they are. Delivery is queued when the transaction commits."""
+    if not rows:
+        return
+    assert all(get_kind(row.kind) is not None for row in rows), "every kind of message is registered"
+    Message.objects.bulk_create(rows, ignore_conflicts=True, batch_size=1000)
+    transaction.on_commit(_kick_delivery)
+
+
+def _kick_delivery() -> None:
+    """Ask a worker to deliver what is due now. A broker that is down must never fail the user's request: the
+    periodic sweep (notifications.tasks.deliver_due) delivers what was never queued."""
+    from notifications import tasks
+
+    try:
+        tasks.deliver_due.apply_async(retry=False)
+    except Exception:  # any broker failure: the sweep delivers later
+        logger.warning("Could not queue message delivery; the periodic sweep will deliver it.", exc_info=True)
+
+
+def language_of(user: User) -> str:
+    preference = Preference.objects.filter(user=user).only("language").first()
+    return preference.language if preference else Language.NORWEGIAN
+
+
+def message_text(message: Message, language: str | None = None) -> tuple[str, str]:
+    """(subject, body) in `language` (default: the recipient's)."""
+    kind = get_kind(message.kind)
+    if kind is None:
+        return message.kind, ""
+    with translation.override(language or language_of(message.recipient)):
+        return str(kind.subject(message.context)), str(kind.body(message.context))
+
+
+def message_link(message: Message) -> str | None:
+    kind = get_kind(message.kind)
+    return kind.link(message.context) if kind else None
+
+
+def message_mark_read(*, message: Message, user: User) -> None:
+    if message.recipient_id != user.pk:
+        raise PermissionDenied
+    Message.objects.filter(pk=message.pk, read_at__isnull=True).update(read_at=timezone.now())
+
+
+def message_cancel(*, message: Message, cancelled_by: User, reason: str) -> Message:
+    """Stop a message that was not sent yet; a sent message cannot be cancelled."""
+    reason = reason.strip()
+    if not reason:
+        raise ValidationError({"reason": _("Give the reason for cancelling the message.")})
+    with transaction.atomic():
+        updated = Message.objects.filter(
+            pk=message.pk, status__in=[MessageStatus.PENDING, MessageStatus.FAILED]
+        ).update(status=MessageStatus.CANCELLED, cancelled_by=cancelled_by, cancel_reason=reason[:200])
+        if not updated:
+            raise ValidationError(_("Only a message that has not been sent can be cancelled."))
+    message.refresh_from_db()
+    return message
+
+
+def _claim(message_id: int) -> Message | None:
+    """Take one message for sending with a conditional update: only one worker wins it. A message a dead worker
+    claimed more than CLAIM_LEASE ago can be taken again."""
+    now = timezone.now()
+    claimable = Q(status=MessageStatus.PENDING) & (Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+    abandoned = Q(status=MessageStatus.SENDING, claimed_at__lt=now - CLAIM_LEASE)
+    won = Message.objects.filter(Q(pk=message_id) & (claimable | abandoned)).update(
+        status=MessageStatus.SENDING, claimed_at=now
+    )
+    if not won:
+        return None
+    return Message.objects.select_related("recipient").get(pk=message_id)
+
+
+def message_deliver(message_id: int) -> str:
+    """Send one message if it is still to be sent. Returns its status afterwards."""
+    message = _claim(message_id)
+    if message is None:
+        return "not claimed"
+    kind = get_kind(message.kind)
+    if kind is None or not kind.still_due(message):
+        Message.objects.filter(pk=message.pk, status=MessageStatus.SENDING).update(
+            status=MessageStatus.CANCELLED, cancel_reason="no longer due"
+        )
+        return MessageStatus.CANCELLED
+    address = message.recipient.email
+    try:
+        if message.by_email and address:
+            subject, body = message_text(message)
+            send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [address])
+    except Exception as error:  # any failure of the mail server: tried again, then "failed"
+        attempts = message.attempts + 1
+        failed = attempts >= MAX_ATTEMPTS
+        Message.objects.filter(pk=message.pk, status=MessageStatus.SENDING).update(
+            status=MessageStatus.FAILED if failed else MessageStatus.PENDING,
+            attempts=attempts,
+            next_attempt_at=None if failed else timezone.now() + BACKOFF_BASE * 2 ** (attempts - 1),
+            last_error=f"{type(error).__name__}: {error}"[:500],
+        )
+        logger.warning("Message %s not sent (attempt %s): %s", message.pk, attempts, type(error).__name__)
+        return MessageStatus.FAILED if failed else MessageStatus.PENDING
+    Message.objects.filter(pk=message.pk, status=MessageStatus.SENDING).update(
+        status=MessageStatus.SENT, sent_at=timezone.now(), attempts=message.attempts + 1, last_error=""
+    )
+    return MessageStatus.SENT
+
+
+def messages_due_ids(limit: int = 500) -> list[int]:
+    """Messages to deliver now: pending and due, or claimed by a worker that did not finish within the lease."""
+    now = timezone.now()
+    return list(
+        Message.objects.filter(
+            (Q(status=MessageStatus.PENDING) & (Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)))
+            | Q(status=MessageStatus.SENDING, claimed_at__lt=now - CLAIM_LEASE)
+        )
+        .order_by("pk")
+        .values_list("pk", flat=True)[:limit]
+    )

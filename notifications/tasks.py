@@ -1,0 +1,20 @@
+"""Delivery of the outbox. Tasks are thin: they take ids and call a service."""
+
+from celery import shared_task
+
+from notifications.services import message_deliver, messages_due_ids
+
+
+@shared_task
+def deliver_message(message_id: int) -> str:
+    return message_deliver(message_id)
+
+
+@shared_task
+def deliver_due() -> int:
+    """The sweep: deliver every message that is due (also those never queued, because the broker was down, and
+    those a dead worker left claimed). Run by the beat every minute and after each commit that writes messages."""
+    ids = messages_due_ids()
+    for message_id in ids:
+        message_deliver(message_id)
+    return len(ids)
