@@ -704,6 +704,9 @@ def main() -> None:
         randomisation_rows, randomisation_report, randomisation_fill = benchmark_randomisation(
             randomising_sites, randomiser, data_manager
         )
+        from bench.reminder_sweep import benchmark_reminder_sweep
+
+        reminder_lines = benchmark_reminder_sweep()
 
     print()
     print(
@@ -740,6 +743,9 @@ def main() -> None:
         )
     print()
     for line in randomisation_report:
+        print(line)
+    print()
+    for line in reminder_lines:
         print(line)
     print()
 
