@@ -93,12 +93,13 @@ def _queue_new(rows: list[Message], on: date) -> dict[str, int]:
     a concurrent sweep may still insert the same rows first, and the unique key then keeps one."""
     if not rows:
         return {}
-    kinds = {row.kind for row in rows}
-    oldest = min(row.due_on for row in rows)
+    # By the unique key's own index (it leads with `about`).
     existing = set(
-        Message.objects.filter(kind__in=kinds, due_on__range=(oldest, on)).values_list(
-            "about", "kind", "recipient_id", "due_on"
-        )
+        Message.objects.filter(
+            about__in={row.about for row in rows},
+            kind__in={row.kind for row in rows},
+            due_on__range=(min(row.due_on for row in rows), on),
+        ).values_list("about", "kind", "recipient_id", "due_on")
     )
     new = [row for row in rows if (row.about, row.kind, row.recipient_id, row.due_on) not in existing]
     messages_queue_many(new)
@@ -131,11 +132,12 @@ def _holds_role_at(user: AuthUser, site_id: int | None, role: str) -> bool:
     )
 
 
-def _about_pk(message: Message) -> int | None:
+def _about_pk(message: Message) -> int:
+    """The primary key in "<model>:<pk>"; 0 (no row) for anything else."""
     try:
         return int(message.about.split(":", 1)[1])
     except (IndexError, ValueError):
-        return None
+        return 0
 
 
 # --- Assessments: to the site's outcome assessors ------------------------------------------------------------

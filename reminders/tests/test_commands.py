@@ -74,3 +74,14 @@ def test_the_daily_task_leaves_mondays_summary_to_the_weekly_one_and_catches_it_
         tasks.sweep("weekly")
     summary = Message.objects.get(kind=services.PARTNER_WEEK)
     assert summary.due_on == date(2027, 3, 8)
+
+
+def test_the_demo_ends_with_a_sweep_so_that_its_inboxes_hold_reminders(settings, tmp_path, oei, lar):
+    settings.VAR_DIR = tmp_path
+    out = StringIO()
+    call_command("load_demo", stdout=out)
+    assert "Reminders:" in out.getvalue()
+    kinds = set(Message.objects.values_list("recipient__username", "kind"))
+    assert ("researcher", services.CONSENT_PENDING) in kinds
+    assert ("pi", services.RANDOMISATION_RECEIPT) in kinds
+    assert ("partner", services.NEW_FAMILY) in kinds
