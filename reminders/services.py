@@ -50,6 +50,9 @@ INTERVENTION_MILESTONE = "intervention_milestone"
 PARTNER_WEEK = "partner_week"
 NEW_FAMILY = "partner_new_family"
 RANDOMISATION_RECEIPT = "randomisation_receipt"
+# Families whose assessments are reminded: consented (the baseline) and randomised. Not withdrawn, nor any state
+# added later (lost to follow-up, say), unless it is added here.
+FOLLOWED_UP = (FamilyStatus.CONSENTED, FamilyStatus.RANDOMISED)
 DAILY_KINDS = (*ASSESSMENT_KINDS, CONSENT_PENDING, WAITING_FOR_PARTNER, INTERVENTION_MILESTONE)
 WEEKLY_KINDS = (PARTNER_WEEK,)
 
@@ -102,6 +105,9 @@ def _queue_new(rows: list[Message], on: date) -> dict[str, int]:
         ).values_list("about", "kind", "recipient_id", "due_on")
     )
     new = [row for row in rows if (row.about, row.kind, row.recipient_id, row.due_on) not in existing]
+    # In the unique key's order: two sweeps inserting the same rows at once then wait for each other in one
+    # order (the second's ON CONFLICT DO NOTHING waits for the first to commit), never crosswise (a deadlock).
+    new.sort(key=lambda row: (row.about, row.kind, row.recipient_id, row.due_on))
     messages_queue_many(new)
     made: dict[str, int] = defaultdict(int)
     for row in new:
@@ -147,21 +153,19 @@ def _assessment_reminders(on: date, trial_settings: TrialSettings) -> list[Messa
     opens, closes = windows.candidate_range(
         on, opens_days=trial_settings.reminder_window_opens_days, closes_days=trial_settings.reminder_window_closes_days
     )
-    assessments = (
-        Assessment.objects.filter(
-            Q(opens_on__range=opens) | Q(closes_on__range=closes), status=AssessmentStatus.SCHEDULED
-        )
-        .exclude(family__status=FamilyStatus.WITHDRAWN)
-        .values_list(
-            "pk",
-            "months",
-            "opens_on",
-            "target_on",
-            "closes_on",
-            "family__study_id",
-            "family__site_id",
-            "family__site__code",
-        )
+    assessments = Assessment.objects.filter(
+        Q(opens_on__range=opens) | Q(closes_on__range=closes),
+        status=AssessmentStatus.SCHEDULED,
+        family__status__in=FOLLOWED_UP,
+    ).values_list(
+        "pk",
+        "months",
+        "opens_on",
+        "target_on",
+        "closes_on",
+        "family__study_id",
+        "family__site_id",
+        "family__site__code",
     )
     assessors = _members_by_site(Role.OUTCOME_ASSESSOR, unblinded_only=False)
     rows = []
@@ -203,7 +207,7 @@ def assessment_still_due(message: Message) -> bool:
     assessment = Assessment.objects.select_related("family").filter(pk=_about_pk(message)).first()
     if assessment is None or assessment.status != AssessmentStatus.SCHEDULED:
         return False
-    if assessment.family.status == FamilyStatus.WITHDRAWN:
+    if assessment.family.status not in FOLLOWED_UP:
         return False
     if not _holds_role_at(message.recipient, assessment.family.site_id, Role.OUTCOME_ASSESSOR):
         return False
