@@ -19,7 +19,9 @@ each with a household, a screening and most with consent), then measures:
   services would write, without their audit history). Server time of the partner's home page, the contact form
   (GET and a valid POST), a family's work page, the caseload and the families-by-weeks table (a researcher of
   one site and the PI). The goal is a p95 under 150 ms. At the end the database's own counts are checked: each
-  family's hours per day against its contacts, each partner's active families against their assignments.
+  family's hours per day against its contacts, each partner's active families against their assignments;
+- the reminder sweep (PostgreSQL only; bench/reminder_sweep.py): one sweep at 1,000 and at 10,000 families
+  (50,000 assessments), its time and queries.
 Times are wall-clock on this machine; nothing here is asserted.
 """
 
@@ -704,6 +706,9 @@ def main() -> None:
         randomisation_rows, randomisation_report, randomisation_fill = benchmark_randomisation(
             randomising_sites, randomiser, data_manager
         )
+        from bench.reminder_sweep import benchmark_reminder_sweep
+
+        reminder_lines = benchmark_reminder_sweep()
 
     print()
     print(
@@ -740,6 +745,9 @@ def main() -> None:
         )
     print()
     for line in randomisation_report:
+        print(line)
+    print()
+    for line in reminder_lines:
         print(line)
     print()
 

@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 from cryptography.fernet import Fernet
 from csp.constants import NONE, SELF, UNSAFE_HASHES
 from django.core.exceptions import ImproperlyConfigured
@@ -105,6 +106,7 @@ INSTALLED_APPS = [
     "randomization",
     "visits",
     "followups",
+    "reminders",
 ]
 
 MIDDLEWARE = [
@@ -289,6 +291,17 @@ CELERY_BEAT_SCHEDULE = {
     "clear-expired-sessions": {"task": "trial.tasks.clear_expired_sessions", "schedule": 60 * 60},
     "deliver-messages": {"task": "notifications.tasks.deliver_due", "schedule": 60},
     "verify-allocation-lists": {"task": "randomization.tasks.verify_allocation_lists", "schedule": 24 * 60 * 60},
+    # Reminders, in Europe/Oslo (CELERY_TIMEZONE): the daily sweep, and the Family Partners' Monday summary.
+    "reminders-daily": {
+        "task": "reminders.tasks.sweep",
+        "schedule": crontab(hour=6, minute=0),
+        "kwargs": {"part": "daily"},
+    },
+    "reminders-weekly": {
+        "task": "reminders.tasks.sweep",
+        "schedule": crontab(hour=7, minute=0, day_of_week="mon"),
+        "kwargs": {"part": "weekly"},
+    },
 }
 
 LOGGING = {

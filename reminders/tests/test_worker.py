@@ -1,0 +1,58 @@
+"""Real Celery workers on Redis run the beat's reminder job: two beats sending the daily sweep at the same moment to
+two workers make each reminder once, and the delivery sends it once (the beat, a worker, the outbox, the mail).
+
+The workers run in threads of this process with their own database connections (`transactional_db`: they see
+only what is committed), on a queue of this test's own (as tests/test_celery_worker.py)."""
+
+import uuid
+from datetime import timedelta
+
+import pytest
+from celery.contrib.testing.worker import start_worker
+from django.conf import settings
+from django.core import mail
+
+from conftest import require
+from families.tests.factories import family_in_state
+from followups.models import Assessment
+from notifications.models import Message, MessageStatus
+from reminders import services
+from trial.celery import app as celery_app
+from trial.dates import today
+
+pytestmark = [pytest.mark.celery_worker, pytest.mark.redis]
+
+SWEEP = settings.CELERY_BEAT_SCHEDULE["reminders-daily"]
+
+
+@pytest.fixture
+def queue(monkeypatch):
+    name = f"test-reminders-{uuid.uuid4().hex}"
+    queues = celery_app.amqp.queues
+    monkeypatch.setattr(queues, "_consume_from", queues._consume_from)
+    yield name
+    queues.pop(name, None)
+
+
+def test_two_beats_at_once_on_two_real_workers_make_and_send_each_reminder_once(
+    transactional_db, queue, oei, alice, carol
+):
+    require(bool(settings.REDIS_URL), "needs Redis for the Celery worker test (set REDIS_URL)")
+    family = family_in_state("consented", site=oei, by=alice)
+    opens = today()
+    assessment = Assessment.objects.create(
+        family=family, months=3, opens_on=opens, target_on=opens, closes_on=opens + timedelta(days=42)
+    )
+    with (
+        start_worker(celery_app, pool="solo", perform_ping_check=False, queues=[queue]),
+        start_worker(celery_app, pool="solo", perform_ping_check=False, queues=[queue]),
+    ):
+        sweeps = [celery_app.send_task(SWEEP["task"], kwargs=SWEEP["kwargs"], queue=queue) for _ in range(2)]
+        made = [result.get(timeout=60) for result in sweeps]
+        deliveries = [celery_app.send_task("notifications.tasks.deliver_due", queue=queue) for _ in range(2)]
+        for result in deliveries:
+            result.get(timeout=60)
+    reminder = Message.objects.get(about=f"assessment:{assessment.pk}")
+    assert (reminder.kind, reminder.recipient, reminder.status) == (services.OPEN, carol, MessageStatus.SENT)
+    assert sum(made) >= 1
+    assert [message.to for message in mail.outbox if family.study_id in message.subject] == [["carol@example.org"]]
