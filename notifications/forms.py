@@ -29,6 +29,10 @@ class CancelForm(forms.Form):
     )
 
 
+def _status_choices() -> list[tuple[str, str]]:
+    return [("", str(_("All statuses"))), *((value, str(label)) for value, label in MessageStatus.choices)]
+
+
 def _kind_choices() -> list[tuple[str, str]]:
     kinds = sorted(((kind.code, str(kind.label)) for kind in all_kinds()), key=lambda choice: choice[1])
     return [("", str(_("All kinds"))), *kinds]
@@ -37,10 +41,10 @@ def _kind_choices() -> list[tuple[str, str]]:
 class LogFilterForm(forms.Form):
     """The send log's filters (a GET form): a value that is not a choice is ignored, not an error page."""
 
-    status = forms.ChoiceField(label=_("Status"), required=False, widget=forms.Select(attrs={"class": "form-select"}))
-    kind = forms.ChoiceField(label=_("Kind"), required=False, widget=forms.Select(attrs={"class": "form-select"}))
-
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.fields["status"].choices = [("", _("All statuses")), *MessageStatus.choices]
-        self.fields["kind"].choices = _kind_choices()
+    status = forms.ChoiceField(
+        label=_("Status"), required=False, choices=_status_choices, widget=forms.Select(attrs={"class": "form-select"})
+    )
+    # A callable: the kinds the apps registered, when the form is made.
+    kind = forms.ChoiceField(
+        label=_("Kind"), required=False, choices=_kind_choices, widget=forms.Select(attrs={"class": "form-select"})
+    )

@@ -5,6 +5,7 @@ from collections.abc import Iterable
 from datetime import date, timedelta
 
 from django.conf import settings
+from django.contrib.auth.models import User as AuthUser
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import send_mail
 from django.db import transaction
@@ -179,12 +180,12 @@ def messages_due_ids(limit: int = 500) -> list[int]:
 # --- Reading and managing messages (the inbox, the profile and the send log) ---------------------------------
 
 
-def messages_mark_all_read(*, user: User) -> int:
+def messages_mark_all_read(*, user: AuthUser) -> int:
     """Mark every unread message of the user's inbox read. Returns how many."""
     return Message.objects.filter(recipient=user, read_at__isnull=True).update(read_at=timezone.now())
 
 
-def message_retry(*, message: Message, retried_by: User) -> Message:
+def message_retry(*, message: Message, retried_by: AuthUser) -> Message:
     """Send a failed message again: pending, with its attempts counted from zero (the backoff starts again). The
     conditional update makes a retry and a cancel, or two retries, at the same moment leave one outcome."""
     from trial.events import record_event
@@ -209,10 +210,13 @@ def message_retry(*, message: Message, retried_by: User) -> Message:
     return message
 
 
-def preference_save(*, user: User, email: str, language: str) -> Preference:
+# django.contrib.auth's User.email
+EMAIL_MAX_LENGTH = 254
+
+
+def preference_save(*, user: AuthUser, email: str, language: str) -> Preference:
     """The user's own e-mail address and the language of their messages. The change is an audit event that names
     what changed, never the address (simple-history does not follow Django's User)."""
-    from django.contrib.auth.models import User as AuthUser
     from django.core.validators import validate_email
 
     from trial.events import record_event
@@ -227,7 +231,7 @@ def preference_save(*, user: User, email: str, language: str) -> Preference:
             validate_email(email)
         except ValidationError:
             errors["email"] = [_("Enter a valid e-mail address.")]
-    if len(email) > AuthUser._meta.get_field("email").max_length:
+    if len(email) > EMAIL_MAX_LENGTH:
         errors["email"] = [_("Enter a valid e-mail address.")]
     if language not in Language.values:
         errors["language"] = [_("Choose one of the languages in the list.")]
@@ -249,12 +253,11 @@ def preference_save(*, user: User, email: str, language: str) -> Preference:
             changed.append("language")
         if changed:
             record_event(kind=EventKind.PROFILE_CHANGED, user=account, changed=changed, language=language)
-    if isinstance(user, AuthUser):
-        user.email = email
+    user.email = email
     return preference
 
 
-def message_mark_unread(*, message: Message, user: User) -> None:
+def message_mark_unread(*, message: Message, user: AuthUser) -> None:
     if message.recipient_id != user.pk:
         raise PermissionDenied
     Message.objects.filter(pk=message.pk).update(read_at=None)
