@@ -187,7 +187,8 @@ def messages_mark_all_read(*, user: AuthUser) -> int:
 
 def message_retry(*, message: Message, retried_by: AuthUser) -> Message:
     """Send a failed message again: pending, with its attempts counted from zero (the backoff starts again). The
-    conditional update makes a retry and a cancel, or two retries, at the same moment leave one outcome."""
+    conditional update makes two retries at the same moment one, and a cancel at the same moment stands whichever
+    comes first (a cancelled message is never made pending again)."""
     from trial.events import record_event
     from trial.models import EventKind
 
@@ -238,8 +239,8 @@ def preference_save(*, user: AuthUser, email: str, language: str) -> Preference:
     if errors:
         raise ValidationError(errors)
     with transaction.atomic():
-        # The user's row is the lock: two saves of one profile at once (two tabs) queue here, and the second makes
-        # the Preference row the first one made, instead of a second one.
+        # The user's row is the lock: two saves of one profile at once (two tabs) queue here, and the second finds
+        # the Preference row the first one made instead of failing on a second one.
         account = AuthUser.objects.select_for_update().get(pk=user.pk)
         preference, _created = Preference.objects.get_or_create(user=account)
         changed = []
