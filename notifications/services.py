@@ -5,6 +5,7 @@ from collections.abc import Iterable
 from datetime import date, timedelta
 
 from django.conf import settings
+from django.contrib.auth.models import User as AuthUser
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import send_mail
 from django.db import transaction
@@ -174,3 +175,90 @@ def messages_due_ids(limit: int = 500) -> list[int]:
         .order_by("pk")
         .values_list("pk", flat=True)[:limit]
     )
+
+
+# --- Reading and managing messages (the inbox, the profile and the send log) ---------------------------------
+
+
+def messages_mark_all_read(*, user: AuthUser) -> int:
+    """Mark every unread message of the user's inbox read. Returns how many."""
+    return Message.objects.filter(recipient=user, read_at__isnull=True).update(read_at=timezone.now())
+
+
+def message_retry(*, message: Message, retried_by: AuthUser) -> Message:
+    """Send a failed message again: pending, with its attempts counted from zero (the backoff starts again). The
+    conditional update makes two retries at the same moment one, and a cancel at the same moment stands whichever
+    comes first (a cancelled message is never made pending again)."""
+    from trial.events import record_event
+    from trial.models import EventKind
+
+    with transaction.atomic():
+        updated = Message.objects.filter(pk=message.pk, status=MessageStatus.FAILED).update(
+            status=MessageStatus.PENDING, attempts=0, next_attempt_at=None, claimed_at=None
+        )
+        if not updated:
+            raise ValidationError(_("Only a message whose sending failed can be sent again."))
+        record_event(
+            kind=EventKind.MESSAGE_RETRIED,
+            user=retried_by,
+            site=message.site,
+            subject=str(message.context.get("study_id", ""))[:64],
+            message=message.pk,
+            message_kind=message.kind,
+        )
+        transaction.on_commit(_kick_delivery)
+    message.refresh_from_db()
+    return message
+
+
+# django.contrib.auth's User.email
+EMAIL_MAX_LENGTH = 254
+
+
+def preference_save(*, user: AuthUser, email: str, language: str) -> Preference:
+    """The user's own e-mail address and the language of their messages. The change is an audit event that names
+    what changed, never the address (simple-history does not follow Django's User)."""
+    from django.core.validators import validate_email
+
+    from trial.events import record_event
+    from trial.models import EventKind
+
+    email = AuthUser.objects.normalize_email(email.strip())
+    errors: dict[str, list[str]] = {}
+    if not email:
+        errors["email"] = [_("Enter your e-mail address: reminders are sent to it.")]
+    else:
+        try:
+            validate_email(email)
+        except ValidationError:
+            errors["email"] = [_("Enter a valid e-mail address.")]
+    if len(email) > EMAIL_MAX_LENGTH:
+        errors["email"] = [_("Enter a valid e-mail address.")]
+    if language not in Language.values:
+        errors["language"] = [_("Choose one of the languages in the list.")]
+    if errors:
+        raise ValidationError(errors)
+    with transaction.atomic():
+        # The user's row is the lock: two saves of one profile at once (two tabs) queue here, and the second finds
+        # the Preference row the first one made instead of failing on a second one.
+        account = AuthUser.objects.select_for_update().get(pk=user.pk)
+        preference, _created = Preference.objects.get_or_create(user=account)
+        changed = []
+        if account.email != email:
+            account.email = email
+            account.save(update_fields=["email"])
+            changed.append("email")
+        if preference.language != language:
+            preference.language = language
+            preference.save(update_fields=["language"])
+            changed.append("language")
+        if changed:
+            record_event(kind=EventKind.PROFILE_CHANGED, user=account, changed=changed, language=language)
+    user.email = email
+    return preference
+
+
+def message_mark_unread(*, message: Message, user: AuthUser) -> None:
+    if message.recipient_id != user.pk:
+        raise PermissionDenied
+    Message.objects.filter(pk=message.pk).update(read_at=None)

@@ -12,10 +12,13 @@ from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
 import pytest
+from django.contrib.auth.models import User
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from families.models import Child, Consent, Family, FamilyIdentity, FamilyStatus, Parent, Screening, Withdrawal
 from families.tests.factories import days_ago, family_in_state
+from notifications.models import Message, MessageStatus, Preference
+from notifications.tests.factories import send_message
 from randomization import lists
 from randomization import services as randomisation
 from randomization.models import (
@@ -92,6 +95,8 @@ BACK_TO_LIST = Expect(302, "randomization:list")  # refused with a message on th
 TO_PARTNER_HOME = Expect(302, "visits:partner_home", acted=True)
 TO_WORK = Expect(302, "visits:family", acted=True)  # the family's Family Partner work page
 TO_CASELOAD = Expect(302, "visits:caseload", acted=True)
+TO_SEND_LOG = Expect(302, "notifications:log", acted=True)
+TO_INBOX = Expect(302, "notifications:inbox")
 FORM_ERROR = Expect(200, form_error=True)
 
 
@@ -117,8 +122,9 @@ class Page:
     # the data manager), "unsealed", "suspended" (stopped by a failed verification) or "suspension_reviewed"
     # (what was found written by the data manager). A page with a list state is opened for OEI's list.
     list_state: str | None = None
-    # For a URL that takes a record's key: "contact" (the contact frank logged with the family) or
-    # "partner" (frank's Family Partner profile).
+    # For a URL that takes a record's key: "contact" (the contact frank logged with the family),
+    # "partner" (frank's Family Partner profile), or a message to frank about an OEI family: "message" (pending,
+    # unread), "read_message" (sent and read) or "failed_message" (its sending failed).
     pk_of: str = ""
 
 
@@ -155,6 +161,18 @@ PARTNER_ACTION = rule(
 )
 # Caseloads and weekly hours: researchers (of their own sites) and the PI (all sites, read-only).
 CASELOAD_VIEWERS = rule(others=FORBIDDEN, researcher_of_site=OK, researcher_of_other_site=OK, principal_investigator=OK)
+# A message to frank about an OEI family, in the send log: data managers and OEI's researchers cancel it or send it
+# again; the PI and frank see it in their log but act on nothing; to everyone else it does not exist.
+MESSAGE_ACTION = rule(
+    others=NOT_FOUND, data_manager=OK, researcher_of_site=OK, principal_investigator=FORBIDDEN, family_partner=FORBIDDEN
+)
+MESSAGE_ACTION_POST = rule(
+    others=NOT_FOUND,
+    data_manager=TO_SEND_LOG,
+    researcher_of_site=TO_SEND_LOG,
+    principal_investigator=FORBIDDEN,
+    family_partner=FORBIDDEN,
+)
 
 PAGES: dict[str, Page] = {
     "home": Page(
@@ -309,6 +327,26 @@ PAGES: dict[str, Page] = {
     # An intervention family waiting for its first Family Partner (frank has free slots).
     "visits:assign": Page(family_state="intervention", get=FAMILY_ACTION, post=FAMILY_ACTION_POST),
     "visits:end": Page(family_state="assigned", get=FAMILY_ACTION, post=FAMILY_ACTION_POST),
+    # Everyone signed in has an inbox and a profile of their own, and a send log (their own messages, or more).
+    "notifications:inbox": Page(pk_of="message", get=rule(others=OK)),
+    "notifications:log": Page(pk_of="failed_message", get=rule(others=OK)),
+    "notifications:profile": Page(
+        get=rule(others=OK), post=rule(others=Expect(302, "notifications:profile", acted=True))
+    ),
+    # frank's message: only he opens it or marks it unread; marking all read touches one's own messages only.
+    "notifications:message": Page(pk_of="message", get=rule(others=NOT_FOUND, family_partner=OK)),
+    "notifications:unread": Page(
+        pk_of="read_message",
+        get=POST_ONLY,
+        post=rule(others=NOT_FOUND, family_partner=Expect(302, "notifications:inbox", acted=True)),
+    ),
+    "notifications:mark_all_read": Page(
+        pk_of="message",
+        get=POST_ONLY,
+        post=rule(others=TO_INBOX, family_partner=Expect(302, "notifications:inbox", acted=True)),
+    ),
+    "notifications:cancel": Page(pk_of="message", get=MESSAGE_ACTION, post=MESSAGE_ACTION_POST),
+    "notifications:retry": Page(pk_of="failed_message", get=POST_ONLY, post=MESSAGE_ACTION_POST),
 }
 
 # Checked by their own tests below: the admin guards itself (staff status and model permissions),
@@ -406,6 +444,8 @@ def family_for(page: Page, request) -> Family | None:
             )
     if page.family_state in ("intervention", "assigned") or page.pk_of == "partner":
         frank_as_partner(request)
+    if page.pk_of in MESSAGE_STATES:
+        send_message(request.getfixturevalue("frank"), site=oei, **MESSAGE_STATES[page.pk_of])
     if page.family_state is None:
         return None
     if page.family_state == "randomised":
@@ -421,6 +461,13 @@ def family_for(page: Page, request) -> Family | None:
     return family_in_state(page.family_state, site=oei, by=alice)
 
 
+MESSAGE_STATES = {
+    "message": {},
+    "read_message": {"status": MessageStatus.SENT, "read_at": "2026-01-05T08:00Z"},
+    "failed_message": {"status": MessageStatus.FAILED},
+}
+
+
 def url_of(name: str, family: Family | None, page: Page) -> str:
     """The page's address: for its family, OEI's list, frank's contact with the family or frank's profile."""
     route = project_urls()[name]
@@ -429,6 +476,8 @@ def url_of(name: str, family: Family | None, page: Page) -> str:
         return reverse(name, kwargs={"study_id": family.study_id})
     if "<str:site_code>" in route:
         return reverse(name, kwargs={"site_code": "OEI"})
+    if page.pk_of in MESSAGE_STATES and "<int:pk>" in route:
+        return reverse(name, kwargs={"pk": Message.objects.get(recipient__username="frank").pk})
     if page.pk_of == "contact":
         return reverse(name, kwargs={"pk": Contact.objects.get(family=family, author__username="frank").pk})
     if page.pk_of == "partner":
@@ -508,6 +557,12 @@ def research_records() -> dict:
         )
     )
     counts["contact days"] = list(ContactDay.objects.order_by("pk").values_list("family_id", "day", "quarters"))
+    counts["messages"] = list(
+        Message.objects.order_by("pk").values_list("pk", "status", "attempts", "read_at", "cancel_reason")
+    )
+    counts["preferences"] = dict(Preference.objects.values_list("user__username", "language"))
+    # Only addresses that are set: a fixture may make a user (without one) while the form is being filled in.
+    counts["e-mail addresses"] = dict(User.objects.exclude(email="").values_list("username", "email"))
     return counts
 
 
@@ -616,6 +671,10 @@ def form_data(url_name: str, *, site: Site, researcher, request) -> dict:
         return {"partner": PartnerProfile.objects.get(user__username="frank").pk, "started_on": days_ago(0).isoformat()}
     if url_name == "visits:end":
         return {"ended_on": days_ago(0).isoformat(), "reason": "family_ended", "details": ""}
+    if url_name == "notifications:profile":
+        return {"email": "new.address@example.no", "language": "en"}
+    if url_name == "notifications:cancel":
+        return {"reason": "Booked by phone already"}
     return {}
 
 
@@ -697,6 +756,18 @@ EFFECT = {
         after["assignments"] == [*before["assignments"], (family.study_id, "frank", None)]
         and after["InterventionPeriod"] == before["InterventionPeriod"] + 1
         and after["active families"]["frank"] == 1
+    ),
+    "notifications:profile": lambda before, after, family: (
+        list(after["e-mail addresses"].values()).count("new.address@example.no") == 1
+        and list(after["preferences"].values()) == ["en"]
+    ),
+    "notifications:unread": lambda before, after, family: [row[3] for row in after["messages"]] == [None],
+    "notifications:mark_all_read": lambda before, after, family: all(row[3] for row in after["messages"]),
+    "notifications:cancel": lambda before, after, family: (
+        [row[1:] for row in after["messages"]] == [(MessageStatus.CANCELLED, 0, None, "Booked by phone already")]
+    ),
+    "notifications:retry": lambda before, after, family: (
+        [row[1:3] for row in after["messages"]] == [(MessageStatus.PENDING, 0)]
     ),
     "visits:end": lambda before, after, family: (
         InterventionPeriod.objects.get(family=family).end_reason == "family_ended"

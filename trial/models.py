@@ -357,6 +357,8 @@ class EventKind(models.TextChoices):
     UNSEALED_LIST_VIEWED = "unsealed_list_viewed", _("Unsealed allocation list viewed")
     UNSEALED_LIST_DOWNLOADED = "unsealed_list_downloaded", _("Unsealed allocation list downloaded")
     RANDOMISATION_REFUSED = "randomisation_refused", _("Randomisation refused")
+    PROFILE_CHANGED = "profile_changed", _("Own e-mail address or message language changed")
+    MESSAGE_RETRIED = "message_retried", _("Failed message sent again")
 
 
 class AuditEvent(models.Model):

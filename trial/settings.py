@@ -141,6 +141,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "trial.context_processors.navigation",
                 "visits.context_processors.slot_alerts",
+                "notifications.context_processors.inbox",
             ],
         },
     },

@@ -15,17 +15,18 @@ from visits.tests.factories import assigned_family, days_back, log_contact, part
 # query added per row, say) fails here even where the small and the large case still agree. Every page
 # pays 3 for the session (read, and saved on every request for the idle timeout), 1 for the user, and 1-2
 # for roles and sites.
-MAX_PARTNER_HOME_QUERIES = 12  # one more for the families the partner had until recently (issue 9)
-MAX_CONTACT_FORM_QUERIES = 9
-MAX_CORRECTION_FORM_QUERIES = 9
+# Issue 10 added one to every page: the unread count beside the menu (notifications.context_processors).
+MAX_PARTNER_HOME_QUERIES = 13  # one more for the families the partner had until recently (issue 9)
+MAX_CONTACT_FORM_QUERIES = 10
+MAX_CORRECTION_FORM_QUERIES = 10
 # By viewer: the family's partner sees its identity; the PI has no site list and no slot banner.
-MAX_FAMILY_WORK_QUERIES = {"fiona": 16, "alice": 16, "paula": 14}
-MAX_CASELOAD_QUERIES = {"alice": 14, "paula": 11}
-MAX_DOSE_QUERIES = {"alice": 18, "paula": 15}  # with the first week of any intervention (the earliest page)
+MAX_FAMILY_WORK_QUERIES = {"fiona": 17, "alice": 17, "paula": 15}
+MAX_CASELOAD_QUERIES = {"alice": 15, "paula": 12}
+MAX_DOSE_QUERIES = {"alice": 19, "paula": 16}  # with the first week of any intervention (the earliest page)
 # The randomised family's page (randomization.tests.test_queries) with the Family Partner's section: the
 # period, the assignment and its partner, the weeks' hours, the trial settings, two timeline histories, and whether the
 # family is an intervention family (randomization.selectors.is_intervention_family, the one place of that rule).
-MAX_FAMILY_DETAIL_QUERIES = {"alice": 34, "paula": 33}
+MAX_FAMILY_DETAIL_QUERIES = {"alice": 35, "paula": 34}
 
 SINCE = 70  # days: each family is randomised and assigned this long ago, so its contacts fall on many days
 
