@@ -1,19 +1,24 @@
-"""Delivery of the outbox. Tasks are thin: they take ids and call a service."""
+"""Delivery of the outbox. Tasks are thin: they take ids and call a service.
+
+Neither keeps a result: a user's request that queues the sweep after its commit then touches only the broker
+(with short timeouts and no retries), never the result backend.
+"""
 
 from celery import shared_task
 
 from notifications.services import message_deliver, messages_due_ids
 
 
-@shared_task
+@shared_task(ignore_result=True)
 def deliver_message(message_id: int) -> str:
     return message_deliver(message_id)
 
 
-@shared_task
+@shared_task(ignore_result=True)
 def deliver_due() -> int:
     """The sweep: deliver every message that is due (also those never queued, because the broker was down, and
-    those a dead worker left claimed). Run by the beat every minute and after each commit that writes messages."""
+    those a dead worker left claimed). Run by the beat every minute and after each commit that writes messages.
+    Two sweeps at once (two beats, a kick and the beat) are safe: each message is claimed by one of them only."""
     ids = messages_due_ids()
     for message_id in ids:
         message_deliver(message_id)
