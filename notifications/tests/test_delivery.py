@@ -2,8 +2,12 @@
 retried with a backoff until it is marked failed, and sent again at most once after a worker died mid-send.
 The same with real processes failing: tests/test_message_faults.py."""
 
+import os
+import subprocess
+import sys
 import threading
 from datetime import date, timedelta
+from pathlib import Path
 
 import pytest
 import time_machine
@@ -25,6 +29,7 @@ from notifications.services import (
     message_queue,
     messages_due_ids,
 )
+from tests.test_production_settings import SETTINGS_VARIABLES
 from trial.roles import Role
 from trial.tests.factories import UserFactory
 
@@ -406,3 +411,54 @@ def test_many_workers_taking_an_abandoned_claim_send_it_once_more_only(transacti
     assert counting_backend == ["Reminder for OEI-0001"]
     message.refresh_from_db()
     assert (message.status, message.abandoned_claims) == (MessageStatus.SENT, 1)
+
+
+# --- Mail in development ----------------------------------------------------------------------------------------
+
+
+def read_settings(env: dict[str, str], *names: str) -> list[str]:
+    """Settings as a fresh process reads them from `env` (settings are read once per process)."""
+    code = "import django; django.setup(); from django.conf import settings; " + "; ".join(
+        f"print(settings.{name})" for name in names
+    )
+    outer = {name: value for name, value in os.environ.items() if name not in SETTINGS_VARIABLES}
+    result = subprocess.run(  # noqa: S603 (this interpreter, our own code)
+        [sys.executable, "-c", code],
+        env={**outer, "DJANGO_SETTINGS_MODULE": "trial.settings", **env},
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.split()
+
+
+def test_in_development_mail_is_written_to_files_under_the_var_directory(tmp_path):
+    backend, path = read_settings(
+        {"TRIAL_ENV": "development", "TRIAL_VAR_DIR": str(tmp_path)}, "EMAIL_BACKEND", "EMAIL_FILE_PATH"
+    )
+
+    assert backend == "django.core.mail.backends.filebased.EmailBackend"
+    assert path == str(tmp_path / "mail")
+
+
+def test_the_delivery_times_come_from_the_environment(tmp_path):
+    values = read_settings(
+        {
+            "TRIAL_ENV": "test",
+            "TRIAL_VAR_DIR": str(tmp_path),
+            "MESSAGE_CLAIM_LEASE_SECONDS": "3",
+            "MESSAGE_BACKOFF_SECONDS": "1",
+            "MESSAGE_MAX_ATTEMPTS": "2",
+            "MESSAGE_SWEEP_SECONDS": "5",
+            "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+        },
+        "MESSAGE_CLAIM_LEASE_SECONDS",
+        "MESSAGE_BACKOFF_SECONDS",
+        "MESSAGE_MAX_ATTEMPTS",
+        "CELERY_BEAT_SCHEDULE['deliver-messages']['schedule']",
+        "EMAIL_BACKEND",
+    )
+
+    assert values == ["3", "1", "2", "5", "django.core.mail.backends.smtp.EmailBackend"]
