@@ -5,6 +5,8 @@ from collections.abc import Iterable
 from datetime import date, timedelta
 
 from django.conf import settings
+from django.contrib.auth.models import AnonymousUser
+from django.contrib.auth.models import User as Account
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import send_mail
 from django.db import transaction
@@ -23,7 +25,7 @@ logger = logging.getLogger(__name__)
 def message_queue(
     *,
     kind: str,
-    recipients: Iterable[User],
+    recipients: Iterable[Account],
     about: str,
     due_on: date,
     context: dict | None = None,
@@ -71,6 +73,8 @@ def _kick_delivery() -> None:
 
 
 def language_of(user: User) -> str:
+    if isinstance(user, AnonymousUser):
+        return Language.NORWEGIAN
     preference = Preference.objects.filter(user=user).only("language").first()
     return preference.language if preference else Language.NORWEGIAN
 
@@ -200,9 +204,9 @@ def message_deliver(message_id: int) -> str:
     return MessageStatus.SENT
 
 
-def messages_due_ids(limit: int = 500) -> list[int]:
-    """Messages to deliver now: pending and due, or claimed by a worker that did not finish within the lease."""
+def messages_due_ids(limit: int = 500, after: int = 0) -> list[int]:
+    """Messages to deliver now, in order, from the one after `after`: pending and due, or claimed by a worker that
+    did not finish within the lease."""
     now = timezone.now()
-    return list(
-        Message.objects.filter(_due_now(now) | _abandoned(now)).order_by("pk").values_list("pk", flat=True)[:limit]
-    )
+    due = Message.objects.filter(_due_now(now) | _abandoned(now), pk__gt=after)
+    return list(due.order_by("pk").values_list("pk", flat=True)[:limit])

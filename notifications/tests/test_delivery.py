@@ -2,6 +2,7 @@
 retried with a backoff until it is marked failed, and sent again at most once after a worker died mid-send.
 The same with real processes failing: tests/test_message_faults.py."""
 
+import functools
 import os
 import subprocess
 import sys
@@ -17,6 +18,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from kombu.exceptions import OperationalError
 
+from conftest import require
 from families.tests.test_concurrency import run_together
 from notifications import services, tasks
 from notifications.kinds import Kind, register_kind
@@ -141,9 +143,9 @@ def test_a_broker_that_is_down_never_fails_the_change(dina, monkeypatch, django_
     assert messages_due_ids() == [message.pk]  # the beat's sweep delivers it
 
 
+@pytest.mark.redis
 def test_the_broker_gives_up_within_seconds_and_keeps_tasks_minutes_not_an_hour(settings):
-    if not settings.REDIS_URL:
-        pytest.skip("the Redis transport's options apply only with REDIS_URL")
+    require(bool(settings.REDIS_URL), "the Redis transport's options apply only with REDIS_URL")
     options = settings.CELERY_BROKER_TRANSPORT_OPTIONS
     assert options["max_retries"] == 0
     assert options["socket_connect_timeout"] <= 2 and options["socket_timeout"] <= 2
@@ -462,3 +464,28 @@ def test_the_delivery_times_come_from_the_environment(tmp_path):
     )
 
     assert values == ["3", "1", "2", "5", "django.core.mail.backends.smtp.EmailBackend"]
+
+
+def test_a_sweep_delivers_every_page_of_due_messages(dina, fast, monkeypatch):
+    for number in range(5):
+        queue(dina, study_id=f"OEI-{number:04}")
+    monkeypatch.setattr(tasks, "messages_due_ids", functools.partial(services.messages_due_ids, limit=2))
+
+    assert tasks.deliver_due() == 5
+
+    assert len(mail.outbox) == 5
+    assert set(Message.objects.values_list("status", flat=True)) == {MessageStatus.SENT}
+
+
+@pytest.mark.parametrize("language", [Language.NORWEGIAN, Language.ENGLISH])
+def test_the_data_managers_messages_carry_site_codes_and_study_ids_never_an_arm(dina, language):
+    from randomization.kinds import KINDS
+
+    Preference.objects.filter(user=dina).update(language=language)
+    context = {"site": "OEI", "remaining": 4, "length": 30, "study_id": "OEI-0007", "user": "carol", "by": "paula"}
+    for kind in KINDS:
+        message = Message(kind=kind.code, recipient=dina, context=context)
+        subject, body = services.message_text(message)
+        text = f"{subject}\n{body}".lower()
+        assert "oei" in text
+        assert not any(word in text for word in ("intervention", "control", "intervensjon", "kontroll"))
