@@ -170,8 +170,18 @@ class RedisServer:
         except OSError:
             return False
 
+    def freeze(self) -> None:
+        """Redis hangs: connections are accepted by the kernel, nothing answers (a stuck host, a full disk)."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGCONT)
+
     def kill(self) -> None:
         if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGCONT)
             self.process.kill()
             self.process.wait(timeout=20)
         self.process = None

@@ -93,6 +93,37 @@ def test_redis_stopped_while_users_work_fails_no_request_and_loses_no_message(
     assert len(smtp_server.handler.received) == 3
 
 
+def test_a_hanging_redis_delays_a_request_by_seconds_only(
+    client, celery_processes, redis_server, smtp_server, oei, alice, carol, paula
+):
+    dina = data_manager("dina")
+    allocation_list_for(oei, by=dina)
+    family = randomised_family(oei, researcher=alice).family
+    Message.objects.all().delete()
+    celery_processes.worker()
+    celery_processes.beat()
+    client.force_login(paula)
+
+    redis_server.freeze()
+    try:
+        started = time.monotonic()
+        response = client.post(
+            reverse("randomization:unblind", args=[family.study_id]),
+            {"user": carol.pk, "reason": "Serious adverse event", "confirmed": "yes"},
+        )
+        waited = time.monotonic() - started
+    finally:
+        redis_server.thaw()
+
+    # The publish gives up after its 2 s socket timeout (never the request's failure, never minutes).
+    assert response.status_code == 302
+    assert waited < 10
+    wait_until(all_end(MessageStatus.SENT), what=f"the message to be sent\n{celery_processes.logs()}")
+    assert [subject_of(message) for message in smtp_server.handler.to(dina.email)] == [
+        f"Emergency unblinding of {family.study_id}"
+    ]
+
+
 def test_two_beats_and_two_workers_send_each_message_exactly_once(celery_processes, smtp_server, oei):
     managers = [data_manager(f"manager{number}") for number in range(3)]
     for name in ("worker1", "worker2"):
