@@ -41,6 +41,9 @@ class Message(models.Model):
     next_attempt_at = models.DateTimeField(_("next attempt"), null=True, blank=True)
     # When a worker claimed it; a claim older than the lease is taken again by the sweep.
     claimed_at = models.DateTimeField(_("claimed"), null=True, blank=True)
+    # 1 once the message was taken again from a worker that stopped mid-send: it may have left then, so it is sent
+    # again that once only, never a third time (notifications.services._claim).
+    abandoned_claims = models.PositiveSmallIntegerField(_("claims abandoned mid-send"), default=0)
     sent_at = models.DateTimeField(_("sent"), null=True, blank=True)
     last_error = models.CharField(_("last error"), max_length=500, blank=True)
     cancelled_by = models.ForeignKey(
@@ -64,6 +67,12 @@ class Message(models.Model):
             models.CheckConstraint(
                 condition=models.Q(status__in=[choice.value for choice in MessageStatus]),
                 name="message_status_known",
+            ),
+            # Sent again at most once after a worker stopped mid-send.
+            models.CheckConstraint(condition=models.Q(abandoned_claims__lte=1), name="message_resent_at_most_once"),
+            models.CheckConstraint(
+                condition=~models.Q(status=MessageStatus.SENDING) | models.Q(claimed_at__isnull=False),
+                name="message_sending_is_claimed",
             ),
         ]
         indexes = [

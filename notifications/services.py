@@ -5,11 +5,12 @@ from collections.abc import Iterable
 from datetime import date, timedelta
 
 from django.conf import settings
-from django.contrib.auth.models import User as AuthUser
+from django.contrib.auth.models import AnonymousUser
+from django.contrib.auth.models import User as Account
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import send_mail
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
@@ -20,17 +21,11 @@ from trial.roles import User
 
 logger = logging.getLogger(__name__)
 
-# A claimed message whose worker died is taken again after this long (minutes, not Redis' hour of visibility).
-CLAIM_LEASE = timedelta(minutes=5)
-# Failed sends: tried again after 1, 2, 4, 8, ... minutes, then marked failed.
-MAX_ATTEMPTS = 6
-BACKOFF_BASE = timedelta(minutes=1)
-
 
 def message_queue(
     *,
     kind: str,
-    recipients: Iterable[User],
+    recipients: Iterable[Account],
     about: str,
     due_on: date,
     context: dict | None = None,
@@ -78,6 +73,8 @@ def _kick_delivery() -> None:
 
 
 def language_of(user: User) -> str:
+    if isinstance(user, AnonymousUser):
+        return Language.NORWEGIAN
     preference = Preference.objects.filter(user=user).only("language").first()
     return preference.language if preference else Language.NORWEGIAN
 
@@ -117,75 +114,113 @@ def message_cancel(*, message: Message, cancelled_by: User, reason: str) -> Mess
     return message
 
 
+def claim_lease() -> timedelta:
+    """How long a claim holds: a worker that claimed a message and did not finish within it is taken to be dead."""
+    return timedelta(seconds=settings.MESSAGE_CLAIM_LEASE_SECONDS)
+
+
+def backoff_after(attempts: int) -> timedelta:
+    """The wait before the next try after `attempts` failed sends: the backoff, doubled each time."""
+    return timedelta(seconds=settings.MESSAGE_BACKOFF_SECONDS) * 2 ** (attempts - 1)
+
+
+ABANDONED_TWICE = "A worker stopped twice while sending it: it may have been sent, so it is not sent again."
+NO_ADDRESS = "No e-mail address: in the inbox only."
+
+
+def _due_now(now) -> Q:
+    return Q(status=MessageStatus.PENDING) & (Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+
+
+def _abandoned(now) -> Q:
+    return Q(status=MessageStatus.SENDING, claimed_at__lt=now - claim_lease())
+
+
 def _claim(message_id: int) -> Message | None:
-    """Take one message for sending with a conditional update: only one worker wins it. A message a dead worker
-    claimed more than CLAIM_LEASE ago can be taken again."""
+    """Take one message for sending with a conditional update: only one worker wins it, and its claim time is its
+    token (a worker whose claim was taken from it writes nothing afterwards).
+
+    A claim older than the lease was abandoned by a worker that died (or stalled) mid-send: the message may have
+    left already, so it is sent again once only (`abandoned_claims`, at most 1 in the database too); abandoned a
+    second time, it is marked failed instead of sent a third time."""
     now = timezone.now()
-    claimable = Q(status=MessageStatus.PENDING) & (Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
-    abandoned = Q(status=MessageStatus.SENDING, claimed_at__lt=now - CLAIM_LEASE)
-    won = Message.objects.filter(Q(pk=message_id) & (claimable | abandoned)).update(
-        status=MessageStatus.SENDING, claimed_at=now
-    )
+    attempt = {"status": MessageStatus.SENDING, "claimed_at": now, "attempts": F("attempts") + 1}
+    won = Message.objects.filter(_due_now(now), pk=message_id).update(**attempt)
     if not won:
+        won = Message.objects.filter(_abandoned(now), pk=message_id, abandoned_claims=0).update(
+            **attempt, abandoned_claims=1
+        )
+        if won:
+            logger.warning("Message %s: its worker stopped mid-send; sending it again, once.", message_id)
+    if not won:
+        if Message.objects.filter(_abandoned(now), pk=message_id).update(
+            status=MessageStatus.FAILED, next_attempt_at=None, last_error=ABANDONED_TWICE
+        ):
+            logger.error("Message %s: abandoned twice mid-send; marked failed, not sent again.", message_id)
         return None
     return Message.objects.select_related("recipient").get(pk=message_id)
 
 
+def _finish(message: Message, **fields) -> bool:
+    """Record the end of this worker's attempt, unless its claim was taken from it (the lease ran out)."""
+    return bool(
+        Message.objects.filter(pk=message.pk, status=MessageStatus.SENDING, claimed_at=message.claimed_at).update(
+            **fields
+        )
+    )
+
+
 def message_deliver(message_id: int) -> str:
-    """Send one message if it is still to be sent. Returns its status afterwards."""
+    """Send one message if it is still to be sent: claimed, checked again (still due: not done, family not
+    withdrawn), mailed in the recipient's language, and marked sent; a failed send is tried again after a backoff,
+    and marked failed after MESSAGE_MAX_ATTEMPTS. Returns its status afterwards ("not claimed" when another worker
+    has it or it is not due)."""
     message = _claim(message_id)
     if message is None:
         return "not claimed"
     kind = get_kind(message.kind)
     if kind is None or not kind.still_due(message):
-        Message.objects.filter(pk=message.pk, status=MessageStatus.SENDING).update(
-            status=MessageStatus.CANCELLED, cancel_reason="no longer due"
-        )
+        _finish(message, status=MessageStatus.CANCELLED, cancel_reason="no longer due")
         return MessageStatus.CANCELLED
     address = message.recipient.email
+    note = ""
     try:
         if message.by_email and address:
             subject, body = message_text(message)
             send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [address])
+        elif message.by_email:
+            note = NO_ADDRESS
     except Exception as error:  # any failure of the mail server: tried again, then "failed"
-        attempts = message.attempts + 1
-        failed = attempts >= MAX_ATTEMPTS
-        Message.objects.filter(pk=message.pk, status=MessageStatus.SENDING).update(
+        failed = message.attempts >= settings.MESSAGE_MAX_ATTEMPTS
+        _finish(
+            message,
             status=MessageStatus.FAILED if failed else MessageStatus.PENDING,
-            attempts=attempts,
-            next_attempt_at=None if failed else timezone.now() + BACKOFF_BASE * 2 ** (attempts - 1),
+            next_attempt_at=None if failed else timezone.now() + backoff_after(message.attempts),
             last_error=f"{type(error).__name__}: {error}"[:500],
         )
-        logger.warning("Message %s not sent (attempt %s): %s", message.pk, attempts, type(error).__name__)
+        logger.warning("Message %s not sent (attempt %s): %s", message.pk, message.attempts, type(error).__name__)
         return MessageStatus.FAILED if failed else MessageStatus.PENDING
-    Message.objects.filter(pk=message.pk, status=MessageStatus.SENDING).update(
-        status=MessageStatus.SENT, sent_at=timezone.now(), attempts=message.attempts + 1, last_error=""
-    )
+    _finish(message, status=MessageStatus.SENT, sent_at=timezone.now(), next_attempt_at=None, last_error=note)
     return MessageStatus.SENT
 
 
-def messages_due_ids(limit: int = 500) -> list[int]:
-    """Messages to deliver now: pending and due, or claimed by a worker that did not finish within the lease."""
+def messages_due_ids(limit: int = 500, after: int = 0) -> list[int]:
+    """Messages to deliver now, in order, from the one after `after`: pending and due, or claimed by a worker that
+    did not finish within the lease."""
     now = timezone.now()
-    return list(
-        Message.objects.filter(
-            (Q(status=MessageStatus.PENDING) & (Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)))
-            | Q(status=MessageStatus.SENDING, claimed_at__lt=now - CLAIM_LEASE)
-        )
-        .order_by("pk")
-        .values_list("pk", flat=True)[:limit]
-    )
+    due = Message.objects.filter(_due_now(now) | _abandoned(now), pk__gt=after)
+    return list(due.order_by("pk").values_list("pk", flat=True)[:limit])
 
 
 # --- Reading and managing messages (the inbox, the profile and the send log) ---------------------------------
 
 
-def messages_mark_all_read(*, user: AuthUser) -> int:
+def messages_mark_all_read(*, user: Account) -> int:
     """Mark every unread message of the user's inbox read. Returns how many."""
     return Message.objects.filter(recipient=user, read_at__isnull=True).update(read_at=timezone.now())
 
 
-def message_retry(*, message: Message, retried_by: AuthUser) -> Message:
+def message_retry(*, message: Message, retried_by: Account) -> Message:
     """Send a failed message again: pending, with its attempts counted from zero (the backoff starts again). The
     conditional update makes two retries at the same moment one, and a cancel at the same moment stands whichever
     comes first (a cancelled message is never made pending again)."""
@@ -215,7 +250,7 @@ def message_retry(*, message: Message, retried_by: AuthUser) -> Message:
 EMAIL_MAX_LENGTH = 254
 
 
-def preference_save(*, user: AuthUser, email: str, language: str) -> Preference:
+def preference_save(*, user: Account, email: str, language: str) -> Preference:
     """The user's own e-mail address and the language of their messages. The change is an audit event that names
     what changed, never the address (simple-history does not follow Django's User)."""
     from django.core.validators import validate_email
@@ -223,7 +258,7 @@ def preference_save(*, user: AuthUser, email: str, language: str) -> Preference:
     from trial.events import record_event
     from trial.models import EventKind
 
-    email = AuthUser.objects.normalize_email(email.strip())
+    email = Account.objects.normalize_email(email.strip())
     errors: dict[str, list[str]] = {}
     if not email:
         errors["email"] = [_("Enter your e-mail address: reminders are sent to it.")]
@@ -241,7 +276,7 @@ def preference_save(*, user: AuthUser, email: str, language: str) -> Preference:
     with transaction.atomic():
         # The user's row is the lock: two saves of one profile at once (two tabs) queue here, and the second finds
         # the Preference row the first one made instead of failing on a second one.
-        account = AuthUser.objects.select_for_update().get(pk=user.pk)
+        account = Account.objects.select_for_update().get(pk=user.pk)
         preference, _created = Preference.objects.get_or_create(user=account)
         changed = []
         if account.email != email:
@@ -258,7 +293,7 @@ def preference_save(*, user: AuthUser, email: str, language: str) -> Preference:
     return preference
 
 
-def message_mark_unread(*, message: Message, user: AuthUser) -> None:
+def message_mark_unread(*, message: Message, user: Account) -> None:
     if message.recipient_id != user.pk:
         raise PermissionDenied
     Message.objects.filter(pk=message.pk).update(read_at=None)

@@ -13,12 +13,14 @@ class RandomizationConfig(AppConfig):
         from families.sections import register_family_section
         from randomization.demo import load_demo_allocations
         from randomization.family_list import AllocationListPart
+        from randomization.kinds import register_kinds
         from randomization.sections import AllocationSection
         from randomization.selectors import LIST_ROLES, can_see_recruitment
         from trial.demo import DemoStep, register_demo_step
         from trial.navigation import MenuItem, register_menu_item
         from trial.roles import has_role
 
+        register_kinds()
         register_family_section(AllocationSection())
         register_family_list_part(AllocationListPart())
         register_menu_item(

@@ -15,7 +15,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_variables
 
-from randomization import sequence, tasks
+from randomization import sequence
+from randomization.kinds import LIST_STOPPED, tell_data_managers
 from randomization.models import (
     Allocation,
     AllocationEntry,
@@ -414,8 +415,12 @@ def _record(allocation_list: AllocationList, findings: list[Finding], *, verifie
         suspension.save()  # the daily job: the history names no person
     allocation_list.suspended_at = suspension.suspended_at
     allocation_list.save(update_fields=["suspended_at"])
-    list_id = allocation_list.pk
-    transaction.on_commit(lambda: tasks.send_list_alert.delay(list_id, "suspended"))
+    tell_data_managers(
+        kind=LIST_STOPPED,
+        about=f"listsuspension:{suspension.pk}",
+        context={"site": allocation_list.site.code},
+        site=allocation_list.site,
+    )
     return verification
 
 

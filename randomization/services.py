@@ -17,7 +17,7 @@ from django.utils.translation import gettext as _
 
 from families.models import Family
 from families.services import family_claim_for_randomisation, lock_family
-from randomization import tasks
+from randomization.kinds import LIST_LOW, LIST_USED_UP, UNBLINDING, tell_data_managers
 from randomization.models import (
     Allocation,
     AllocationAnnotation,
@@ -198,10 +198,26 @@ def _allocate(family: Family, randomised_by: User) -> tuple[Allocation, int]:
 
 def _alert_once(list_id: int, kind: str) -> None:
     """Tell the data managers that a list runs low or is used up, once: a conditional update claims the
-    alert, however many randomisations cross the threshold at once. Queued when the claim commits."""
+    alert, however many randomisations cross the threshold at once, and the messages are written in the same
+    transaction as the claim (the outbox), so they exist if and only if the claim does."""
     field = "exhausted_alert_sent_at" if kind == "exhausted" else "low_stock_alert_sent_at"
-    if AllocationList.objects.filter(pk=list_id, **{f"{field}__isnull": True}).update(**{field: timezone.now()}):
-        transaction.on_commit(lambda: tasks.send_list_alert.delay(list_id, kind))
+    with transaction.atomic():
+        if not AllocationList.objects.filter(pk=list_id, **{f"{field}__isnull": True}).update(
+            **{field: timezone.now()}
+        ):
+            return
+        allocation_list = AllocationList.objects.select_related("site").get(pk=list_id)
+        tell_data_managers(
+            kind=LIST_USED_UP if kind == "exhausted" else LIST_LOW,
+            # The length tells one alert from the next after an extension re-arms it (on the same day too).
+            about=f"list:{list_id}@{allocation_list.length}",
+            context={
+                "site": allocation_list.site.code,
+                "remaining": allocation_list.remaining,
+                "length": allocation_list.length,
+            },
+            site=allocation_list.site,
+        )
 
 
 def allocation_annotate(*, allocation: Allocation, reason: str, annotated_by: User) -> AllocationAnnotation:
@@ -248,5 +264,14 @@ def family_unblind(*, family: Family, user: User, reason: str, unblinded_by: Use
             )
         unblinding = Unblinding(family=family, user=user, reason=reason, unblinded_by=unblinded_by)
         save_as(unblinding, unblinded_by)
-        transaction.on_commit(lambda: tasks.send_unblinding_notice.delay(unblinding.pk))
+        tell_data_managers(
+            kind=UNBLINDING,
+            about=f"unblinding:{unblinding.pk}",
+            context={
+                "study_id": family.study_id,
+                "user": user.get_username(),
+                "by": unblinded_by.get_username(),
+            },
+            site=family.site,
+        )
     return unblinding

@@ -37,7 +37,13 @@ SETTINGS_VARIABLES = [
     "AXES_COOLOFF_MINUTES",
     "LOG_LEVEL",
     "EMAIL_BACKEND",
+    "EMAIL_FILE_PATH",
     "DEFAULT_FROM_EMAIL",
+    "MESSAGE_CLAIM_LEASE_SECONDS",
+    "MESSAGE_BACKOFF_SECONDS",
+    "MESSAGE_MAX_ATTEMPTS",
+    "MESSAGE_SWEEP_SECONDS",
+    "CELERY_VISIBILITY_TIMEOUT_SECONDS",
     "TRIAL_VAR_DIR",
     # pytest sets this for its session, and settings take its presence to mean "test environment".
     "PYTEST_VERSION",

@@ -269,6 +269,22 @@ if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
     CELERY_RESULT_BACKEND: str | None = REDIS_URL
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    # A user's request publishes to the broker after its commit (notifications.services._kick_delivery): with
+    # Redis stopped or unreachable, that publish gives up within seconds and never retries, and the request
+    # succeeds; the sweep (`deliver-messages` below) delivers what was never queued (docs/deployment.md gives the
+    # measured times).
+    # A task taken by a worker that died goes back to the queue after `visibility_timeout` (Redis' default is an
+    # hour). Messages do not depend on it (the sweep takes a claim older than MESSAGE_CLAIM_LEASE_SECONDS again);
+    # the other jobs do, so it is minutes, and longer than any task runs, so a running task is never given twice.
+    CELERY_BROKER_TRANSPORT_OPTIONS: dict = {
+        "visibility_timeout": envint("CELERY_VISIBILITY_TIMEOUT_SECONDS", "600"),
+        "socket_connect_timeout": 2,
+        "socket_timeout": 2,
+        "max_retries": 0,
+    }
+    CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = 2
+    CELERY_REDIS_SOCKET_TIMEOUT = 2
+    CELERY_BROKER_CONNECTION_TIMEOUT = 2
 else:
     CELERY_BROKER_URL = "filesystem://"
     _broker_dir = VAR_DIR / "celery-broker"
@@ -290,7 +306,7 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # Every scheduled job of the trial, in one place.
 CELERY_BEAT_SCHEDULE = {
     "clear-expired-sessions": {"task": "trial.tasks.clear_expired_sessions", "schedule": 60 * 60},
-    "deliver-messages": {"task": "notifications.tasks.deliver_due", "schedule": 60},
+    "deliver-messages": {"task": "notifications.tasks.deliver_due", "schedule": envint("MESSAGE_SWEEP_SECONDS", "60")},
     "verify-allocation-lists": {"task": "randomization.tasks.verify_allocation_lists", "schedule": 24 * 60 * 60},
     # Reminders, in Europe/Oslo (CELERY_TIMEZONE): the daily sweep, and the Family Partners' Monday summary.
     "reminders-daily": {
@@ -317,7 +333,24 @@ LOGGING = {
     },
 }
 
-EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+# Messages (notifications/services.py): a worker that claimed a message and died is replaced after the lease (the
+# message is then sent again, at most once more); a failed send is tried again after the backoff, doubled each time,
+# and the message is marked failed after MESSAGE_MAX_ATTEMPTS sends. Tests shorten them.
+MESSAGE_CLAIM_LEASE_SECONDS = envint("MESSAGE_CLAIM_LEASE_SECONDS", "300")
+MESSAGE_BACKOFF_SECONDS = envint("MESSAGE_BACKOFF_SECONDS", "60")
+MESSAGE_MAX_ATTEMPTS = envint("MESSAGE_MAX_ATTEMPTS", "6")
+if MESSAGE_CLAIM_LEASE_SECONDS < 1 or MESSAGE_BACKOFF_SECONDS < 0 or MESSAGE_MAX_ATTEMPTS < 1:
+    raise ImproperlyConfigured("MESSAGE_CLAIM_LEASE_SECONDS and MESSAGE_MAX_ATTEMPTS must be 1 or more")
+
+# In development (`make run`) mail is written to files under var/mail, one per message, so the demo shows it;
+# production and tests name their backend (tests get Django's locmem outbox).
+EMAIL_BACKEND = os.environ.get(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.filebased.EmailBackend"
+    if TRIAL_ENV == "development"
+    else "django.core.mail.backends.console.EmailBackend",
+)
+EMAIL_FILE_PATH = os.environ.get("EMAIL_FILE_PATH", str(VAR_DIR / "mail"))
 EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
 EMAIL_PORT = envint("EMAIL_PORT", "25")
 EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")

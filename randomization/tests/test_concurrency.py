@@ -15,7 +15,9 @@ from django.db import connection, transaction
 from families.models import Family, FamilyStatus
 from families.tests.factories import family_in_state
 from families.tests.test_concurrency import run_together
+from notifications.models import Message
 from randomization import lists, services
+from randomization.kinds import LIST_STOPPED
 from randomization.models import (
     Allocation,
     AllocationAnnotation,
@@ -287,3 +289,5 @@ def test_it_refuses_a_randomisation_that_waited_for_the_list_while_a_verificatio
     assert not Allocation.objects.exists()
     assert Family.objects.get(pk=family.pk).status == FamilyStatus.CONSENTED
     assert AllocationList.objects.get(pk=allocation_list.pk).used == 0
+    # The stop's message to the data manager was written with the stop, once.
+    assert list(Message.objects.filter(kind=LIST_STOPPED).values_list("recipient", flat=True)) == [dina.pk]

@@ -12,7 +12,9 @@ from django.urls import reverse
 
 from families.models import Family, FamilyStatus
 from families.tests.factories import family_in_state
+from notifications.models import Language, Message, MessageStatus, Preference
 from randomization import lists, sequence, services
+from randomization.kinds import LIST_USED_UP, UNBLINDING
 from randomization.models import (
     Allocation,
     AllocationAnnotation,
@@ -40,8 +42,10 @@ def tasks_run_at_once(settings):
 
 @pytest.fixture
 def dina_with_email(dina):
+    """The data manager, who reads her messages in English."""
     dina.email = "dina@example.org"
     dina.save()
+    Preference.objects.create(user=dina, language=Language.ENGLISH)
     return dina
 
 
@@ -463,10 +467,18 @@ def test_it_refuses_when_the_list_is_used_up_and_tells_the_data_managers_once(oe
         assert Family.objects.get(pk=waiting.pk).status == FamilyStatus.CONSENTED
 
     assert Allocation.objects.count() == 2
-    (message,) = messages_about("is used up")
-    assert sorted(message.to) == sorted([dina_with_email.email, other_manager.email])
-    assert "OEI" in message.body
-    assert not any(word in message.body.lower() for word in ARM_WORDS)
+    # One message to each data manager, in the outbox and by mail, each in its reader's language.
+    assert sorted(Message.objects.filter(kind=LIST_USED_UP).values_list("recipient__username", flat=True)) == [
+        "dina",
+        "dmitri",
+    ]
+    (english,) = messages_about("is used up")
+    (norwegian,) = messages_about("er oppbrukt")
+    assert english.to == [dina_with_email.email]
+    assert norwegian.to == [other_manager.email]
+    for message in (english, norwegian):
+        assert "OEI" in message.subject and "OEI" in message.body
+        assert not any(word in (message.subject + message.body).lower() for word in ARM_WORDS)
 
 
 # The alerts are queued when the claim commits: these tests commit.
@@ -572,6 +584,9 @@ def test_it_reveals_the_arm_to_one_blinded_assessor_in_an_emergency_and_tells_th
 
     assert (unblinding.user, unblinding.unblinded_by, unblinding.reason) == (carol, paula, "Serious adverse event")
     assert arm_visible_to(carol, family) is True
+    (row,) = Message.objects.filter(kind=UNBLINDING)
+    assert (row.recipient, row.status) == (dina_with_email, MessageStatus.SENT)
+    assert row.context["study_id"] == family.study_id
     (message,) = messages_about("Emergency unblinding")
     assert message.to == [dina_with_email.email]
     assert family.study_id in message.subject

@@ -16,6 +16,7 @@ from django.urls import reverse
 
 from families.models import Family, FamilyStatus
 from families.tests.factories import family_in_state
+from notifications.models import Language, Preference
 from randomization import lists, sequence, services, tasks
 from randomization.models import Allocation, AllocationEntry, AllocationList, ListSuspension
 from randomization.tests.factories import allocation_list_for, randomised_family
@@ -33,8 +34,10 @@ def alerts_sent_at_once(settings):
 
 @pytest.fixture
 def managers_with_email(dina):
+    """The data manager, who reads her messages in English."""
     dina.email = "dina@example.org"
     dina.save()
+    Preference.objects.create(user=dina, language=Language.ENGLISH)
     return [dina.email]
 
 
