@@ -76,6 +76,11 @@ def send_message(
         from django.utils import timezone
 
         changes.setdefault("sent_at", timezone.now())
+    if status == MessageStatus.SENDING:
+        from django.utils import timezone
+
+        # The database requires a claim time on a message being sent.
+        changes.setdefault("claimed_at", timezone.now())
         changes.setdefault("attempts", 1)
     Message.objects.filter(pk=message.pk).update(**changes)
     message.refresh_from_db()
