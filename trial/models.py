@@ -357,6 +357,7 @@ class EventKind(models.TextChoices):
     UNSEALED_LIST_VIEWED = "unsealed_list_viewed", _("Unsealed allocation list viewed")
     UNSEALED_LIST_DOWNLOADED = "unsealed_list_downloaded", _("Unsealed allocation list downloaded")
     RANDOMISATION_REFUSED = "randomisation_refused", _("Randomisation refused")
+    CONTACT_DETAILS_VIEWED = "contact_details_viewed", _("Contact details viewed for booking an assessment")
 
 
 class AuditEvent(models.Model):

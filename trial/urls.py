@@ -21,5 +21,6 @@ urlpatterns = [
     path("families/", include("families.urls")),
     path("", include("randomization.urls")),
     path("", include("visits.urls")),
+    path("followups/", include("followups.urls")),
     path("admin/", admin.site.urls),
 ]
