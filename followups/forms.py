@@ -8,6 +8,8 @@ from followups.models import RECORDED, ArmGuess, AssessmentMode, AssessmentStatu
 from followups.states import State
 from trial.forms import DateInput, SubmissionTokenMixin
 
+GUESSES = {"partner": ArmGuess.INTERVENTION, "usual": ArmGuess.CONTROL, "unsure": ArmGuess.DONT_KNOW}
+
 
 class RecordForm(SubmissionTokenMixin):
     status = forms.ChoiceField(
@@ -43,9 +45,17 @@ class RecordForm(SubmissionTokenMixin):
         widget=forms.Textarea(attrs={"rows": 2}),
         help_text=_("Required for a partly completed assessment: what was not collected, and why."),
     )
-    arm_guess = forms.ChoiceField(
+    # The answers in words of their own, and codes of their own: the arms' labels and codes appear on no page an
+    # assessor opens (tests/test_blinding.py looks for them), and the answer is stored as an ArmGuess.
+    arm_guess = forms.TypedChoiceField(
         label=_("Which arm do you think this family is in?"),
-        choices=ArmGuess.choices,
+        choices=[
+            ("partner", _("With extra home-visiting support")),
+            ("usual", _("Usual services only")),
+            ("unsure", _("Don't know")),
+        ],
+        coerce=lambda answer: GUESSES[answer],
+        empty_value="",
         widget=forms.RadioSelect,
         required=False,
         help_text=_("Your honest guess, for the trial's blinding index. It is never shown to anyone."),

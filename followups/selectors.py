@@ -23,7 +23,8 @@ from trial.roles import Role, User, can_at_site, has_role, site_ids_for
 READ_ROLES = (Role.RESEARCHER, Role.OUTCOME_ASSESSOR, Role.PRINCIPAL_INVESTIGATOR)
 RECORD_ROLES = (Role.OUTCOME_ASSESSOR,)
 FAMILIES_PER_PAGE = 100
-# How far ahead an assessor may look up a family's contact details to book an assessment (docs/decisions.md).
+# How far ahead of a window's opening, and after its closing (a late visit to book), an assessor may look up a
+# family's contact details to book an assessment (docs/decisions.md).
 BOOKING_HORIZON_DAYS = 30
 
 
@@ -148,6 +149,7 @@ def status_grid(user: User, *, site_id: int | None = None, state: str = "", page
 class WorkItem:
     assessment: Assessment
     state: State
+    bookable: bool  # its family's contact details may be looked up for it
 
 
 @dataclass(frozen=True)
@@ -178,7 +180,7 @@ def worklist(user: User) -> Worklist:
     closing_days = TrialSettings.current().reminder_window_closes_days
 
     def items(query: QuerySet[Assessment]) -> list[WorkItem]:
-        return [WorkItem(a, state_of(a, on=on, closing_days=closing_days)) for a in query]
+        return [WorkItem(a, state_of(a, on=on, closing_days=closing_days), bookable(a, on)) for a in query]
 
     return Worklist(
         due_this_week=items(
@@ -195,16 +197,27 @@ def worklist(user: User) -> Worklist:
     )
 
 
+def bookable(assessment: Assessment, on: date) -> bool:
+    """Whether an assessment not recorded is one to book now: its window open, opening within
+    `BOOKING_HORIZON_DAYS`, or closed less than that long ago (a late visit)."""
+    horizon = timedelta(days=BOOKING_HORIZON_DAYS)
+    return (
+        assessment.status == AssessmentStatus.SCHEDULED
+        and assessment.opens_on <= on + horizon
+        and (assessment.closes_on is None or assessment.closes_on >= on - horizon)
+    )
+
+
 def may_see_contact_details(user: User, family: Family) -> bool:
-    """An assessor of the family's site, while one of its assessments has an open window or one opening within
-    `BOOKING_HORIZON_DAYS` (the family neither withdrawn nor lost to follow-up)."""
+    """An assessor of the family's site, while one of its assessments is to book (`bookable`; the family neither
+    withdrawn nor lost to follow-up)."""
     if not can_record(user, family):
         return False
-    on = today()
+    on, horizon = today(), timedelta(days=BOOKING_HORIZON_DAYS)
     return (
         _active(Assessment.objects.filter(family=family))
-        .filter(opens_on__lte=on + timedelta(days=BOOKING_HORIZON_DAYS))
-        .filter(Q(closes_on__isnull=True) | Q(closes_on__gte=on))
+        .filter(opens_on__lte=on + horizon)
+        .filter(Q(closes_on__isnull=True) | Q(closes_on__gte=on - horizon))
         .exists()
     )
 

@@ -184,8 +184,8 @@ def assessment_detail(request: AuthenticatedHttpRequest, study_id: str, months: 
     )
 
 
-@login_required
 @require_POST
+@login_required
 def assessment_book(request: AuthenticatedHttpRequest, study_id: str, months: int) -> HttpResponse:
     assessment = _assessment(request, study_id, months)
     if not can_record(request.user, assessment.family):

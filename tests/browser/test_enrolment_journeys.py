@@ -30,6 +30,7 @@ from families.tests.factories import days_ago, family_in_state, register_family
 from randomization import lists
 from randomization import services as randomisation
 from randomization.models import Arm
+from randomization.tests.factories import ready_to_randomise
 from tests.browser.conftest import NORWEGIAN_BROWSER
 from trial.models import Site
 from trial.roles import Role
@@ -521,7 +522,7 @@ def test_it_shows_an_assessor_the_coded_withdrawal_reason_of_a_randomised_family
 ):
     randolf = UserFactory(username="randolf", roles=[Role.RESEARCHER], sites=[oei])
     lists.allocation_list_generate(site=oei, generated_by=dina)
-    family = family_in_state("consented", site=oei, by=alice)
+    family = ready_to_randomise(oei, by=alice)
     randomisation.family_randomise(family=family, confirmed_site=oei, randomised_by=randolf)
     details = "Ville ikke ha besøk av familiepartneren lenger"
     services.family_withdraw(
