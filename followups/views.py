@@ -4,7 +4,10 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.formats import date_format
+from django.utils.html import escape, format_html
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
+from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -16,6 +19,7 @@ from followups.models import Assessment, LostToFollowUp
 from followups.selectors import (
     READ_ROLES,
     RECORD_ROLES,
+    Grid,
     can_read,
     can_record,
     family_schedule,
@@ -24,7 +28,7 @@ from followups.selectors import (
     status_grid,
     worklist,
 )
-from followups.states import STYLES
+from followups.states import STYLES, State
 from trial.events import record_event
 from trial.forms import add_service_error
 from trial.models import EventKind, TrialSettings
@@ -78,11 +82,66 @@ def grid(request: AuthenticatedHttpRequest) -> HttpResponse:
             "grid": result,
             "page": result.page,
             "query": query.urlencode(),
-            "styles": STYLES,
-            "can_record": bool(sites_for(request.user, *RECORD_ROLES).exists()),
-            "here": request.get_full_path(),
+            "time_points": [time_point_label(months) for months in result.time_points],
+            "rows": _grid_rows(result, next_url=request.get_full_path()),
         },
     )
+
+
+# A grid cell, made with str.format from values escaped beforehand (format_html escapes every value of every cell).
+_CELL = (
+    '<td id="assessment-{pk}" data-assessment-id="{pk}" data-months="{months}" data-state="{state}">'
+    '<a class="text-decoration-none" href="{url}"><span class="badge {css}"><span aria-hidden="true">{icon}</span> '
+    "{label}</span></a>{booking}</td>"
+)
+
+
+def _grid_rows(grid: Grid, *, next_url: str) -> list[tuple[SafeString, str, list[SafeString]]]:
+    """Each row's family and cells as HTML, made here: a hundred families make five hundred cells, too many for a
+    template's include and URL lookup each (bench/followups_grid.py measures the page). Every value is escaped."""
+    badges = {
+        state.value: {
+            "state": state.value,
+            "css": escape(STYLES[state].css),
+            "icon": escape(STYLES[state].icon),
+            "label": escape(str(state.label)),
+        }
+        for state in State
+    }
+    booked = escape(_("booked"))
+    empty = mark_safe('<td class="text-body-secondary">\u2014</td>')
+    # One URL reversed, the others made alike (the routes are families/<study_id>/ and followups/<study_id>/<months>/).
+    family_pattern = reverse("families:detail", args=["STUDY-ID"]).replace("STUDY-ID", "{study_id}")
+    cell_pattern = reverse("followups:assessment", args=["STUDY-ID", 0]).replace("STUDY-ID/0/", "{study_id}/{months}/")
+    suffix = escape(f"?{urlencode({'next': next_url})}")
+    rows = []
+    for row in grid.rows:
+        study_id = escape(row.family.study_id)
+        family = format_html('<a class="study-id" href="{}">{}</a>', family_pattern.format(study_id=study_id), study_id)
+        cells = []
+        for cell in row.cells:
+            assessment = cell.assessment
+            if assessment is None or cell.state is None:
+                cells.append(empty)
+                continue
+            booking = ""
+            if assessment.booked_on is not None and assessment.status == "scheduled":
+                booking = '<div class="small text-body-secondary" data-booked>{} {}</div>'.format(
+                    booked, escape(date_format(assessment.booked_on, "SHORT_DATE_FORMAT"))
+                )
+            cells.append(
+                mark_safe(  # noqa: S308 (every value escaped above)
+                    _CELL.format(
+                        pk=assessment.pk,
+                        months=assessment.months,
+                        url=cell_pattern.format(study_id=study_id, months=assessment.months) + suffix,
+                        booking=booking,
+                        **badges[cell.state.value],
+                    )
+                )
+            )
+        rows.append((family, row.family.site.code, cells))
+    return rows
 
 
 @login_required

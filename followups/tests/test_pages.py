@@ -63,7 +63,7 @@ def test_the_worklist_shows_what_is_due_overdue_and_booked(client, carol, listed
     client.force_login(carol)
     response = client.get(reverse("followups:worklist"))
     sections = {
-        name: [item.assessment.family.study_id for item in getattr(response.context["worklist"], name)]
+        name: [item.assessment.family.study_id for item in getattr(response.context["worklist"], name).items]
         for name in ("due_this_week", "overdue", "booked")
     }
     assert sections == {"due_this_week": [due.study_id], "overdue": [late.study_id], "booked": [booked.study_id]}
