@@ -105,14 +105,15 @@ def fill_followups() -> dict:
                     target_on=window.target_on,
                     closes_on=window.closes_on,
                 )
-                if window.closes_on < today and rng.random() < 0.85:
+                closes_on = window.closes_on or today
+                if closes_on < today and rng.random() < 0.85:
                     outcome = rng.choice(["completed"] * 8 + ["partly", "missed", "refused"])
                     row.status = outcome
-                    row.done_on = window.target_on if outcome != "missed" else window.closes_on
+                    row.done_on = window.target_on if outcome != "missed" else closes_on
                     row.mode = "phone" if outcome in ("completed", "partly") else ""
                     row.questionnaires = ["SDQ"] if outcome in ("completed", "partly") else []
                     row.reason = "not_reached" if outcome == "missed" else ""
-                elif window.closes_on >= today and window.opens_on <= today + timedelta(days=30) and rng.random() < 0.3:
+                elif closes_on >= today and window.opens_on <= today + timedelta(days=30) and rng.random() < 0.3:
                     row.booked_on = today + timedelta(days=rng.randint(0, 14))
                 assessments.append(row)
         Assessment.objects.bulk_create(assessments, batch_size=5000)

@@ -1,5 +1,7 @@
 """The assessors' forms: input parsing only (the rules are followups.services')."""
 
+from typing import cast
+
 from django import forms
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -7,6 +9,7 @@ from django.utils.translation import gettext_lazy as _
 from followups.models import RECORDED, ArmGuess, AssessmentMode, AssessmentStatus, LostReason, MissedReason
 from followups.states import State
 from trial.forms import DateInput, SubmissionTokenMixin
+from trial.models import Site
 
 GUESSES = {"partner": ArmGuess.INTERVENTION, "usual": ArmGuess.CONTROL, "unsure": ArmGuess.DONT_KNOW}
 
@@ -72,7 +75,9 @@ class RecordForm(SubmissionTokenMixin):
 
     def __init__(self, *args, questionnaires: list[str], baseline: bool, correcting: bool, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["questionnaires"].choices = [(name, name) for name in questionnaires]
+        cast(forms.MultipleChoiceField, self.fields["questionnaires"]).choices = [
+            (name, name) for name in questionnaires
+        ]
         if baseline:
             # The guess is asked at follow-ups only: at baseline the family has not been randomised.
             del self.fields["arm_guess"]
@@ -96,12 +101,14 @@ class LostForm(SubmissionTokenMixin):
 
 
 class GridFilterForm(forms.Form):
-    site = forms.ModelChoiceField(queryset=None, required=False, label=_("Site"), empty_label=_("All sites"))
+    site: "forms.ModelChoiceField[Site]" = forms.ModelChoiceField(
+        queryset=None, required=False, label=_("Site"), empty_label=_("All sites")
+    )
     state = forms.ChoiceField(label=_("State"), required=False, choices=[("", _("Any state")), *State.choices])
 
     def __init__(self, *args, sites, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["site"].queryset = sites
+        cast("forms.ModelChoiceField[Site]", self.fields["site"]).queryset = sites
 
 
 __all__ = ["AssessmentStatus"]

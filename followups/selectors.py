@@ -145,8 +145,8 @@ def status_grid(user: User, *, site_id: int | None = None, state: str = "", page
     by_family: dict[int, dict[int, GridAssessment]] = {}
     fields = ("pk", "family_id", "months", "status", "opens_on", "closes_on", "booked_on")
     for values in Assessment.objects.filter(family__in=[f.pk for f in page_families]).values_list(*fields):
-        assessment = GridAssessment(*values)
-        by_family.setdefault(assessment.family_id, {})[assessment.months] = assessment
+        row = GridAssessment(*values)
+        by_family.setdefault(row.family_id, {})[row.months] = row
     points = time_points(trial_settings, {m for rows in by_family.values() for m in rows})
     closing_days = trial_settings.reminder_window_closes_days
     rows = []
@@ -154,16 +154,16 @@ def status_grid(user: User, *, site_id: int | None = None, state: str = "", page
         cells = []
         for months in points:
             assessment = by_family.get(family.pk, {}).get(months)
-            state = None
+            cell_state: State | None = None
             if assessment is not None:
-                state = assessment_state(
+                cell_state = assessment_state(
                     status=assessment.status,
                     opens_on=assessment.opens_on,
                     closes_on=assessment.closes_on,
                     on=on,
                     closing_days=closing_days,
                 )
-            cells.append(Cell(assessment, state))
+            cells.append(Cell(assessment, cell_state))
         rows.append(GridRow(family, cells))
     return Grid(page, points, rows)
 

@@ -123,9 +123,7 @@ def schedule_recompute(*, trial_settings: TrialSettings, changed_by: User) -> in
         .filter(status=FamilyStatus.RANDOMISED, lost_to_follow_up__isnull=True)
         .order_by("pk")
     )
-    randomised = dict(
-        Allocation.objects.filter(family__in=families).values_list("family_id", "randomised_at")  # type: ignore[misc]
-    )
+    randomised = dict(Allocation.objects.filter(family__in=families).values_list("family_id", "randomised_at"))
     rows: dict[int, dict[int, Assessment]] = {}
     for assessment in Assessment.objects.filter(family__in=families).exclude(months=BASELINE):
         rows.setdefault(assessment.family_id, {})[assessment.months] = assessment
@@ -262,7 +260,7 @@ def _check_outcome(family: Family, assessment: Assessment, outcome: Outcome, que
         if outcome.status == AssessmentStatus.PARTLY and not outcome.details.strip():
             add("details", _("Say what was not collected, and why."))
         if not assessment.is_baseline and not outcome.arm_guess:
-            add("arm_guess", _("Answer which arm you think the family is in (\u201cdon't know\u201d is an answer)."))
+            add("arm_guess", _('Answer which arm you think the family is in; "don\'t know" is an answer.'))
     if outcome.status == AssessmentStatus.MISSED:
         if not outcome.reason:
             add("reason", _("Choose why the assessment was missed."))
@@ -298,7 +296,10 @@ def assessment_record(
         if assessment.status == AssessmentStatus.STOPPED:
             raise ValidationError(
                 _("This assessment was stopped on %(date)s (%(reason)s) and can no longer be recorded.")
-                % {"date": _date(assessment.stopped_on), "reason": assessment.get_stop_reason_display()}
+                % {
+                    "date": _date(assessment.stopped_on) if assessment.stopped_on else "",
+                    "reason": assessment.get_stop_reason_display(),
+                }
             )
         correcting = assessment.is_recorded
         correction_reason = correction_reason.strip()

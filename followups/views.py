@@ -264,9 +264,9 @@ def assessment_book(request: AuthenticatedHttpRequest, study_id: str, months: in
             else:
                 messages.success(request, _("The assessment is booked."))
     else:
-        for errors in form.errors.values():
-            for message in errors:
-                messages.error(request, message)
+        for field_errors in form.errors.values():
+            for field_error in field_errors:
+                messages.error(request, str(field_error))
     next_url = _back(request, "")
     return redirect(f"{detail}?{urlencode({'next': next_url})}" if next_url else detail)
 
