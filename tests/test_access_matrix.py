@@ -166,7 +166,7 @@ PAGES: dict[str, Page] = {
             others=OK,
             data_manager=redirect_to("randomization:lists"),
             family_partner=redirect_to("visits:partner_home"),
-            **{role: redirect_to("families:list") for role in FAMILY_VIEWERS if role != "principal_investigator"},
+            **{role: redirect_to("families:list") for role in ("researcher_of_site", "researcher_of_other_site")},
             # The PI's home page is recruitment against the target, by site.
             principal_investigator=redirect_to("randomization:recruitment"),
             # An assessor's home page is their worklist (followups registers it).
