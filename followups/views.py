@@ -53,7 +53,13 @@ def _assessment(request: AuthenticatedHttpRequest, study_id: str, months: int) -
 def _back(request: AuthenticatedHttpRequest, default: str) -> str:
     """Where to go after a write: the page the user came from (the grid with its filters, the worklist)."""
     target = request.POST.get("next") or request.GET.get("next") or ""
-    if target and url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
+    # A path of this site only (a hostile "next" leads nowhere else, and never into a header unchecked).
+    if (
+        target.startswith("/")
+        and target.isprintable()
+        and len(target) <= 2000
+        and url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure())
+    ):
         return target
     return default
 

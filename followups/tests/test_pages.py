@@ -254,3 +254,29 @@ def test_a_blinded_assessor_reads_no_details_written_after_randomisation(client,
 def test_ready_to_randomise_families_get_randomised(listed, oei, alice):
     family = ready_to_randomise(oei, by=alice)
     assert Assessment.objects.get(family=family, months=0).status == "completed"
+
+
+def test_it_never_sends_the_assessor_to_another_site_after_recording(client, carol, family):
+    client.force_login(carol)
+    url = reverse("followups:assessment", args=[family.study_id, 3])
+    response = client.post(
+        url,
+        {
+            "token": str(uuid.uuid4()),
+            "status": "refused",
+            "done_on": _today().isoformat(),
+            "next": "https://evil.example/",
+        },
+    )
+    assert response.status_code == 302 and response.url == reverse("followups:grid")
+
+
+def test_researchers_and_the_pi_read_but_do_not_record(client, alice, paula, dina, family):
+    url = reverse("followups:assessment", args=[family.study_id, 3])
+    for user in (alice, paula):
+        client.force_login(user)
+        page = client.get(url)
+        assert page.status_code == 200 and page.context["form"] is None
+        assert client.post(url, {"status": "refused"}).status_code == 403
+    client.force_login(dina)
+    assert client.get(url).status_code == 404
