@@ -23,7 +23,7 @@ def recruiting(oei, lar, dina, alice, bob, carol, paula):
     for _ in range(3):
         randomised_family(oei, researcher=alice)
     for _ in range(2):
-        family_in_state("consented", site=oei, by=alice)
+        ready_to_randomise(oei, by=alice)
     family_in_state("eligible", site=oei, by=alice)
     randomised_family(lar, researcher=bob)
     settings = TrialSettings.current()
