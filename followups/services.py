@@ -52,6 +52,13 @@ def schedule_baseline_on_consent(*, family, consent, recorded_by, **kwargs) -> N
     )
 
 
+def _save_as_the_schedule(assessment: Assessment) -> None:
+    """Saved with no user in its history ("the system" on the timeline): the rows the randomisation makes must not
+    name who randomised, which a blinded viewer may not learn (docs/trial-rules.md)."""
+    assessment._history_user = None  # type: ignore[attr-defined]  # simple-history's hook; not a field
+    assessment.save()
+
+
 def schedule_follow_ups_on_randomisation(*, family, allocation, randomised_by, **kwargs) -> None:
     """The later time points, anchored to the randomisation's date in Europe/Oslo. A baseline not yet recorded
     (the trial's setting off) closes on the randomisation's day: from then on it is overdue."""
@@ -60,19 +67,18 @@ def schedule_follow_ups_on_randomisation(*, family, allocation, randomised_by, *
     baseline = existing.get(BASELINE)
     if baseline is not None and baseline.status == AssessmentStatus.SCHEDULED and baseline.closes_on is None:
         baseline.closes_on = max(randomised_on, baseline.opens_on)
-        save_as(baseline, randomised_by)
+        _save_as_the_schedule(baseline)
     for window in windows_from_settings(randomised_on, TrialSettings.current()):
         if window.months in existing:
             continue
-        save_as(
+        _save_as_the_schedule(
             Assessment(
                 family=family,
                 months=window.months,
                 opens_on=window.opens_on,
                 target_on=window.target_on,
                 closes_on=window.closes_on,
-            ),
-            randomised_by,
+            )
         )
 
 

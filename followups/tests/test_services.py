@@ -328,3 +328,9 @@ def test_the_database_keeps_a_stopped_row_as_it_is(family, carol):
     with pytest.raises((IntegrityError, InternalError)), transaction.atomic():
         Assessment.objects.filter(pk=three.pk).delete()
     assert _point(family, 3).status == AssessmentStatus.STOPPED
+
+
+def test_the_schedule_made_at_randomisation_names_no_randomiser(family):
+    # A blinded viewer must not learn who randomised (docs/trial-rules.md): the rows are the system's.
+    for assessment in Assessment.objects.filter(family=family).exclude(months=0):
+        assert assessment.history.earliest("history_date").history_user is None

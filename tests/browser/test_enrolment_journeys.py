@@ -394,6 +394,10 @@ def test_it_shows_an_assessor_the_families_page_without_arms_or_next_steps(
 ):
     page = open_page(locale=BROWSERS[language])
     log_in(page, carol)
+    # An assessor's home is the follow-up worklist; the families are one click away in the menu.
+    page.get_by_role("navigation", name=say(language, "Main menu")).get_by_role(
+        "link", name=say(language, "Families"), exact=True
+    ).click()
 
     expect(page.get_by_role("heading", level=1)).to_have_text(say(language, "Families"))
     expect(list_rows(page)).to_have_count(Family.objects.filter(site__code="OEI").count())

@@ -169,6 +169,7 @@ def test_it_shows_a_blinded_assessor_that_the_family_is_randomised_but_not_its_a
     family = randomised.family
     page = open_page(locale=LOCALE)
     log_in(page, carol)
+    page.goto("/families/")  # her home is the follow-up worklist
     open_family(page, family)
 
     expect(status_badge(page)).to_have_attribute("data-status", FamilyStatus.RANDOMISED)
@@ -217,6 +218,7 @@ def test_it_reveals_the_arm_to_an_assessor_after_the_principal_investigator_conf
 
     assessor = open_page(locale=BROWSERS[language])
     log_in(assessor, carol)
+    assessor.goto("/families/")  # her home is the follow-up worklist
     open_family(assessor, family, language)
     section = assessor.locator("[data-allocation-section]")
     expect(section.locator("[data-arm]")).to_have_text(arm_label(randomised.arm, language))
