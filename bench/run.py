@@ -179,9 +179,9 @@ def benchmark_randomisation(sites: list, researcher, data_manager) -> tuple[list
     from django.db import connection
 
     from families.models import Family
-    from families.tests.factories import family_in_state
     from randomization import lists
     from randomization import services as randomisation
+    from randomization.tests.factories import ready_to_randomise
 
     with connection.cursor() as cursor:
         for statement in CEILING_TABLES:
@@ -190,7 +190,8 @@ def benchmark_randomisation(sites: list, researcher, data_manager) -> tuple[list
     started = time.perf_counter()
     for site in sites:
         for _ in range(ALLOCATIONS):
-            family_in_state("consented", site=site, by=researcher)
+            # With its baseline recorded: the trial's default rule before randomising (issue 10).
+            ready_to_randomise(site, by=researcher)
     fill_seconds = time.perf_counter() - started
 
     rows, report = [], []
@@ -709,6 +710,10 @@ def main() -> None:
         from bench.reminder_sweep import benchmark_reminder_sweep
 
         reminder_lines = benchmark_reminder_sweep()
+    from bench.followups_grid import benchmark_followups_grid
+
+    followups_rows, followups_summary = benchmark_followups_grid()
+    rows += followups_rows
 
     print()
     print(
@@ -716,6 +721,7 @@ def main() -> None:
         f"(filled in {fill_seconds:.0f} s); study numbers at {site.code} gapless after the runs: {gapless}"
     )
     print(visits_summary if postgres else "Family Partner pages: need PostgreSQL (the contacts are loaded in SQL)")
+    print(followups_summary)
     print()
     header = ("what", "n", "rate", "median ms", "p95 ms", "queries")
     print(f"| {header[0]:<36} | {header[1]:>5} | {header[2]:>7} | {header[3]:>9} | {header[4]:>8} | {header[5]:>7} |")

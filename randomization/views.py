@@ -23,6 +23,7 @@ from randomization.forms import (
     UnsealRequestForm,
 )
 from randomization.models import AllocationList, Arm
+from randomization.preconditions import randomisation_refusals
 from randomization.selectors import (
     LIST_ROLES,
     allocation_of,
@@ -103,7 +104,14 @@ def family_randomise(request: AuthenticatedHttpRequest, study_id: str) -> HttpRe
     return render(
         request,
         "randomization/family_randomise.html",
-        {"family": family, "form": form, "summary": eligibility_summary(family)},
+        {
+            "family": family,
+            "form": form,
+            "summary": eligibility_summary(family),
+            # What the apps above say stands in the way (a baseline not recorded), before the confirm button; the
+            # service asks again under the family's lock.
+            "refusals": randomisation_refusals(family),
+        },
     )
 
 

@@ -17,6 +17,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from families.models import Child, Consent, Family, FamilyIdentity, FamilyStatus, Parent, Screening, Withdrawal
 from families.tests.factories import days_ago, family_in_state
+from followups.models import Assessment, LostToFollowUp
 from notifications.models import Message, MessageStatus, Preference
 from notifications.tests.factories import send_message
 from randomization import lists
@@ -32,8 +33,9 @@ from randomization.models import (
     Unsealing,
     Verification,
 )
+from randomization.tests.factories import ready_to_randomise
 from randomization.tests.tampering import trigger_off
-from trial.models import Site, TrialSettings
+from trial.models import AuditEvent, Site, TrialSettings
 from trial.roles import Role
 from trial.tests.factories import UserFactory
 from visits import services as visits_services
@@ -126,6 +128,8 @@ class Page:
     # "partner" (frank's Family Partner profile), or a message to frank about an OEI family: "message" (pending,
     # unread), "read_message" (sent and read) or "failed_message" (its sending failed).
     pk_of: str = ""
+    # For a URL that takes a time point (follow-ups): its months.
+    months: int | None = None
 
 
 # Roles that see families (of their own sites; the PI all): the family list is their landing page.
@@ -180,9 +184,12 @@ PAGES: dict[str, Page] = {
             others=OK,
             data_manager=redirect_to("randomization:lists"),
             family_partner=redirect_to("visits:partner_home"),
-            **{role: redirect_to("families:list") for role in FAMILY_VIEWERS if role != "principal_investigator"},
+            **{role: redirect_to("families:list") for role in ("researcher_of_site", "researcher_of_other_site")},
             # The PI's home page is recruitment against the target, by site.
             principal_investigator=redirect_to("randomization:recruitment"),
+            # An assessor's home page is their worklist (followups registers it).
+            assessor_of_site=redirect_to("followups:worklist"),
+            assessor_of_other_site=redirect_to("followups:worklist"),
         )
     ),
     "healthz": Page(get=rule(others=OK, anonymous=OK)),
@@ -347,6 +354,57 @@ PAGES: dict[str, Page] = {
     ),
     "notifications:cancel": Page(pk_of="message", get=MESSAGE_ACTION, post=MESSAGE_ACTION_POST),
     "notifications:retry": Page(pk_of="failed_message", get=POST_ONLY, post=MESSAGE_ACTION_POST),
+    # Follow-up: the grid for the assessors and researchers of their sites and the PI (no data manager: no family
+    # data); the worklist is an assessor's; recording, booking and losing a family are for the assessors of the
+    # family's site; its researchers and the PI read.
+    "followups:grid": Page(
+        family_state="randomised",
+        get=rule(
+            others=FORBIDDEN,
+            researcher_of_site=OK,
+            researcher_of_other_site=OK,
+            assessor_of_site=OK,
+            assessor_of_other_site=OK,
+            principal_investigator=OK,
+        ),
+    ),
+    "followups:worklist": Page(
+        family_state="randomised", get=rule(others=FORBIDDEN, assessor_of_site=OK, assessor_of_other_site=OK)
+    ),
+    "followups:assessment": Page(
+        family_state="randomised",
+        months=3,
+        get=rule(others=NOT_FOUND, researcher_of_site=OK, assessor_of_site=OK, principal_investigator=OK),
+        post=rule(
+            others=NOT_FOUND,
+            assessor_of_site=Expect(302, "followups:grid", acted=True),
+            researcher_of_site=FORBIDDEN,
+            principal_investigator=FORBIDDEN,
+        ),
+    ),
+    "followups:book": Page(
+        family_state="randomised",
+        months=3,
+        get=POST_ONLY,
+        post=rule(
+            others=NOT_FOUND,
+            assessor_of_site=Expect(302, "followups:assessment", acted=True),
+            researcher_of_site=FORBIDDEN,
+            principal_investigator=FORBIDDEN,
+        ),
+    ),
+    # The parent's name and phone, while an assessment is open or upcoming (here the baseline, not yet recorded).
+    "followups:contact": Page(
+        family_state="baseline_due",
+        get=rule(others=NOT_FOUND, assessor_of_site=OK, researcher_of_site=FORBIDDEN, principal_investigator=FORBIDDEN),
+    ),
+    "followups:lost": Page(
+        family_state="randomised",
+        get=rule(others=NOT_FOUND, assessor_of_site=OK, researcher_of_site=FORBIDDEN, principal_investigator=FORBIDDEN),
+        post=rule(
+            others=NOT_FOUND, assessor_of_site=TO_FAMILY, researcher_of_site=FORBIDDEN, principal_investigator=FORBIDDEN
+        ),
+    ),
 }
 
 # Checked by their own tests below: the admin guards itself (staff status and model permissions),
@@ -448,8 +506,10 @@ def family_for(page: Page, request) -> Family | None:
         send_message(request.getfixturevalue("frank"), site=oei, **MESSAGE_STATES[page.pk_of])
     if page.family_state is None:
         return None
+    if page.family_state == "baseline_due":  # consented, its baseline not recorded yet
+        return family_in_state("consented", site=oei, by=alice)
     if page.family_state == "randomised":
-        family = family_in_state("consented", site=oei, by=alice)
+        family = ready_to_randomise(oei, by=alice)
         randomisation.family_randomise(family=family, confirmed_site=oei, randomised_by=alice)
         return Family.objects.get(pk=family.pk)
     if page.family_state == "intervention":  # randomised to the intervention, waiting for a Family Partner
@@ -458,6 +518,8 @@ def family_for(page: Page, request) -> Family | None:
         family = assigned_family(oei, researcher=alice, to=frank_as_partner(request))
         log_contact(family, by=request.getfixturevalue("frank"), notes="Talked about the morning routine")
         return family
+    if page.family_state == "consented":  # with its baseline recorded: ready to randomise
+        return ready_to_randomise(oei, by=alice)
     return family_in_state(page.family_state, site=oei, by=alice)
 
 
@@ -473,6 +535,8 @@ def url_of(name: str, family: Family | None, page: Page) -> str:
     route = project_urls()[name]
     if "<str:study_id>" in route:
         assert family is not None, f"{name} needs a family_state"
+        if page.months is not None:
+            return reverse(name, kwargs={"study_id": family.study_id, "months": page.months})
         return reverse(name, kwargs={"study_id": family.study_id})
     if "<str:site_code>" in route:
         return reverse(name, kwargs={"site_code": "OEI"})
@@ -501,6 +565,9 @@ def assert_answer(response, expected: Expect, *, url: str, family: Family | None
     elif expected == TO_WORK:
         assert family is not None
         target = reverse("visits:family", kwargs={"study_id": family.study_id})
+    elif expected.to == "followups:assessment":
+        assert family is not None
+        target = reverse("followups:assessment", kwargs={"study_id": family.study_id, "months": 3})
     else:
         target = reverse(expected.to)
     assert response.url == target
@@ -563,6 +630,13 @@ def research_records() -> dict:
     counts["preferences"] = dict(Preference.objects.values_list("user__username", "language"))
     # Only addresses that are set: a fixture may make a user (without one) while the form is being filled in.
     counts["e-mail addresses"] = dict(User.objects.exclude(email="").values_list("username", "email"))
+
+    counts["history of Assessment"] = Assessment.history.count()
+    counts["assessments"] = list(
+        Assessment.objects.order_by("pk").values_list("family_id", "months", "status", "booked_on", "done_on")
+    )
+    counts["lost to follow-up"] = LostToFollowUp.objects.count()
+    counts["audit events"] = AuditEvent.objects.count()
     return counts
 
 
@@ -675,6 +749,22 @@ def form_data(url_name: str, *, site: Site, researcher, request) -> dict:
         return {"email": "new.address@example.no", "language": "en"}
     if url_name == "notifications:cancel":
         return {"reason": "Booked by phone already"}
+
+    if url_name == "followups:assessment":
+        # Today is before the 3-month window: confirmed as outside it.
+        return {
+            "token": token,
+            "status": "completed",
+            "done_on": days_ago(0).isoformat(),
+            "mode": "phone",
+            "questionnaires": ["SDQ"],
+            "arm_guess": "unsure",
+            "confirm_outside_window": "on",
+        }
+    if url_name == "followups:book":
+        return {"booked_on": days_ago(-3).isoformat()}
+    if url_name == "followups:lost":
+        return {"token": token, "lost_on": days_ago(0).isoformat(), "reason": "moved", "details": ""}
     return {}
 
 
@@ -768,6 +858,16 @@ EFFECT = {
     ),
     "notifications:retry": lambda before, after, family: (
         [row[1:3] for row in after["messages"]] == [(MessageStatus.PENDING, 0)]
+    ),
+    "followups:assessment": lambda before, after, family: (
+        Assessment.objects.get(family=family, months=3).status == "completed"
+        and after["history of Assessment"] == before["history of Assessment"] + 1
+    ),
+    "followups:book": lambda before, after, family: (
+        Assessment.objects.get(family=family, months=3).booked_on == days_ago(-3)
+    ),
+    "followups:lost": lambda before, after, family: (
+        after["lost to follow-up"] == 1 and Assessment.objects.get(family=family, months=3).status == "stopped"
     ),
     "visits:end": lambda before, after, family: (
         InterventionPeriod.objects.get(family=family).end_reason == "family_ended"

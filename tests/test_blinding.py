@@ -17,7 +17,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from datetime import date
 from html.parser import HTMLParser
-from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
+from urllib.parse import parse_qs, parse_qsl, urlencode, urljoin, urlsplit
 
 import pytest
 from django.test import Client
@@ -27,6 +27,9 @@ from django.utils import formats, timezone, translation
 from families import services as family_services
 from families.models import Family, FamilyStatus, WithdrawalReason
 from families.tests.factories import days_ago, family_in_state, register_family
+from followups import services as followup_services
+from followups.models import Assessment
+from followups.tests.factories import record, record_baseline
 from randomization import lists, services
 from randomization.models import Allocation, Arm, Unblinding
 from trial.models import TrialSettings
@@ -42,6 +45,8 @@ OTHER_UNBLINDING_REASON = "Acute safety concern reported by the municipality to 
 CAROL_UNBLINDING_REASON = "Serious adverse event: carol must know the arm to assess it"
 # Free text written after randomisation that names the arm, as people write it (docs/trial-rules.md).
 WITHDRAWAL_DETAILS = "Did not want the Family Partner visits any more; would rather have been in the control group"
+# Details of a follow-up written after randomisation that name the arm's work (followups: hidden from assessors).
+FOLLOW_UP_DETAILS = "Mother talked about the Family Partner visits all through the questionnaires"
 # The researcher who randomises every family at Øvre Eiker, and does nothing else there.
 RANDOMISER_FIRST_NAME, RANDOMISER_LAST_NAME = "Runar", "Loddtrekker"
 # An arm's code as a value (value="control", >intervention<, data-x='control'), but not Bootstrap's
@@ -75,7 +80,7 @@ WORK_MARKERS = [
 WORK_PATHS = ["/partner/", "/caseload/", "/family-partner/", "/end-intervention/"]
 # Far more than an assessor can reach in this trial: a crawl that runs away (a link that grows its own
 # query string) fails instead of running for ever.
-MAX_PAGES = 400
+MAX_PAGES = 700  # with the follow-up grid, its filters and every assessment's page (issue 10)
 
 
 def in_language(language: str, text) -> str:
@@ -110,7 +115,7 @@ def blinding_leaks(body: str) -> list[str]:
     found = arm_traces(body)
     secrets = {in_language(language, "Randomised in error") for language in LANGUAGES}
     secrets |= {ANNOTATION_REASON, OTHER_UNBLINDING_REASON, CAROL_UNBLINDING_REASON, "data-annotation"}
-    secrets |= {WITHDRAWAL_DETAILS, RANDOMISER_LAST_NAME}
+    secrets |= {WITHDRAWAL_DETAILS, RANDOMISER_LAST_NAME, FOLLOW_UP_DETAILS}
     found += [secret for secret in sorted(secrets) if secret.casefold() in text]
     return found + work_traces(body)
 
@@ -212,7 +217,10 @@ def _same_site(base: str, href: str) -> str | None:
         return None
     if parts.path.startswith(("/static/", "/media/")) or parts.path == "/accounts/logout/":
         return None
-    return parts.path + (f"?{parts.query}" if parts.query else "")
+    # A return address ("next", the grid's filters carried to an assessment's page) changes nothing the page shows
+    # but its links back: each page is crawled once, whatever page it was reached from.
+    query = urlencode([(name, value) for name, value in parse_qsl(parts.query) if name != "next"])
+    return parts.path + (f"?{query}" if query else "")
 
 
 def _final_url(url: str, response) -> str:
@@ -303,6 +311,8 @@ class Trial:
 
 
 def _randomise(family: Family, *, by) -> str:
+    if not Assessment.objects.filter(family=family, months=0, status="completed").exists():
+        record_baseline(family)  # the trial's default rule: the baseline before the randomisation
     return services.family_randomise(family=family, confirmed_site=family.site, randomised_by=by).allocation.arm
 
 
@@ -360,6 +370,21 @@ def trial(oei, lar, alice, bob, carol, olga, paula, dina, runar) -> Trial:
 
     with_partner, ended, withdrawn_during, waiting, control = _family_partner_work(
         oei, alice=alice, randomiser=runar, arms=arms, randomised=randomised
+    )
+    # Follow-ups recorded after the randomisation, with the assessor's guess of the arm (shown nowhere) and details
+    # that name the arm's work (free text after randomisation: hidden); one booked.
+    for family in (with_partner, control):
+        record(
+            Assessment.objects.get(family=family, months=3),
+            by=olga,
+            status="partly",
+            done_on=days_ago(0),
+            confirm_outside_window=True,
+            details=FOLLOW_UP_DETAILS,
+            arm_guess=Arm.INTERVENTION,
+        )
+    followup_services.assessment_book(
+        assessment=Assessment.objects.get(family=plain[0], months=3), booked_on=days_ago(-2), booked_by=olga
     )
 
     assert set(arms[family.study_id] for family in randomised) == set(Arm.values), "both arms occur at OEI"
@@ -456,6 +481,10 @@ def test_it_shows_a_blinded_assessor_no_arm_on_any_page_she_can_reach_in_either_
         filtered = {url for lang, url in visited if lang == language and "status=" in url}
         assert {f"/families/?status={status}" for status in FamilyStatus.values} <= filtered
         assert any("page=2" in url for lang, url in visited if lang == language), "the list's next page"
+        # Follow-up: her worklist (her home), the grid with its filters, assessments' pages, a booking's contact.
+        assert {(language, "/followups/worklist/"), (language, "/followups/")} <= visited
+        assert any(url.startswith("/followups/?state=") for lang, url in visited if lang == language)
+        assert any(re.match(r"/followups/OEI-\d+/3/", url) for lang, url in visited if lang == language)
     assert len(visited) >= 2 * (len(trial.families) + len(FamilyStatus.values) + 2)
 
     refused = [f"  {visit.language} {visit.url}: {visit.status}" for visit in visits if visit.status != 200]

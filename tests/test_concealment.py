@@ -11,9 +11,9 @@ from django.db import connection
 from django.urls import reverse
 from django.utils import translation
 
-from families.tests.factories import family_in_state
 from randomization import lists, services
 from randomization.models import AllocationEntry, Arm, ListSegment
+from randomization.tests.factories import ready_to_randomise
 from tests.test_privacy import debug_logs, everything_logged  # noqa: F401  (a fixture and its reader)
 
 # An arm's code as a value (in an attribute, a cell or the canonical text), or its label in either language.
@@ -107,7 +107,7 @@ def test_it_tells_the_data_managers_about_an_empty_list_without_names_or_arms(oe
     dina.email = "dina@example.org"
     dina.save()
     allocation_list = lists.allocation_list_generate(site=oei, generated_by=dina)
-    families = [family_in_state("consented", site=oei, by=alice) for _ in range(allocation_list.length + 1)]
+    families = [ready_to_randomise(oei, by=alice) for _ in range(allocation_list.length + 1)]
     for family in families[:-1]:
         services.family_randomise(family=family, confirmed_site=oei, randomised_by=alice)
 

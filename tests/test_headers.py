@@ -10,7 +10,7 @@ import re
 import pytest
 from django.urls import reverse
 
-from families.tests.factories import family_in_state
+from randomization.tests.factories import ready_to_randomise
 from tests.test_access_matrix import frank_as_partner
 from trial.models import TrialSettings
 from visits.tests.factories import assigned_family, log_contact
@@ -132,7 +132,7 @@ def test_no_template_has_an_inline_script_style_or_event_handler():
 
 def test_the_family_page_of_a_partner_without_contacts_has_no_inline_style(client, oei, alice):
     client.force_login(alice)
-    waiting = family_in_state("consented", site=oei, by=alice)
+    waiting = ready_to_randomise(oei, by=alice)
 
     page = client.get(reverse("families:detail", args=[waiting.study_id])).content.decode()
 

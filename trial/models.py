@@ -359,6 +359,7 @@ class EventKind(models.TextChoices):
     RANDOMISATION_REFUSED = "randomisation_refused", _("Randomisation refused")
     PROFILE_CHANGED = "profile_changed", _("Own e-mail address or message language changed")
     MESSAGE_RETRIED = "message_retried", _("Failed message sent again")
+    CONTACT_DETAILS_VIEWED = "contact_details_viewed", _("Contact details viewed for booking an assessment")
 
 
 class AuditEvent(models.Model):

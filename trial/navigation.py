@@ -51,3 +51,27 @@ def menu_for(request: HttpRequest) -> list[MenuLink]:
         for item in _items
         if item.shown_to(user)
     ]
+
+
+@dataclass(frozen=True)
+class Home:
+    """A role's home page, registered by the app that owns it (an assessor's worklist): the first whose rule
+    holds for the user, in the order of `position`, wins over trial's own defaults."""
+
+    url_name: str
+    shown_to: Callable[[User], bool]
+    position: int
+
+
+_homes: list[Home] = []
+
+
+def register_home(url_name: str, shown_to: Callable[[User], bool], position: int) -> None:
+    if not any(known.url_name == url_name for known in _homes):
+        _homes.append(Home(url_name, shown_to, position))
+        _homes.sort(key=lambda known: known.position)
+
+
+def registered_home_for(user: User) -> str | None:
+    """The URL name of the registered home page for `user`, or None."""
+    return next((home.url_name for home in _homes if home.shown_to(user)), None)

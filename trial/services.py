@@ -3,9 +3,15 @@
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.dispatch import Signal
 from django.utils.translation import gettext as _
 
 from trial.models import TrialSettings
+
+# Sent inside the change's transaction, with the settings row locked and saved (arguments: settings, changed (the
+# names of the fields written), changed_by): follow-ups recomputes the windows of assessments not yet recorded. A
+# receiver's error rolls the change back.
+trial_settings_changed = Signal()
 
 
 def trial_settings_change(*, changes: dict[str, object], reason: str, changed_by: User) -> TrialSettings:
@@ -28,4 +34,5 @@ def trial_settings_change(*, changes: dict[str, object], reason: str, changed_by
         row._change_reason = reason  # type: ignore[attr-defined]  # read by simple-history for the history row
         row._history_user = changed_by  # type: ignore[attr-defined]
         row.save(update_fields=list(changed))
+        trial_settings_changed.send(sender=TrialSettings, settings=row, changed=set(changed), changed_by=changed_by)
     return row

@@ -22,5 +22,6 @@ urlpatterns = [
     path("", include("randomization.urls")),
     path("", include("visits.urls")),
     path("", include("notifications.urls")),
+    path("followups/", include("followups.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -10,6 +10,7 @@ from django.views.decorators.http import require_GET
 from trial import health, services
 from trial.forms import TrialSettingsForm, add_service_error
 from trial.models import TrialSettings
+from trial.navigation import registered_home_for
 from trial.roles import AuthenticatedHttpRequest, Role, has_role, require_role
 from trial.selectors import trial_settings_changes, trial_settings_groups
 
@@ -18,6 +19,10 @@ from trial.selectors import trial_settings_changes, trial_settings_groups
 def home(request: HttpRequest) -> HttpResponse:
     # Each role's home page is where its work starts: the record status dashboard for researchers and assessors,
     # recruitment against the target for the PI, the lists' state for data managers, their families for partners.
+    # An app above may register a role's home (trial.navigation.register_home): an assessor's worklist.
+    registered = registered_home_for(request.user)
+    if registered is not None:
+        return redirect(registered)
     if has_role(request.user, Role.RESEARCHER, Role.OUTCOME_ASSESSOR):
         return redirect("families:list")
     if has_role(request.user, Role.PRINCIPAL_INVESTIGATOR):

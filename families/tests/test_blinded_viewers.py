@@ -29,6 +29,7 @@ from families.models import (
 )
 from families.selectors import family_timeline
 from families.tests.factories import days_ago, family_in_state
+from randomization.tests.factories import ready_to_randomise
 from trial.audit import save_as
 from trial.roles import Role
 from trial.tests.factories import UserFactory
@@ -61,7 +62,7 @@ def move_history_back(family: Family, days: int) -> None:
 def withdrawn(oei, alice, randolf) -> Family:
     """Registered, screened and consented days ago; randomised today by randolf; then
     withdrawn by alice with details, which she corrected later with a reason."""
-    family = family_in_state("consented", site=oei, by=alice)
+    family = ready_to_randomise(oei, by=alice)
     move_history_back(family, days=3)
     assert services.family_claim_for_randomisation(family=family, site=oei, randomised_by=randolf) is not None
     withdrawal = services.family_withdraw(
@@ -197,7 +198,7 @@ def test_it_shows_the_researcher_the_withdrawal_details_on_the_family_page(clien
 
 
 def test_it_shows_the_details_of_a_withdrawal_before_randomisation_to_a_blinded_assessor(client, oei, alice, carol):
-    family = family_in_state("consented", site=oei, by=alice)
+    family = ready_to_randomise(oei, by=alice)
     services.family_withdraw(
         family=family,
         withdrawn_on=days_ago(0),

@@ -16,8 +16,9 @@ from families.views import FAMILIES_PER_PAGE
 MAX_LIST_QUERIES = 16
 # The above for the family, its household, screenings, consent, withdrawal and identifiers, plus one
 # per audited model for the timeline and one each for the users and sites it names, and one for the
-# randomisation's section (randomization/tests/test_queries.py counts a randomised family's page).
-MAX_DETAIL_QUERIES = 26
+# randomisation's section (randomization/tests/test_queries.py counts a randomised family's page); and three for
+# the follow-up section (followups.sections.SECTION_QUERIES: the schedule, a loss to follow-up, their history).
+MAX_DETAIL_QUERIES = 29
 
 
 def queries_of(client, url: str, **params) -> list[str]:

@@ -1,6 +1,7 @@
 """Allocation lists and randomised families, made through the services like real ones."""
 
 from families.tests.factories import family_in_state
+from followups.tests.factories import record_baseline
 from randomization import lists, services
 from randomization.models import Allocation, AllocationList
 
@@ -13,7 +14,15 @@ def allocation_list_for(site, *, by, **kwargs) -> AllocationList:
     return lists.allocation_list_generate(site=site, generated_by=by, **kwargs)
 
 
+def ready_to_randomise(site, *, by):
+    """A consented family of `site` with its baseline recorded (by the site's factory assessor), as the trial's
+    default rule needs before randomising."""
+    family = family_in_state("consented", site=site, by=by)
+    record_baseline(family)
+    return family
+
+
 def randomised_family(site, *, researcher) -> Allocation:
     """A family consented and randomised at `site` (which needs a list); its allocation (`.family` is the family)."""
-    family = family_in_state("consented", site=site, by=researcher)
+    family = ready_to_randomise(site, by=researcher)
     return services.family_randomise(family=family, confirmed_site=site, randomised_by=researcher).allocation

@@ -10,7 +10,7 @@ from django.urls import reverse
 from families.tests.factories import family_in_state
 from randomization import lists, services
 from randomization.models import AllocationEntry
-from randomization.tests.factories import allocation_list_for, randomised_family
+from randomization.tests.factories import allocation_list_for, randomised_family, ready_to_randomise
 from randomization.tests.tampering import trigger_off
 from trial.models import AuditEvent, EventKind
 
@@ -76,7 +76,7 @@ def refusal_reasons() -> list[tuple]:
 
 
 def test_it_records_a_randomisation_refused_for_a_missing_list(oei, alice):
-    family = family_in_state("consented", site=oei, by=alice)
+    family = ready_to_randomise(oei, by=alice)
     refused(family, alice)
     assert refusal_reasons() == [("alice", "OEI", family.study_id, "no_list")]
 
@@ -87,14 +87,14 @@ def test_it_records_a_randomisation_refused_for_a_used_up_list(oei, dina, alice)
     allocation_list_for(oei, by=dina, block_sizes=[2])
     randomised_family(oei, researcher=alice)
     randomised_family(oei, researcher=alice)
-    family = family_in_state("consented", site=oei, by=alice)
+    family = ready_to_randomise(oei, by=alice)
     refused(family, alice)
     assert refusal_reasons() == [("alice", "OEI", family.study_id, "used_up")]
 
 
 def test_it_records_a_randomisation_refused_for_an_unsealed_list(oei, dina, paula, alice):
     unsealed_list(oei, dina, paula)
-    family = family_in_state("consented", site=oei, by=alice)
+    family = ready_to_randomise(oei, by=alice)
     refused(family, alice)
     assert refusal_reasons() == [("alice", "OEI", family.study_id, "unsealed")]
 
@@ -107,7 +107,7 @@ def test_it_records_a_randomisation_refused_for_a_stopped_list(oei, dina, alice)
             sealed_arm="intervention" if entry.sealed_arm == "control" else "control"
         )
     lists.allocation_list_verify(allocation_list=allocation_list, verified_by=dina)
-    family = family_in_state("consented", site=oei, by=alice)
+    family = ready_to_randomise(oei, by=alice)
     refused(family, alice)
     assert refusal_reasons() == [("alice", "OEI", family.study_id, "stopped")]
 
@@ -118,7 +118,7 @@ def test_it_records_a_randomisation_refused_for_a_damaged_list(oei, dina, alice)
         AllocationEntry.objects.filter(allocation_list=allocation_list, position=1)._raw_delete(
             AllocationEntry.objects.db
         )
-    family = family_in_state("consented", site=oei, by=alice)
+    family = ready_to_randomise(oei, by=alice)
     refused(family, alice)
     assert refusal_reasons() == [("alice", "OEI", family.study_id, "damaged")]
 

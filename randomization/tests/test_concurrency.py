@@ -13,7 +13,6 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 
 from families.models import Family, FamilyStatus
-from families.tests.factories import family_in_state
 from families.tests.test_concurrency import run_together
 from notifications.models import Message
 from randomization import lists, services
@@ -26,7 +25,7 @@ from randomization.models import (
     ListSegment,
     ListSuspension,
 )
-from randomization.tests.factories import allocation_list_for, randomised_family
+from randomization.tests.factories import allocation_list_for, randomised_family, ready_to_randomise
 from randomization.tests.tampering import trigger_off
 from trial.roles import Role
 from trial.tests.factories import UserFactory
@@ -39,7 +38,7 @@ def test_it_gives_twelve_simultaneous_randomisations_the_first_twelve_entries_in
 ):
     # Long enough that no low-stock alert is queued from the threads.
     allocation_list = allocation_list_for(oei, by=dina, length=40)
-    families = [family_in_state("consented", site=oei, by=alice) for _ in range(12)]
+    families = [ready_to_randomise(oei, by=alice) for _ in range(12)]
 
     results, errors = run_together(
         12, lambda i: services.family_randomise(family=families[i], confirmed_site=oei, randomised_by=alice)
@@ -62,7 +61,7 @@ def test_it_gives_twelve_simultaneous_randomisations_the_first_twelve_entries_in
 
 def test_it_randomises_a_family_once_when_twenty_requests_arrive_at_once(transactional_db, postgres, oei, dina, alice):
     allocation_list = allocation_list_for(oei, by=dina)
-    family = family_in_state("consented", site=oei, by=alice)
+    family = ready_to_randomise(oei, by=alice)
 
     results, errors = run_together(
         20, lambda _i: services.family_randomise(family=family, confirmed_site=oei, randomised_by=alice)
@@ -84,7 +83,7 @@ def test_it_allocates_once_when_twenty_browsers_post_the_randomise_form_at_once(
     from django.test import Client
 
     allocation_list_for(oei, by=dina)
-    family = family_in_state("consented", site=oei, by=alice)
+    family = ready_to_randomise(oei, by=alice)
     url = f"/families/{family.study_id}/randomise/"
     clients = []
     for _ in range(20):
@@ -159,7 +158,7 @@ def test_it_gives_families_waiting_while_the_list_grows_its_last_entry_and_the_f
     oei.save()
     allocation_list = allocation_list_for(oei, by=dina, block_sizes=[2])
     randomised_family(oei, researcher=alice)
-    waiting = [family_in_state("consented", site=oei, by=alice) for _ in range(2)]
+    waiting = [ready_to_randomise(oei, by=alice) for _ in range(2)]
     extended = threading.Event()
 
     def extend_or_randomise(i):
@@ -204,7 +203,7 @@ def test_it_randomises_a_family_that_arrives_while_a_used_up_list_is_being_exten
     allocation_list = allocation_list_for(oei, by=dina, block_sizes=[2])
     randomised_family(oei, researcher=alice)
     randomised_family(oei, researcher=alice)
-    waiting = family_in_state("consented", site=oei, by=alice)
+    waiting = ready_to_randomise(oei, by=alice)
     extended = threading.Event()
 
     def extend_or_randomise(i):
@@ -242,7 +241,7 @@ def test_it_finds_nothing_wrong_verifying_a_list_while_researchers_randomise_fro
     randomisation committed between those reads would look like a skipped entry and stop the list for nothing."""
     # A long list: recomputing it takes a while, and randomisations commit meanwhile.
     allocation_list = allocation_list_for(oei, by=dina, length=1000)
-    families = [family_in_state("consented", site=oei, by=alice) for _ in range(10)]
+    families = [ready_to_randomise(oei, by=alice) for _ in range(10)]
 
     def randomise_or_verify(i):
         if i % 2:
@@ -267,7 +266,7 @@ def test_it_refuses_a_randomisation_that_waited_for_the_list_while_a_verificatio
     with trigger_off("randomization_allocationentry"):
         flipped = "control" if entry.sealed_arm == "intervention" else "intervention"
         AllocationEntry.objects.filter(pk=entry.pk).update(sealed_arm=flipped)
-    family = family_in_state("consented", site=oei, by=alice)
+    family = ready_to_randomise(oei, by=alice)
     verified = threading.Event()
 
     def verify_or_randomise(i):

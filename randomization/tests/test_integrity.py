@@ -7,7 +7,6 @@ from django.db import IntegrityError, connection, transaction
 from django.urls import reverse
 
 from families.models import Family, FamilyStatus
-from families.tests.factories import family_in_state
 from randomization import lists, sequence, services
 from randomization.models import (
     Allocation,
@@ -18,7 +17,7 @@ from randomization.models import (
     Unblinding,
     Verification,
 )
-from randomization.tests.factories import allocation_list_for, randomised_family
+from randomization.tests.factories import allocation_list_for, randomised_family, ready_to_randomise
 from randomization.tests.tampering import trigger_off
 
 
@@ -118,7 +117,7 @@ def test_it_refuses_to_randomise_from_a_list_whose_next_entry_is_missing_without
         AllocationEntry.objects.filter(allocation_list=allocation_list, position=1)._raw_delete(
             AllocationEntry.objects.db
         )
-    family = family_in_state("consented", site=oei, by=alice)
+    family = ready_to_randomise(oei, by=alice)
     client.force_login(alice)
 
     response = client.post(reverse("randomization:randomise", args=[family.study_id]), {"site": "OEI", "confirm": "on"})

@@ -6,10 +6,10 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from families.models import Family
-from families.tests.factories import family_in_state
 from families.tests.test_queries import MAX_DETAIL_QUERIES
 from randomization import lists, services
 from randomization.models import Arm
+from randomization.tests.factories import ready_to_randomise
 
 # The family page's budget, plus the allocation, the PI's list of unblindings, and the timeline's three
 # randomisation models.
@@ -22,7 +22,7 @@ def randomised(oei, alice, dina, paula, carol):
     # A control family: the page of an intervention family also carries the Family Partner's section, which is
     # visits' cost, not this app's (and made this test fail for half the random draws).
     while True:
-        family = family_in_state("consented", site=oei, by=alice)
+        family = ready_to_randomise(oei, by=alice)
         allocation = services.family_randomise(family=family, confirmed_site=oei, randomised_by=alice).allocation
         if allocation.arm == Arm.CONTROL:
             break
@@ -45,7 +45,7 @@ def test_it_shows_a_randomised_family_within_the_query_budget(request, client, r
 
 def test_it_costs_a_blinded_assessor_no_more_than_one_query_for_the_section(client, oei, alice, dina, carol):
     lists.allocation_list_generate(site=oei, generated_by=dina)
-    family = family_in_state("consented", site=oei, by=alice)
+    family = ready_to_randomise(oei, by=alice)
     services.family_randomise(family=family, confirmed_site=oei, randomised_by=alice)
     client.force_login(carol)
 

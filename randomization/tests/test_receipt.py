@@ -8,15 +8,14 @@ from django.urls import reverse
 from django.utils import formats, timezone
 
 from families.models import Consent, Screening
-from families.tests.factories import family_in_state
 from randomization.models import Allocation, Arm
-from randomization.tests.factories import allocation_list_for, randomised_family
+from randomization.tests.factories import allocation_list_for, randomised_family, ready_to_randomise
 
 
 @pytest.fixture
 def consented(oei, dina, alice):
     allocation_list_for(oei, by=dina)
-    return family_in_state("consented", site=oei, by=alice)
+    return ready_to_randomise(oei, by=alice)
 
 
 def test_the_randomise_page_summarises_the_screening_and_the_consent(client, consented, alice):

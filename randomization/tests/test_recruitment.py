@@ -11,7 +11,7 @@ from django.urls import reverse
 from families import services as family_services
 from families.tests.factories import days_ago, family_in_state
 from randomization import services
-from randomization.tests.factories import allocation_list_for, randomised_family
+from randomization.tests.factories import allocation_list_for, randomised_family, ready_to_randomise
 from trial.models import TrialSettings
 
 
@@ -23,7 +23,7 @@ def recruiting(oei, lar, dina, alice, bob, carol, paula):
     for _ in range(3):
         randomised_family(oei, researcher=alice)
     for _ in range(2):
-        family_in_state("consented", site=oei, by=alice)
+        ready_to_randomise(oei, by=alice)
     family_in_state("eligible", site=oei, by=alice)
     randomised_family(lar, researcher=bob)
     settings = TrialSettings.current()
@@ -95,7 +95,7 @@ def test_the_main_menu_offers_it_to_those_who_may_open_it(request, client, recru
 
 
 def test_randomising_moves_a_family_from_waiting_to_randomised(client, recruiting, oei, alice, paula):
-    waiting = family_in_state("consented", site=oei, by=alice)
+    waiting = ready_to_randomise(oei, by=alice)
     services.family_randomise(family=waiting, confirmed_site=oei, randomised_by=alice)
     client.force_login(paula)
 

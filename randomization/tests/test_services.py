@@ -25,7 +25,7 @@ from randomization.models import (
     Unsealing,
 )
 from randomization.selectors import arm_visible_to, list_predictability, list_state, lists_with_generations
-from randomization.tests.factories import allocation_list_for, randomised_family
+from randomization.tests.factories import allocation_list_for, randomised_family, ready_to_randomise
 from randomization.tests.tampering import trigger_off
 from trial.models import TrialSettings
 from trial.roles import Role
@@ -58,7 +58,7 @@ def messages_about(words: str) -> list:
 
 
 def consented(site, by) -> Family:
-    return family_in_state("consented", site=site, by=by)
+    return ready_to_randomise(site, by=by)
 
 
 def randomise(family, *, by, site=None) -> services.Randomisation:

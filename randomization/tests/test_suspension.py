@@ -15,11 +15,10 @@ from django.core.management.base import CommandError
 from django.urls import reverse
 
 from families.models import Family, FamilyStatus
-from families.tests.factories import family_in_state
 from notifications.models import Language, Preference
 from randomization import lists, sequence, services, tasks
 from randomization.models import Allocation, AllocationEntry, AllocationList, ListSuspension
-from randomization.tests.factories import allocation_list_for, randomised_family
+from randomization.tests.factories import allocation_list_for, randomised_family, ready_to_randomise
 from randomization.tests.tampering import trigger_off
 from trial.roles import Role
 from trial.tests.factories import UserFactory
@@ -84,7 +83,7 @@ def test_a_failed_verification_stops_the_list_at_once_and_tells_the_researcher_w
     suspension = ListSuspension.objects.get()
     assert (suspension.allocation_list, suspension.verification) == (allocation_list, verification)
     assert AllocationList.objects.get(pk=allocation_list.pk).suspended_at is not None
-    family = family_in_state("consented", site=oei, by=alice)
+    family = ready_to_randomise(oei, by=alice)
     with pytest.raises(ValidationError) as refused:
         randomise(family, alice)
     assert "failed verification" in refused.value.messages[0]
@@ -106,7 +105,7 @@ def test_it_tells_the_data_managers_once_per_stop(
             verify(allocation_list, dina)
         for _ in range(2):
             with pytest.raises(ValidationError):
-                randomise(family_in_state("consented", site=oei, by=alice), alice)
+                randomise(ready_to_randomise(oei, by=alice), alice)
 
     assert len(stopped_message_about("OEI")) == 1
     assert ListSuspension.objects.count() == 1
@@ -182,14 +181,14 @@ def test_a_data_manager_and_the_pi_resume_the_list_after_recording_what_was_foun
 
     review(allocation_list, writer)
     with pytest.raises(ValidationError):
-        randomise(family_in_state("consented", site=oei, by=alice), alice)  # still stopped until agreed
+        randomise(ready_to_randomise(oei, by=alice), alice)  # still stopped until agreed
     agree(allocation_list, approver)
 
     suspension = ListSuspension.objects.get()
     assert (suspension.reviewed_by, suspension.approved_by) == (writer, approver)
     assert suspension.finding.startswith("Position 9")
     assert AllocationList.objects.get(pk=allocation_list.pk).suspended_at is None
-    assert randomise(family_in_state("consented", site=oei, by=alice), alice).allocation.position == 1
+    assert randomise(ready_to_randomise(oei, by=alice), alice).allocation.position == 1
 
 
 def test_reviewed_findings_do_not_stop_the_list_again_but_new_ones_do(oei, dina, paula, alice):
@@ -202,7 +201,7 @@ def test_reviewed_findings_do_not_stop_the_list_again_but_new_ones_do(oei, dina,
     again = verify(allocation_list, dina)
     assert not again.passed
     assert AllocationList.objects.get(pk=allocation_list.pk).suspended_at is None
-    randomise(family_in_state("consented", site=oei, by=alice), alice)
+    randomise(ready_to_randomise(oei, by=alice), alice)
 
     flip_entry(allocation_list, 10)
     verify(allocation_list, dina)
@@ -326,7 +325,7 @@ def test_the_researcher_reads_why_the_family_cannot_be_randomised(client, oei, d
     allocation_list = allocation_list_for(oei, by=dina)
     flip_entry(allocation_list, 9)
     verify(allocation_list, dina)
-    family = family_in_state("consented", site=oei, by=alice)
+    family = ready_to_randomise(oei, by=alice)
     client.force_login(alice)
 
     response = client.post(reverse("randomization:randomise", args=[family.study_id]), {"site": "OEI", "confirm": "on"})

@@ -412,6 +412,9 @@ def test_it_shows_a_blinded_assessor_no_caseload_no_weekly_hours_and_no_family_p
     log_contact(family, by=fiona.user)
     page = open_page(locale=ENGLISH_BROWSER)
     log_in(page, carol)
+    # An assessor's home is the follow-up worklist; the families are one click away.
+    expect(page).to_have_url(re.compile(r"/followups/worklist/$"))
+    menu(page).get_by_role("link", name=en("Families"), exact=True).click()
 
     expect(page).to_have_url(re.compile(r"/families/$"))
     expect(menu(page).get_by_role("link", name=en("Families"), exact=True)).to_have_count(1)

@@ -30,6 +30,7 @@ from families.tests.factories import days_ago, family_in_state, register_family
 from randomization import lists
 from randomization import services as randomisation
 from randomization.models import Arm
+from randomization.tests.factories import ready_to_randomise
 from tests.browser.conftest import NORWEGIAN_BROWSER
 from trial.models import Site
 from trial.roles import Role
@@ -393,6 +394,10 @@ def test_it_shows_an_assessor_the_families_page_without_arms_or_next_steps(
 ):
     page = open_page(locale=BROWSERS[language])
     log_in(page, carol)
+    # An assessor's home is the follow-up worklist; the families are one click away in the menu.
+    page.get_by_role("navigation", name=say(language, "Main menu")).get_by_role(
+        "link", name=say(language, "Families"), exact=True
+    ).click()
 
     expect(page.get_by_role("heading", level=1)).to_have_text(say(language, "Families"))
     expect(list_rows(page)).to_have_count(Family.objects.filter(site__code="OEI").count())
@@ -521,7 +526,7 @@ def test_it_shows_an_assessor_the_coded_withdrawal_reason_of_a_randomised_family
 ):
     randolf = UserFactory(username="randolf", roles=[Role.RESEARCHER], sites=[oei])
     lists.allocation_list_generate(site=oei, generated_by=dina)
-    family = family_in_state("consented", site=oei, by=alice)
+    family = ready_to_randomise(oei, by=alice)
     randomisation.family_randomise(family=family, confirmed_site=oei, randomised_by=randolf)
     details = "Ville ikke ha besøk av familiepartneren lenger"
     services.family_withdraw(

@@ -8,6 +8,7 @@ from playwright.sync_api import expect
 from families.tests.factories import family_in_state
 from randomization import lists, services
 from randomization.models import AllocationEntry
+from randomization.tests.factories import ready_to_randomise
 from randomization.tests.tampering import trigger_off
 from tests.browser.test_accessibility import TEXT_CONTRAST, contrast, expect_accessible
 
@@ -19,7 +20,7 @@ def test_it_names_every_control_of_the_randomisation_pages_with_one_heading_each
 ):
     lists.allocation_list_generate(site=oei, generated_by=dina)
     consented = family_in_state("consented", site=oei, by=alice)
-    randomised = family_in_state("consented", site=oei, by=alice)
+    randomised = ready_to_randomise(oei, by=alice)
     services.family_randomise(family=randomised, confirmed_site=oei, randomised_by=alice)
 
     researcher = open_page()
@@ -84,7 +85,7 @@ def test_it_shows_the_randomised_badge_and_the_sections_buttons_in_readable_cont
     page, log_in, oei, alice, dina, paula
 ):
     lists.allocation_list_generate(site=oei, generated_by=dina)
-    family = family_in_state("consented", site=oei, by=alice)
+    family = ready_to_randomise(oei, by=alice)
     services.family_randomise(family=family, confirmed_site=oei, randomised_by=alice)
     log_in(page, paula)
 

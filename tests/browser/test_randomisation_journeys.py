@@ -20,6 +20,7 @@ from families.models import Family, FamilyStatus
 from families.tests.factories import family_in_state
 from randomization import lists, sequence, services
 from randomization.models import Allocation, AllocationAnnotation, AllocationEntry, AllocationList, Arm, Unblinding
+from randomization.tests.factories import ready_to_randomise
 from randomization.tests.tampering import trigger_off
 from tests.browser.conftest import NORWEGIAN_BROWSER
 from tests.browser.test_enrolment_journeys import field, status_badge
@@ -90,9 +91,10 @@ def confirmation(page: Page):
 
 @pytest.fixture
 def consented(oei, alice, dina) -> Family:
-    """A consented family at Øvre Eiker, whose site has its sealed allocation list."""
+    """A consented family at Øvre Eiker with its baseline recorded (test_followup_journeys.py shows the refusal
+    without it), whose site has its sealed allocation list."""
     lists.allocation_list_generate(site=oei, generated_by=dina)
-    return family_in_state("consented", site=oei, by=alice)
+    return ready_to_randomise(oei, by=alice)
 
 
 @pytest.fixture
@@ -167,6 +169,7 @@ def test_it_shows_a_blinded_assessor_that_the_family_is_randomised_but_not_its_a
     family = randomised.family
     page = open_page(locale=LOCALE)
     log_in(page, carol)
+    page.goto("/families/")  # her home is the follow-up worklist
     open_family(page, family)
 
     expect(status_badge(page)).to_have_attribute("data-status", FamilyStatus.RANDOMISED)
@@ -215,6 +218,7 @@ def test_it_reveals_the_arm_to_an_assessor_after_the_principal_investigator_conf
 
     assessor = open_page(locale=BROWSERS[language])
     log_in(assessor, carol)
+    assessor.goto("/families/")  # her home is the follow-up worklist
     open_family(assessor, family, language)
     section = assessor.locator("[data-allocation-section]")
     expect(section.locator("[data-arm]")).to_have_text(arm_label(randomised.arm, language))
@@ -305,7 +309,7 @@ def test_it_warns_of_a_list_running_low_and_extends_it_with_a_new_commitment(ope
         site=oei, generated_by=dina, block_sizes=[2], design_reason="Pairs for a small site"
     )
     for _ in range(allocation_list.length - 1):
-        family = family_in_state("consented", site=oei, by=alice)
+        family = ready_to_randomise(oei, by=alice)
         services.family_randomise(family=family, confirmed_site=oei, randomised_by=alice)
     first_commitment = allocation_list.commitment
 

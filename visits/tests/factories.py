@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from families.models import Family
 from families.tests.factories import days_ago, family_in_state
+from followups.tests.factories import record_baseline
 from randomization import lists
 from randomization import services as randomisation
 from randomization.models import AllocationList, Arm
@@ -42,6 +43,7 @@ def randomised_family(site, *, researcher, arm: str = Arm.INTERVENTION) -> Famil
     _list_for(site)
     for _attempt in range(4):
         family = family_in_state("consented", site=site, by=researcher)
+        record_baseline(family)
         result = randomisation.family_randomise(family=family, confirmed_site=site, randomised_by=researcher)
         if result.allocation.arm == arm:
             return Family.objects.get(pk=family.pk)

@@ -19,8 +19,9 @@ from django.utils import timezone
 
 from families import services as family_services
 from families.models import Family, FamilyStatus
-from families.tests.factories import days_ago, family_in_state
+from families.tests.factories import days_ago
 from randomization.models import Arm
+from randomization.tests.factories import ready_to_randomise
 from trial.models import TrialSettings
 from visits import selectors, services
 from visits.models import (
@@ -176,7 +177,7 @@ def test_it_refuses_a_control_family(oei, alice, fiona):
 
 
 def test_it_refuses_a_family_that_consented_but_is_not_randomised(oei, alice, fiona):
-    family = family_in_state("consented", site=oei, by=alice)
+    family = ready_to_randomise(oei, by=alice)
 
     with pytest.raises(ValidationError, match="Only a randomised family"):
         assign(family, fiona, by=alice)
@@ -474,7 +475,7 @@ def test_the_database_refuses_a_partner_for_a_family_not_randomised_to_the_inter
     if state == "control":
         family = randomised_family(oei, researcher=alice, arm=Arm.CONTROL)
     else:
-        family = family_in_state("consented", site=oei, by=alice)
+        family = ready_to_randomise(oei, by=alice)
 
     with pytest.raises(IntegrityError), transaction.atomic():
         Assignment.objects.create(family=family, partner=fiona, started_on=days_ago(0), assigned_by=alice)

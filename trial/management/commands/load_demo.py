@@ -21,7 +21,7 @@ DEMO_USERS = [
     ("researcher", "Ragnhild Forsker", [Role.RESEARCHER], ["OEI"]),
     ("researcher.larvik", "Lars Forsker", [Role.RESEARCHER], ["LAR"]),
     ("partner", "Fredrik Familiepartner", [Role.FAMILY_PARTNER], ["OEI"]),
-    ("assessor", "Astrid Utreder", [Role.OUTCOME_ASSESSOR], ["OEI"]),
+    ("assessor", "Astrid Utreder", [Role.OUTCOME_ASSESSOR], ["OEI", "LAR"]),
     ("pi", "Per Prosjektleder", [Role.PRINCIPAL_INVESTIGATOR], []),
     ("datamanager", "Dina Datahåndterer", [Role.DATA_MANAGER], []),
     ("admin", "Ada Administrator", [Role.ADMINISTRATOR], []),
