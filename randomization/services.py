@@ -43,7 +43,8 @@ class Randomisation:
 
 
 class _Refused(Exception):
-    """A randomisation refused because of the site's list: raised inside the transaction (which rolls back), so
+    """A randomisation refused because of the site's list, or a condition of an app above (a baseline not yet
+    recorded: randomization/preconditions.py): raised inside the transaction (which rolls back), so
     that the refusal is recorded (and the data managers told) after it."""
 
     def __init__(self, reason: str, message: str, list_id: int | None = None) -> None:
@@ -90,8 +91,8 @@ def family_randomise(*, family: Family, confirmed_site: Site, randomised_by: Use
             family = claimed
             refusals = randomisation_refusals(family)
             if refusals:
-                # Rolls the claim back: the family stays consented.
-                raise ValidationError(refusals)
+                # Rolls the claim back: the family stays consented; the refusal is recorded like the list's.
+                raise _Refused("not_ready", " ".join(refusals))
             allocation, length = _allocate(family, randomised_by)
             family_randomised.send(sender=Allocation, family=family, allocation=allocation, randomised_by=randomised_by)
     except _Refused as refused:

@@ -16,6 +16,7 @@ from followups.tests.factories import record, record_baseline, site_assessor
 from randomization import services as randomisation
 from randomization.tests.factories import allocation_list_for, randomised_family, ready_to_randomise
 from trial.dates import add_months
+from trial.models import AuditEvent, EventKind
 from trial.services import trial_settings_change
 
 
@@ -46,6 +47,9 @@ def test_it_refuses_to_randomise_before_the_baseline_is_recorded(listed, oei, al
         randomisation.family_randomise(family=consented, confirmed_site=oei, randomised_by=alice)
     assert Family.objects.get(pk=consented.pk).status == FamilyStatus.CONSENTED
     assert not Assessment.objects.filter(family=consented, months=3).exists()
+    # A monitor sees the refusal, like a refusal by the list.
+    refusal = AuditEvent.objects.get(kind=EventKind.RANDOMISATION_REFUSED)
+    assert (refusal.user, refusal.subject, refusal.details["reason"]) == (alice, consented.study_id, "not_ready")
 
 
 def test_it_refuses_to_randomise_after_a_missed_baseline(listed, oei, alice):
