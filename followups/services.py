@@ -30,6 +30,7 @@ from followups.models import (
 )
 from followups.schedule import BASELINE, baseline_window, windows_from_settings
 from followups.selectors import can_record, consent_date, randomisation_date
+from notifications.services import messages_resolve
 from trial.audit import save_as
 from trial.dates import today
 from trial.models import TrialSettings
@@ -82,6 +83,11 @@ def schedule_follow_ups_on_randomisation(*, family, allocation, randomised_by, *
         )
 
 
+def reminder_about(assessment_pk: int) -> str:
+    """What the reminders about an assessment are about (notifications.models.Message.about)."""
+    return f"assessment:{assessment_pk}"
+
+
 def _stop_from(family: Family, stopped_on: date, reason: str, by: User) -> None:
     """Stop the assessments not recorded whose window had not closed by `stopped_on` (a stopped row is final)."""
     open_after = Q(closes_on__isnull=True) | Q(closes_on__gte=stopped_on)
@@ -91,6 +97,7 @@ def _stop_from(family: Family, stopped_on: date, reason: str, by: User) -> None:
         assessment.stop_reason = reason
         assessment.booked_on = None
         save_as(assessment, by, reason=str(StopReason(reason).label))
+        messages_resolve(about=reminder_about(assessment.pk))
 
 
 def stop_schedule_on_withdrawal(*, family, withdrawal, recorded_by, **kwargs) -> None:
@@ -332,6 +339,8 @@ def assessment_record(
             save_as(assessment, recorded_by, reason=correction_reason if correcting else "")
         except (IntegrityError, InternalError) as error:
             raise _refusal(error) from error
+        # Its reminders leave the assessors' inboxes, and those not sent yet are never sent.
+        messages_resolve(about=reminder_about(assessment.pk))
         if done and not assessment.is_baseline:
             guess = BlindingGuess.objects.filter(assessment=assessment).first() or BlindingGuess(assessment=assessment)
             guess.guess, guess.guessed_by = outcome.arm_guess, recorded_by

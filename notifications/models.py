@@ -56,6 +56,8 @@ class Message(models.Model):
     )
     cancel_reason = models.CharField(_("reason for cancelling"), max_length=200, blank=True)
     read_at = models.DateTimeField(_("read"), null=True, blank=True)
+    # When the work the message is about was done (an assessment recorded): it leaves the inbox.
+    resolved_at = models.DateTimeField(_("done"), null=True, blank=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
 
     class Meta:

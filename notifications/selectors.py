@@ -19,9 +19,13 @@ MANAGE_ROLES = (Role.DATA_MANAGER, Role.RESEARCHER)
 
 
 def inbox_of(user: AuthUser) -> QuerySet[Message]:
-    """The user's own messages, newest first. A cancelled message (the work was done, or someone stopped it with a
-    reason) is not in the inbox: the log keeps it."""
-    return Message.objects.filter(recipient=user).exclude(status=MessageStatus.CANCELLED).order_by("-created_at", "-pk")
+    """The user's own messages, newest first. A cancelled message (someone stopped it with a reason) and a message
+    about work that is done (`resolved_at`: an assessment recorded) are not in the inbox: the log keeps them."""
+    return (
+        Message.objects.filter(recipient=user, resolved_at__isnull=True)
+        .exclude(status=MessageStatus.CANCELLED)
+        .order_by("-created_at", "-pk")
+    )
 
 
 def unread_count(user: AuthUser) -> int:

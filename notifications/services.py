@@ -297,3 +297,13 @@ def message_mark_unread(*, message: Message, user: Account) -> None:
     if message.recipient_id != user.pk:
         raise PermissionDenied
     Message.objects.filter(pk=message.pk).update(read_at=None)
+
+
+def messages_resolve(*, about: str) -> int:
+    """The work `about` (for example "assessment:17") is done: its messages leave the inboxes, and those not sent
+    yet are cancelled. Call it in the transaction that does the work. Returns how many messages it touched."""
+    now = timezone.now()
+    Message.objects.filter(about=about, status__in=[MessageStatus.PENDING, MessageStatus.FAILED]).update(
+        status=MessageStatus.CANCELLED, cancel_reason="done"
+    )
+    return Message.objects.filter(about=about, resolved_at__isnull=True).update(resolved_at=now)

@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from families.models import Family, FamilyStatus
 from followups.models import Assessment, AssessmentStatus
+from followups.services import reminder_about
 from notifications.models import Message
 from notifications.services import messages_queue_many
 from randomization.models import Allocation
@@ -190,7 +191,7 @@ def _assessment_reminders(on: date, trial_settings: TrialSettings) -> list[Messa
         rows += [
             Message(
                 kind=stage.kind,
-                about=f"assessment:{pk}",
+                about=reminder_about(pk),
                 recipient_id=user_id,
                 due_on=stage.day,
                 site_id=site_id,
