@@ -33,8 +33,11 @@ def _status_choices() -> list[tuple[str, str]]:
     return [("", str(_("All statuses"))), *((value, str(label)) for value, label in MessageStatus.choices)]
 
 
-def _kind_choices() -> list[tuple[str, str]]:
-    kinds = sorted(((kind.code, str(kind.label)) for kind in all_kinds()), key=lambda choice: choice[1])
+def _kind_choices(codes: set[str] | None = None) -> list[tuple[str, str]]:
+    kinds = sorted(
+        ((kind.code, str(kind.label)) for kind in all_kinds() if codes is None or kind.code in codes),
+        key=lambda choice: choice[1],
+    )
     return [("", str(_("All kinds"))), *kinds]
 
 
@@ -48,3 +51,10 @@ class LogFilterForm(forms.Form):
     kind = forms.ChoiceField(
         label=_("Kind"), required=False, choices=_kind_choices, widget=forms.Select(attrs={"class": "form-select"})
     )
+
+    def __init__(self, *args, kinds: set[str] | None = None, **kwargs) -> None:
+        """`kinds`: the kinds of the messages the user's log holds, the only ones offered (an assessor's list of
+        kinds never names the Family Partner's work)."""
+        super().__init__(*args, **kwargs)
+        if kinds is not None:
+            self.fields["kind"].choices = _kind_choices(kinds)  # type: ignore[attr-defined]

@@ -124,8 +124,8 @@ def about_of(message: Message) -> str:
 
 @login_required
 def send_log(request: AuthenticatedHttpRequest) -> HttpResponse:
-    filters = LogFilterForm(request.GET or None)
     log = selectors.send_log_for(request.user)
+    filters = LogFilterForm(request.GET or None, kinds=set(log.order_by().values_list("kind", flat=True).distinct()))
     if filters.is_valid():
         if filters.cleaned_data["status"]:
             log = log.filter(status=filters.cleaned_data["status"])

@@ -7,10 +7,10 @@ from django.utils import timezone
 
 from families.models import Family
 from families.tests.factories import family_in_state
-from followups.models import Assessment, AssessmentStatus
+from followups.tests.factories import record_baseline
 from randomization import services as randomisation
 from randomization.models import Arm
-from trial.roles import Role
+from trial.roles import Role, users_with_role
 from trial.tests.factories import UserFactory
 from visits.tests.factories import _list_for
 
@@ -21,11 +21,11 @@ def person(username: str, *roles: str, sites=()):
 
 
 def complete_baseline(family: Family, on: date | None = None) -> None:
-    """The baseline recorded as completed (the assessor's page is another branch's; the row is what counts), so
-    that the family may be randomised whatever the baseline rule says."""
-    Assessment.objects.filter(family=family, months=0).update(
-        status=AssessmentStatus.COMPLETED, done_on=on or timezone.localdate()
-    )
+    """The baseline recorded as completed through the assessor's service (on `on`, default today) by an assessor
+    the site has (no extra assessor who would receive reminders too), so that the family may be randomised with the
+    trial's baseline rule."""
+    assessor = users_with_role(Role.OUTCOME_ASSESSOR).filter(trial_sites=family.site).order_by("pk").first()
+    record_baseline(family, on=on or timezone.localdate(), by=assessor)
 
 
 def randomised(site, *, researcher, arm: str = Arm.INTERVENTION) -> Family:

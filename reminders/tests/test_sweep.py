@@ -95,8 +95,10 @@ def test_a_long_outage_sends_only_the_stage_the_assessment_is_in(family, carol):
 def test_nothing_is_reminded_once_the_assessment_is_recorded_or_stopped(family, carol):
     done = window(family, TODAY, TODAY + timedelta(days=42), months=3)
     stopped = window(family, TODAY, TODAY + timedelta(days=42), months=6)
-    Assessment.objects.filter(pk=done.pk).update(status=AssessmentStatus.COMPLETED, done_on=TODAY)
-    Assessment.objects.filter(pk=stopped.pk).update(status=AssessmentStatus.STOPPED, stopped_on=TODAY)
+    Assessment.objects.filter(pk=done.pk).update(status=AssessmentStatus.COMPLETED, done_on=TODAY, mode="phone")
+    Assessment.objects.filter(pk=stopped.pk).update(
+        status=AssessmentStatus.STOPPED, stopped_on=TODAY, stop_reason="withdrawal"
+    )
     services.sweep(TODAY)
     assert not Message.objects.filter(about__in=[f"assessment:{done.pk}", f"assessment:{stopped.pk}"]).exists()
 
@@ -113,7 +115,9 @@ def test_a_reminder_for_an_assessment_recorded_before_it_was_sent_is_cancelled(f
     assessment = window(family, TODAY, TODAY + timedelta(days=42))
     with time_machine.travel(TODAY.isoformat() + " 06:00 +01:00", tick=False):
         services.sweep()
-        Assessment.objects.filter(pk=assessment.pk).update(status=AssessmentStatus.COMPLETED, done_on=TODAY)
+        Assessment.objects.filter(pk=assessment.pk).update(
+            status=AssessmentStatus.COMPLETED, done_on=TODAY, mode="phone"
+        )
         deliver_all()
     message = Message.objects.get(about=f"assessment:{assessment.pk}")
     assert message.status == MessageStatus.CANCELLED

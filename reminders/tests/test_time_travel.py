@@ -53,9 +53,9 @@ def at(day: date, hour: int = 6, minute: int = 0, second: int = 0) -> datetime:
 
 
 def record(family, months: int, on: date) -> None:
-    """The assessor records the assessment as completed (the recording page is another branch's)."""
+    """The assessment recorded as completed (the row as the recording service leaves it)."""
     assessment = Assessment.objects.get(family=family, months=months)
-    assessment.status, assessment.done_on = AssessmentStatus.COMPLETED, on
+    assessment.status, assessment.done_on, assessment.mode = AssessmentStatus.COMPLETED, on, "home_visit"
     save_as(assessment, assessment.family.registered_by)
 
 

@@ -4,6 +4,7 @@ two workers make each reminder once, and the delivery sends it once (the beat, a
 The workers run in threads of this process with their own database connections (`transactional_db`: they see
 only what is committed), on a queue of this test's own (as tests/test_celery_worker.py)."""
 
+import time
 import uuid
 from datetime import timedelta
 
@@ -49,9 +50,13 @@ def test_two_beats_at_once_on_two_real_workers_make_and_send_each_reminder_once(
     ):
         sweeps = [celery_app.send_task(SWEEP["task"], kwargs=SWEEP["kwargs"], queue=queue) for _ in range(2)]
         made = [result.get(timeout=60) for result in sweeps]
-        deliveries = [celery_app.send_task("notifications.tasks.deliver_due", queue=queue) for _ in range(2)]
-        for result in deliveries:
-            result.get(timeout=60)
+        # Delivery keeps no result (notifications.tasks): wait until the outbox says sent.
+        for _ in range(2):
+            celery_app.send_task("notifications.tasks.deliver_due", queue=queue)
+        deadline = time.monotonic() + 60
+        while Message.objects.filter(status__in=[MessageStatus.PENDING, MessageStatus.SENDING]).exists():
+            assert time.monotonic() < deadline, "the workers did not deliver the reminder within 60 s"
+            time.sleep(0.2)
     reminder = Message.objects.get(about=f"assessment:{assessment.pk}")
     assert (reminder.kind, reminder.recipient, reminder.status) == (services.OPEN, carol, MessageStatus.SENT)
     assert sum(made) >= 1

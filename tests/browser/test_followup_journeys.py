@@ -1,7 +1,7 @@
-"""Follow-up journeys, clicked through in a real browser, in Norwegian and in English: an assessor opens the grid,
-finds an overdue assessment, books it, records it as completed (confirming the date outside its window) and sees
-its cell turn completed; a researcher is told on the randomise page that the baseline comes first, an assessor
-records it, and the researcher then randomises.
+"""Follow-up journeys, clicked through in a real browser, in Norwegian and in English: an assessor opens the grid, finds
+an overdue assessment (of which a reminder waits in the inbox), books it, records it as completed (confirming the
+date outside its window) and sees its cell turn completed and its reminder leave the inbox; a researcher is told on
+the randomise page that the baseline comes first, an assessor records it, and the researcher then randomises.
 
 Each grid cell and worklist row carries the assessment's stable id (`id="assessment-<pk>"`,
 `data-assessment-id`), for the reminders' journey to follow.
@@ -17,8 +17,11 @@ from playwright.sync_api import Page, expect
 from families.tests.factories import family_in_state
 from followups.models import Assessment, BlindingGuess
 from followups.states import State
+from notifications.models import Message, MessageStatus
+from notifications.services import message_deliver
 from randomization import lists
 from randomization.models import Allocation
+from reminders.services import MISSED, sweep
 from tests.browser.conftest import NORWEGIAN_BROWSER
 from tests.browser.test_enrolment_journeys import field
 from visits.tests.factories import days_back, randomised_family
@@ -49,17 +52,24 @@ def cell(page: Page, assessment: Assessment):
 def test_an_assessor_books_and_records_an_overdue_assessment_from_the_grid(
     open_page, log_in, oei, alice, carol, results_dir, language
 ):
-    # Randomised 150 days ago: the 3-month window closed about three weeks ago.
+    # Randomised 150 days ago; the 3-month window (moved by a schedule correction) closed yesterday, so this
+    # morning's sweep reminded the assessor that it was missed.
     with days_back(150):
         family = randomised_family(oei, researcher=alice)
-    three = Assessment.objects.get(family=family, months=3)
     today = timezone.localdate()
-    assert three.closes_on < today
+    Assessment.objects.filter(family=family, months=3).update(
+        opens_on=today - timedelta(days=43), target_on=today - timedelta(days=29), closes_on=today - timedelta(days=1)
+    )
+    three = Assessment.objects.get(family=family, months=3)
+    sweep(today)
+    reminder = Message.objects.get(about=f"assessment:{three.pk}", recipient=carol, kind=MISSED)
+    assert message_deliver(reminder.pk) == MessageStatus.SENT
 
     page = open_page(locale=BROWSERS[language])
     log_in(page, carol)
-    # The assessor's home is the worklist, where the overdue assessment waits.
+    # The assessor's home is the worklist, where the overdue assessment waits; the reminder is in the inbox.
     expect(page.get_by_role("heading", level=1)).to_have_text(say(language, "My worklist"))
+    expect(page.locator("[data-unread-count]")).to_have_text("1")
     expect(page.locator(f'[data-worklist="overdue"] [data-assessment-id="{three.pk}"]')).to_be_visible()
     page.get_by_role("link", name=say(language, "All follow-up assessments")).click()
 
@@ -104,6 +114,11 @@ def test_an_assessor_books_and_records_an_overdue_assessment_from_the_grid(
     expect(cell(page, three)).to_have_attribute("data-state", State.COMPLETED.value)
     expect(cell(page, three)).to_contain_text(say(language, State.COMPLETED.label))
     page.screenshot(path=results_dir / f"journey-followup-grid-completed-{language}.png", full_page=True)
+    # Its reminder has left the inbox: no unread count, and the inbox does not name the family.
+    expect(page.locator("[data-unread-count]")).to_have_count(0)
+    page.locator("[data-inbox-link]").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(say(language, "Inbox"))
+    expect(page.locator("main")).not_to_contain_text(family.study_id)
     recorded = Assessment.objects.get(pk=three.pk)
     assert (recorded.status, recorded.outside_window, recorded.mode) == ("completed", True, "home_visit")
     assert BlindingGuess.objects.get(assessment=recorded).guess == "dont_know"

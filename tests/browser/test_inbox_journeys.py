@@ -2,7 +2,8 @@
 reminder in the inbox, follows its link, and the count goes down; a user sets their e-mail address and the language
 of their messages; a data manager cancels a pending message in the send log.
 
-The reminder is of a kind the tests register (notifications/tests/factories.py), whose texts differ by language.
+The partner's reminder is the real one an assignment makes ("a new family"); the other messages are of kinds the
+tests register (notifications/tests/factories.py).
 Expected texts of the pages come from the catalogue with gettext: where a string has no Norwegian text yet, the page
 shows the English one, and so does gettext."""
 
@@ -13,10 +14,11 @@ from django.utils import translation
 from playwright.sync_api import Page, expect
 
 from notifications.models import Message, MessageStatus, Preference
-from notifications.tests.factories import BODY_MARKER, OTHER_KIND, send_message
+from notifications.tests.factories import OTHER_KIND, send_message
+from reminders.services import NEW_FAMILY
 from tests.browser.test_accessibility import expect_one_h1_main_and_language, unnamed_controls
 from trial.tests.factories import PASSWORD
-from visits.tests.factories import partner
+from visits.tests.factories import assigned_family, partner
 
 pytestmark = pytest.mark.browser
 
@@ -59,11 +61,14 @@ def expect_big_targets(page: Page, selector: str) -> None:
 
 
 @pytest.mark.parametrize("locale", list(LOCALES))
-def test_a_family_partner_reads_a_reminder_on_a_phone_and_the_count_goes_down(open_page, oei, locale):
+def test_a_family_partner_reads_a_reminder_on_a_phone_and_the_count_goes_down(open_page, oei, alice, locale):
     language = LOCALES[locale]
-    fiona = partner(oei, "fiona", first_name="Fiona", last_name="Fjell").user
+    fiona_profile = partner(oei, "fiona", first_name="Fiona", last_name="Fjell")
+    fiona = fiona_profile.user
     older = send_message(fiona, study_id="OEI-003", site=oei, kind=OTHER_KIND.code)
-    reminder = send_message(fiona, study_id="OEI-007", site=oei)
+    # A real message: assigning a family tells its Family Partner (reminders.events), in the assignment's transaction.
+    family = assigned_family(oei, researcher=alice, to=fiona_profile)
+    reminder = Message.objects.get(recipient=fiona, kind=NEW_FAMILY)
     Message.objects.filter(pk=older.pk).update(created_at=reminder.created_at.replace(year=2025))
     phone = open_page(locale=locale, viewport=PHONE, is_mobile=True, has_touch=True)
     log_in(phone, "fiona")
@@ -83,7 +88,7 @@ def test_a_family_partner_reads_a_reminder_on_a_phone_and_the_count_goes_down(op
     expect(phone.get_by_role("heading", level=1)).to_have_text(in_language(language, "Inbox"))
     expect_accessible(phone, language, "inbox")
     expect_big_targets(phone, "main :is(a.inbox-item, button)")
-    subject = "Påminnelse om OEI-007" if language == "nb" else "Reminder about OEI-007"
+    subject = in_language(language, "A new family for you")
     items = phone.locator("[data-inbox] > li")
     expect(items).to_have_count(2)
     expect(items.first).to_contain_text(subject)  # the newest first
@@ -91,13 +96,15 @@ def test_a_family_partner_reads_a_reminder_on_a_phone_and_the_count_goes_down(op
     tap(phone, phone.get_by_role("link", name=re.compile(re.escape(subject))))
 
     expect(phone.get_by_role("heading", level=1)).to_have_text(subject)
-    expect(phone.locator("[data-message-body]")).to_contain_text(BODY_MARKER)
+    # The study ID and the site, never a name (the partner may see the family's name, but mail is not the place).
+    expect(phone.locator("[data-message-body]")).to_contain_text(f"{family.study_id} ({oei.code})")
+    expect(phone.locator("[data-message-body]")).not_to_contain_text("Fjell")
     expect_accessible(phone, language, "message")
     expect_big_targets(phone, "main :is(a.btn, button)")
     expect(phone.locator("[data-unread-count]")).to_have_text("1")
     tap(phone, phone.get_by_role("link", name=in_language(language, "Go to the page")))
 
-    expect(phone).to_have_url(re.compile(r"/partner/$"))
+    expect(phone).to_have_url(re.compile(rf"/partner/families/{family.study_id}/$"))
     expect(phone.locator("[data-unread-count]")).to_have_text("1")
     tap(phone, phone.locator("[data-inbox-link]"))
     expect(phone.locator("[data-unread]")).to_have_count(1)
