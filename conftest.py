@@ -162,3 +162,17 @@ def _default_language():
 hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
 if IN_CI:
     hypothesis_settings.load_profile("ci")
+
+
+@pytest.fixture
+def eager_celery(monkeypatch):
+    """Celery runs tasks within the test (the delivery of a message after its commit), for this test only.
+
+    Celery reads Django's settings once, when its configuration is first used, and keeps them: setting
+    CELERY_TASK_ALWAYS_EAGER through pytest-django's `settings` leaked eagerness into every later test when it happened
+    to be the first use (and the fault tests' real workers then never saw a message). The app's own configuration is
+    changed here and restored after the test."""
+    from trial.celery import app
+
+    monkeypatch.setitem(app.conf, "task_always_eager", True)
+    return app

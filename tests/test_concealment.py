@@ -102,8 +102,7 @@ def test_it_logs_no_arm_and_no_seed_while_generating_even_with_sql_logging_on(de
 
 
 @pytest.mark.django_db(transaction=True)  # the alert is queued when its claim commits
-def test_it_tells_the_data_managers_about_an_empty_list_without_names_or_arms(oei, alice, dina, settings):
-    settings.CELERY_TASK_ALWAYS_EAGER = True
+def test_it_tells_the_data_managers_about_an_empty_list_without_names_or_arms(oei, alice, dina, eager_celery):
     dina.email = "dina@example.org"
     dina.save()
     allocation_list = lists.allocation_list_generate(site=oei, generated_by=dina)

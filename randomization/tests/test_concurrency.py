@@ -151,9 +151,9 @@ def wait_until_transactions_wait_for_a_lock(count: int) -> None:
 
 
 def test_it_gives_families_waiting_while_the_list_grows_its_last_entry_and_the_first_new_one(
-    transactional_db, postgres, settings, oei, dina, alice
+    transactional_db, postgres, eager_celery, oei, dina, alice
 ):
-    settings.CELERY_TASK_ALWAYS_EAGER = True  # the low-stock alert is sent, not queued
+    # the low-stock alert is sent, not queued
     oei.expected_recruitment = 1
     oei.save()
     allocation_list = allocation_list_for(oei, by=dina, block_sizes=[2])
@@ -195,9 +195,9 @@ def test_it_gives_families_waiting_while_the_list_grows_its_last_entry_and_the_f
 
 
 def test_it_randomises_a_family_that_arrives_while_a_used_up_list_is_being_extended(
-    transactional_db, postgres, settings, oei, dina, alice
+    transactional_db, postgres, eager_celery, oei, dina, alice
 ):
-    settings.CELERY_TASK_ALWAYS_EAGER = True  # the alerts are sent, not queued
+    # the alerts are sent, not queued
     oei.expected_recruitment = 1
     oei.save()
     allocation_list = allocation_list_for(oei, by=dina, block_sizes=[2])
@@ -258,9 +258,9 @@ def test_it_finds_nothing_wrong_verifying_a_list_while_researchers_randomise_fro
 
 
 def test_it_refuses_a_randomisation_that_waited_for_the_list_while_a_verification_stopped_it(
-    transactional_db, postgres, settings, oei, dina, alice
+    transactional_db, postgres, eager_celery, oei, dina, alice
 ):
-    settings.CELERY_TASK_ALWAYS_EAGER = True  # the data managers' alert is sent, not queued
+    # the data managers' alert is sent, not queued
     allocation_list = allocation_list_for(oei, by=dina)
     entry = AllocationEntry.objects.get(allocation_list=allocation_list, position=5)
     with trigger_off("randomization_allocationentry"):

@@ -35,9 +35,8 @@ ARM_WORDS = (sequence.INTERVENTION, sequence.CONTROL)
 
 
 @pytest.fixture(autouse=True)
-def tasks_run_at_once(settings):
-    """Celery reads Django's settings (namespace CELERY): the alerts are sent within the test, not queued."""
-    settings.CELERY_TASK_ALWAYS_EAGER = True
+def tasks_run_at_once(eager_celery):
+    """The alerts are sent within the test, not queued."""
 
 
 @pytest.fixture

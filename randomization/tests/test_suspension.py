@@ -27,8 +27,8 @@ FLIPPED = {sequence.INTERVENTION: sequence.CONTROL, sequence.CONTROL: sequence.I
 
 
 @pytest.fixture(autouse=True)
-def alerts_sent_at_once(settings):
-    settings.CELERY_TASK_ALWAYS_EAGER = True
+def alerts_sent_at_once(eager_celery):
+    pass
 
 
 @pytest.fixture

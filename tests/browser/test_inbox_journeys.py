@@ -84,9 +84,7 @@ def test_a_family_partner_reads_a_reminder_on_a_phone_and_the_count_goes_down(op
     expect(inbox_link.locator("[data-unread-count]")).to_have_text("2")
     expect_big_targets(phone, "[data-inbox-link]")
     expect(inbox_link).to_have_accessible_name(
-        re.compile(
-            rf"{re.escape(in_language(language, 'Inbox'))}\s*2\s*{re.escape(unread_messages(language, 2))}"
-        )
+        re.compile(rf"{re.escape(in_language(language, 'Inbox'))}\s*2\s*{re.escape(unread_messages(language, 2))}")
     )
     tap(phone, inbox_link)
 
