@@ -1,13 +1,12 @@
 """PostgreSQL: sweeps running at the same moment (two beats, two workers, a cron job beside the beat) never make a
 reminder twice, and none of them fails."""
 
-import threading
 from datetime import date, timedelta
 
 import pytest
-from django.db import connection
 
 from families.tests.factories import family_in_state
+from families.tests.test_concurrency import run_together
 from followups.models import Assessment
 from notifications.models import Message
 from reminders import services
@@ -16,31 +15,7 @@ from trial.roles import Role
 
 pytestmark = pytest.mark.postgres
 
-THREAD_TIMEOUT = 60
 DAY = date(2027, 3, 10)
-
-
-def run_together(count: int, work) -> tuple[list, list]:
-    barrier = threading.Barrier(count)
-    results: list = [None] * count
-    errors: list = [None] * count
-
-    def thread_main(i: int) -> None:
-        try:
-            barrier.wait(timeout=THREAD_TIMEOUT)
-            results[i] = work(i)
-        except Exception as error:  # the test inspects every thread's outcome
-            errors[i] = error
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=thread_main, args=(i,), daemon=True) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=THREAD_TIMEOUT)
-    assert not any(thread.is_alive() for thread in threads), "a thread is stuck (deadlock?)"
-    return results, errors
 
 
 def test_sweeps_at_the_same_moment_make_each_reminder_once(transactional_db, postgres, oei, alice):
