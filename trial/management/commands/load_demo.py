@@ -55,7 +55,9 @@ class Command(BaseCommand):
         for username, full_name, roles, site_codes in DEMO_USERS:
             password = secrets.token_urlsafe(9)
             first, last = full_name.split(" ", 1)
-            user = User.objects.create_user(username, password=password, first_name=first, last_name=last)
+            # An address on the reserved domain example.org, so that the demo's messages go out as mail files too.
+            email = f"{username}@example.org"
+            user = User.objects.create_user(username, email, password, first_name=first, last_name=last)
             if Role.ADMINISTRATOR in roles:
                 user.is_staff = user.is_superuser = True
             if Role.DATA_MANAGER in roles:
