@@ -16,6 +16,7 @@ from django.utils.translation import gettext as _
 
 from notifications.kinds import get_kind
 from notifications.models import Language, Message, MessageStatus, Preference
+from notifications.selectors import can_manage
 from trial.models import Site
 from trial.roles import User
 
@@ -99,8 +100,16 @@ def message_mark_read(*, message: Message, user: User) -> None:
     Message.objects.filter(pk=message.pk, read_at__isnull=True).update(read_at=timezone.now())
 
 
+def _require_manager(user: Account, message: Message) -> None:
+    """Cancel and retry are for data managers (any message) and researchers (their sites' messages): the service
+    refuses anyone else, whichever page or command calls it."""
+    if not can_manage(user, message):
+        raise PermissionDenied
+
+
 def message_cancel(*, message: Message, cancelled_by: User, reason: str) -> Message:
     """Stop a message that was not sent yet; a sent message cannot be cancelled."""
+    _require_manager(cancelled_by, message)
     reason = reason.strip()
     if not reason:
         raise ValidationError({"reason": _("Give the reason for cancelling the message.")})
@@ -227,6 +236,7 @@ def message_retry(*, message: Message, retried_by: Account) -> Message:
     from trial.events import record_event
     from trial.models import EventKind
 
+    _require_manager(retried_by, message)
     with transaction.atomic():
         updated = Message.objects.filter(pk=message.pk, status=MessageStatus.FAILED).update(
             status=MessageStatus.PENDING, attempts=0, next_attempt_at=None, claimed_at=None

@@ -456,3 +456,23 @@ def test_an_assessor_sees_only_their_own_messages_never_one_that_names_an_arm(cl
     for other in (receipt, to_researcher):
         assert client.get(message_url(other)).status_code == 404
         assert client.get(cancel_url(other)).status_code == 404
+
+
+@pytest.mark.parametrize("who", ["paula", "frank", "bob"])
+def test_the_services_themselves_refuse_to_cancel_or_retry_for_anyone_but_a_manager(request, who, frank, oei):
+    """The rule lives in the service, not only in the view: the PI, the recipient and a researcher of another site."""
+    from django.core.exceptions import PermissionDenied
+
+    from notifications import services
+
+    user = request.getfixturevalue(who)
+    pending = send_message(frank, study_id="OEI-011", site=oei)
+    failed = send_message(frank, study_id="OEI-012", site=oei, status=MessageStatus.FAILED)
+    with pytest.raises(PermissionDenied):
+        services.message_cancel(message=pending, cancelled_by=user, reason="Not mine to stop")
+    with pytest.raises(PermissionDenied):
+        services.message_retry(message=failed, retried_by=user)
+    assert [m.status for m in Message.objects.filter(pk__in=[pending.pk, failed.pk]).order_by("pk")] == [
+        MessageStatus.PENDING,
+        MessageStatus.FAILED,
+    ]
