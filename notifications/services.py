@@ -100,7 +100,7 @@ def message_mark_read(*, message: Message, user: User) -> None:
     Message.objects.filter(pk=message.pk, read_at__isnull=True).update(read_at=timezone.now())
 
 
-def _require_manager(user: Account, message: Message) -> None:
+def _require_manager(user: User, message: Message) -> None:
     """Cancel and retry are for data managers (any message) and researchers (their sites' messages): the service
     refuses anyone else, whichever page or command calls it."""
     if not can_manage(user, message):
