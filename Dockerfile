@@ -15,6 +15,11 @@ RUN groupadd --system --gid 10001 trial \
 
 WORKDIR /app
 
+# WeasyPrint (the report's PDF) draws text with Pango; DejaVu gives it the Norwegian letters.
+RUN apt-get update \
+    && apt-get install --yes --no-install-recommends libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core \
+    && rm -rf /var/lib/apt/lists/*
+
 # Runtime dependencies only (not requirements-dev.txt); every wheel needed is prebuilt, so no compiler.
 COPY requirements.txt .
 RUN pip install --requirement requirements.txt

@@ -9,6 +9,14 @@ from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
 
+class RecruitmentState(models.TextChoices):
+    """Whether a site takes new families: researchers see it, the feasibility report counts months open."""
+
+    OPEN = "open", _("Open")
+    PAUSED = "paused", _("Paused")
+    CLOSED = "closed", _("Closed")
+
+
 class Site(models.Model):
     """A recruiting municipality: one stratum of the randomisation and one scope of access."""
 
@@ -25,6 +33,11 @@ class Site(models.Model):
     # The last study number handed out at this site. Registration locks this row and increments it,
     # so numbers are gapless and unique even when researchers register at the same moment.
     last_family_number = models.PositiveIntegerField(_("last family number"), default=0, editable=False)
+    # Changed with a reason (history keeps every state with its date and reason: the report's months open).
+    recruitment_state = models.CharField(
+        _("recruitment"), max_length=8, choices=RecruitmentState.choices, default=RecruitmentState.OPEN
+    )
+    recruitment_state_reason = models.TextField(_("reason for the recruitment state"), blank=True)
     members = models.ManyToManyField(
         settings.AUTH_USER_MODEL, related_name="trial_sites", blank=True, verbose_name=_("members")
     )
@@ -201,6 +214,12 @@ class TrialSettings(models.Model):
     progression_recruitment_amber = models.PositiveSmallIntegerField(
         _("recruitment: amber from (% of target)"), default=50, validators=[MaxValueValidator(100)]
     )
+    progression_consent_green = models.PositiveSmallIntegerField(
+        _("consent: green from (% of eligible families)"), default=70, validators=[MaxValueValidator(100)]
+    )
+    progression_consent_amber = models.PositiveSmallIntegerField(
+        _("consent: amber from (% of eligible families)"), default=50, validators=[MaxValueValidator(100)]
+    )
     progression_retention_green = models.PositiveSmallIntegerField(
         _("retention: green from (%)"), default=80, validators=[MaxValueValidator(100)]
     )
@@ -261,7 +280,7 @@ class TrialSettings(models.Model):
             errors["allocation_block_sizes"] = _(
                 "Give block sizes between 2 and 20, each a multiple of the ratio's sum (%(unit)s), for example 2, 4, 6."
             ) % {"unit": unit}
-        for name in ("recruitment", "retention", "adherence"):
+        for name in ("recruitment", "consent", "retention", "adherence"):
             if getattr(self, f"progression_{name}_amber") > getattr(self, f"progression_{name}_green"):
                 errors[f"progression_{name}_amber"] = _("Amber must not be above green.")
         if errors:
@@ -341,6 +360,8 @@ TRIAL_SETTINGS_GROUPS: list[tuple[str | Promise, list[str]]] = [
         [
             "progression_recruitment_green",
             "progression_recruitment_amber",
+            "progression_consent_green",
+            "progression_consent_amber",
             "progression_retention_green",
             "progression_retention_amber",
             "progression_adherence_green",
@@ -360,6 +381,9 @@ class EventKind(models.TextChoices):
     PROFILE_CHANGED = "profile_changed", _("Own e-mail address or message language changed")
     MESSAGE_RETRIED = "message_retried", _("Failed message sent again")
     CONTACT_DETAILS_VIEWED = "contact_details_viewed", _("Contact details viewed for booking an assessment")
+    REPORT_DOWNLOADED = "report_downloaded", _("Feasibility report downloaded")
+    DATASET_DOWNLOADED = "dataset_downloaded", _("Analysis dataset downloaded")
+    AUDIT_LOG_EXPORTED = "audit_log_exported", _("Audit log exported")
 
 
 class AuditEvent(models.Model):

@@ -107,6 +107,7 @@ INSTALLED_APPS = [
     "visits",
     "followups",
     "reminders",
+    "reports",
 ]
 
 MIDDLEWARE = [

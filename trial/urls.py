@@ -23,5 +23,6 @@ urlpatterns = [
     path("", include("visits.urls")),
     path("", include("notifications.urls")),
     path("followups/", include("followups.urls")),
+    path("reports/", include("reports.urls")),
     path("admin/", admin.site.urls),
 ]
