@@ -405,6 +405,10 @@ PAGES: dict[str, Page] = {
             others=NOT_FOUND, assessor_of_site=TO_FAMILY, researcher_of_site=FORBIDDEN, principal_investigator=FORBIDDEN
         ),
     ),
+    # ---- reports: the feasibility report (reports/report_pages.py) ----
+    # ---- reports: the analysis datasets (reports/dataset_pages.py) ----
+    # ---- reports: the audit log (reports/audit_pages.py) ----
+    # ---- trial: sites' recruitment state ----
 }
 
 # Checked by their own tests below: the admin guards itself (staff status and model permissions),

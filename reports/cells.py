@@ -1,0 +1,13 @@
+"""One rule for every cell a spreadsheet program may open (CSV, Excel): text that would start a formula is made
+inert. OWASP's advice for CSV injection: a cell starting with = + - @, a tab or a carriage return gets a leading
+apostrophe, so that Excel, LibreOffice and Google Sheets show it as text. Numbers and dates are never touched
+(a negative number is a number, not a formula)."""
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_cell(value):
+    """`value` as it may be written to a spreadsheet cell."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
