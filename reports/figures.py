@@ -72,6 +72,7 @@ from reports.tables import (
 )
 from trial.dates import add_months, today
 from trial.models import RecruitmentState, Site, TrialSettings
+from trial.roles import display_name
 from visits import selectors as visit_selectors
 from visits.models import Assignment, Contact, ContactKind, Element, InterventionPeriod, PartnerProfile
 
@@ -746,33 +747,32 @@ def _range_months(filters: ReportFilters, sites: list[Site], on: date) -> list[d
 
 
 def _open_days(site_ids: list[int], months: list[date], on: date) -> dict[tuple[int, date], int]:
-    """{(site id, month): days the site's recruitment was open in that month}, from the Site's history (up to
-    yesterday: today is not over). Before its first history record a site counts in the state of that record; a
-    site without history in its current state."""
+    """{(site id, month): days the site's recruitment was open in that month}, from the Site's history, up to
+    yesterday (today is not over). A change takes effect on its day in Norway. Before a site's first history record
+    its state is that record's when the record is the site's creation, else open (the model's default: sites seeded
+    by a migration have no creation record); a site without any history is in its current state throughout."""
     if not months:
         return {}
     zone = _zone()
     first_day = months[0]
     last_day = min(add_months(months[-1], 1) - timedelta(days=1), on - timedelta(days=1))
-    changes: dict[int, list[tuple[date, str]]] = defaultdict(list)
-    for site_id, at, state in (
-        Site.history.filter(id__in=site_ids)
-        .order_by("id", "history_date", "history_id")
-        .values_list("id", "history_date", "recruitment_state")
-    ):
-        changes[site_id].append((at.astimezone(zone).date(), state))
+    timelines: dict[int, list[tuple[date, str]]] = defaultdict(list)
+    history = Site.history.filter(id__in=site_ids).order_by("id", "history_date", "history_id")
+    for site_id, at, kind, state in history.values_list("id", "history_date", "history_type", "recruitment_state"):
+        if not timelines[site_id]:
+            timelines[site_id].append((date.min, state if kind == "+" else RecruitmentState.OPEN.value))
+        timelines[site_id].append((at.astimezone(zone).date(), state))
     current = dict(Site.objects.filter(pk__in=site_ids).values_list("pk", "recruitment_state"))
     days: dict[tuple[int, date], int] = defaultdict(int)
     for site_id in site_ids:
-        timeline = changes.get(site_id) or [(date.min, current[site_id])]
-        # The state on a day is the last change on or before it (the first record's state before it).
+        timeline = timelines.get(site_id) or [(date.min, current[site_id])]
+        # The state on a day is that of the last change on or before it.
         index = 0
         day = first_day
         while day <= last_day:
             while index + 1 < len(timeline) and timeline[index + 1][0] <= day:
                 index += 1
-            state = timeline[index][1]
-            if state == RecruitmentState.OPEN:
+            if timeline[index][1] == RecruitmentState.OPEN:
                 days[(site_id, _month(day))] += 1
             day += timedelta(days=1)
     return days
@@ -1201,7 +1201,7 @@ def _threshold_changes() -> tuple[list[ThresholdChange], Table]:
                                 old=old,
                                 new=new,
                                 changed_at=record.history_date,
-                                changed_by=(user.get_full_name() or user.get_username()) if user else "",
+                                changed_by=display_name(user) if user else "",
                                 reason=record.history_change_reason or "",
                             )
                         )
