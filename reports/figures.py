@@ -383,10 +383,11 @@ def _build_report(filters: ReportFilters, *, now: datetime | None = None) -> Rep
     flow, flow_table, checks_table = _flow(kinds, a_kinds, time_points)
     eligibility_table, consent_table, consent_counts = _eligibility_and_consent(kinds)
     retention_table, retention_counts = _retention(a_kinds, time_points)
-    recruitment, month_table, site_table = _recruitment(filters, sites, trial_settings, on)
+    months = _range_months(filters, sites, on)
+    recruitment, month_table, site_table = _recruitment(months, sites, trial_settings, on)
     adherence_table, adherence_counts = _adherence(families, trial_settings, on)
     contacts_kind_table, contacts_element_table = _contacts(families)
-    caseload_table = _caseload(filters, sites, on)
+    caseload_table = _caseload(months, sites, on)
     withdrawals_table = _withdrawals(kinds)
     blinding, blinding_table = _blinding(families)
     progression, progression_table = _progression(
@@ -818,9 +819,8 @@ def _month_length(month: date) -> int:
 
 
 def _recruitment(
-    filters: ReportFilters, sites: list[Site], trial_settings: TrialSettings, on: date
+    months: list[date], sites: list[Site], trial_settings: TrialSettings, on: date
 ) -> tuple[list[MonthCount], Table, Table]:
-    months = _range_months(filters, sites, on)
     zone = _zone()
     counts: Counter = Counter()
     if months:
@@ -983,11 +983,10 @@ def _contacts(families: QuerySet[Family]) -> tuple[Table, Table]:
     )
 
 
-def _caseload(filters: ReportFilters, sites: list[Site], on: date) -> Table:
+def _caseload(months: list[date], sites: list[Site], on: date) -> Table:
     """Per month: the families with a Family Partner at the month's end (or today) against the capacity of the
     partners active now whose profile existed by then (partners' capacity and status as they are now: an
     approximation, docs/decisions.md)."""
-    months = _range_months(filters, sites, on)
     ends = [min(add_months(month, 1) - timedelta(days=1), on) for month in months]
     site_ids = [s.pk for s in sites]
     assigned = {}
