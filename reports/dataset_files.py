@@ -160,7 +160,9 @@ def statistical_file(dataset: Dataset, file_format: str, *, note: str) -> bytes:
         else:
             frame[variable.name] = pd.Series(["" if value is None else str(value) for value in values], dtype="object")
     data = pd.DataFrame(frame, columns=[variable.name for variable in dataset.variables])
-    labels = {variable.name: str(variable.label)[:STATA_LABEL_LENGTH] for variable in dataset.variables}
+    labels: dict[str, str | None] = {
+        variable.name: str(variable.label)[:STATA_LABEL_LENGTH] for variable in dataset.variables
+    }
     handle, path = tempfile.mkstemp(suffix=f".{file_format}")
     os.close(handle)
     try:

@@ -2,6 +2,8 @@
 a site, and download; the codebook below. For data managers and the PI (every site); anyone blinded gets no arm,
 no dose, no guesses and no contacts (reports/datasets.py). Every download is an audit event."""
 
+from typing import cast
+
 from django import forms
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse, StreamingHttpResponse
@@ -52,8 +54,10 @@ class DatasetForm(forms.Form):
     def __init__(self, *args, user: User, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.blinded = is_blinded(user)
-        self.fields["dataset"].choices = [(key, DATASET_TITLES[key]) for key in dataset_keys(blinded=False)]
-        self.fields["site"].queryset = sites_for(user, *DATASET_ROLES).order_by("code")
+        cast(forms.ChoiceField, self.fields["dataset"]).choices = [
+            (key, DATASET_TITLES[key]) for key in dataset_keys(blinded=False)
+        ]
+        cast(forms.ModelChoiceField, self.fields["site"]).queryset = sites_for(user, *DATASET_ROLES).order_by("code")
         self.fields["shifted"].help_text = _(
             "Every date of a family moves the same number of days earlier (between %(min)s and %(max)s, drawn once "
             "per family and kept, so that datasets still join); families move by different numbers of days."

@@ -17,9 +17,10 @@ dose, no guess, and no contacts: the row builders do not even read them then.
 
 import secrets
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from typing import Any
 
 from django.db.models import Count
 from django.utils.translation import gettext_lazy as _
@@ -342,9 +343,9 @@ def _site_codes() -> dict[int, str]:
     return dict(Site.objects.values_list("pk", "code"))
 
 
-def _latest_by_family(rows: Iterable[dict]) -> tuple[dict[int, dict], dict[int, int]]:
+def _latest_by_family(rows: Iterable[Mapping[str, Any]]) -> tuple[dict[int, Mapping[str, Any]], dict[int, int]]:
     """The last row of each family (rows ordered oldest first) and each family's number of rows."""
-    latest: dict[int, dict] = {}
+    latest: dict[int, Mapping[str, Any]] = {}
     counts: dict[int, int] = defaultdict(int)
     for row in rows:
         latest[row["family_id"]] = row
@@ -445,8 +446,8 @@ def _family_rows(scope: ExportScope, variables: list[Variable], months: list[int
         for family_id, year in Parent.objects.filter(family_id__in=ids).values_list("family_id", "birth_year"):
             parent_years[family_id].append(year)
         birth_dates: dict[int, list[date]] = defaultdict(list)
-        for family_id, born in Child.objects.filter(family_id__in=ids).values_list("family_id", "birth_date"):
-            birth_dates[family_id].append(born)
+        for family_id, birth_date in Child.objects.filter(family_id__in=ids).values_list("family_id", "birth_date"):
+            birth_dates[family_id].append(birth_date)
         assessments: dict[tuple[int, int], tuple[str, date | None]] = {
             (family_id, month): (status, done_on)
             for family_id, month, status, done_on in Assessment.objects.filter(family_id__in=ids).values_list(
