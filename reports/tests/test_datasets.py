@@ -496,6 +496,9 @@ def test_anonymous_visitors_are_sent_to_sign_in(client):
         {"dataset": "families", "file_format": "csv", "values": "maybe"},
         {"dataset": "families", "file_format": "csv", "values": "codes", "site": "99999"},
         {"dataset": "families", "file_format": "csv", "values": "codes", "site": "x\x00"},
+        {"dataset": "families", "file_format": "csv", "values": "codes", "site": "9" * 40},
+        {"dataset": "families", "file_format": "csv", "values": "codes", "site": "\u00b2"},
+        {"dataset": "families\x00", "file_format": "dta", "values": "codes"},
         {"dataset": "families"},
     ],
 )
