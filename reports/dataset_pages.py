@@ -54,23 +54,19 @@ class DatasetForm(forms.Form):
     def __init__(self, *args, user: User, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.blinded = is_blinded(user)
-        cast(forms.ChoiceField, self.fields["dataset"]).choices = [
-            (key, DATASET_TITLES[key]) for key in dataset_keys(blinded=False)
-        ]
+        dataset = cast(forms.ChoiceField, self.fields["dataset"])
+        dataset.choices = [(key, DATASET_TITLES[key]) for key in dataset_keys(blinded=self.blinded)]
+        if self.blinded:
+            # Contacts exist only for intervention families: they would reveal the arm.
+            dataset.error_messages["invalid_choice"] = _(
+                "Choose a dataset from the list. The contacts dataset reveals the arm: it is not available to "
+                "someone who is blinded."
+            )
         cast(forms.ModelChoiceField, self.fields["site"]).queryset = sites_for(user, *DATASET_ROLES).order_by("code")
         self.fields["shifted"].help_text = _(
             "Every date of a family moves the same number of days earlier (between %(min)s and %(max)s, drawn once "
             "per family and kept, so that datasets still join); families move by different numbers of days."
         ) % {"min": MIN_SHIFT_DAYS, "max": MAX_SHIFT_DAYS}
-
-    def clean_dataset(self) -> str:
-        dataset = self.cleaned_data["dataset"]
-        if dataset not in dataset_keys(blinded=self.blinded):
-            # Contacts exist only for intervention families: they would reveal the arm.
-            raise forms.ValidationError(
-                _("The contacts dataset reveals the arm: it is not available to someone who is blinded.")
-            )
-        return dataset
 
 
 def _file_name(key: str, *, file_format: str, site: Site | None, shifted: bool, labels: bool) -> str:

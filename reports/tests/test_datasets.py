@@ -19,6 +19,7 @@ from families.tests.factories import consent_family, days_ago, screen_family
 from followups import services as followup_services
 from followups.models import Assessment
 from followups.tests.factories import record, site_assessor
+from randomization import services as randomisation
 from randomization.models import Arm
 from reports import dataset_files
 from reports.datasets import (
@@ -53,6 +54,7 @@ FREE_TEXT = [
     "CONTACT-NOTES-SECRET",
     "VOID-REASON-SECRET",
     "END-DETAILS-SECRET",
+    "IN-ERROR-REASON-SECRET",
 ]
 INJECTION = '=HYPERLINK("http://evil.example","x")'
 
@@ -164,6 +166,9 @@ def small_trial(oei, lar, alice, bob, dina, trial_settings):
         details=FREE_TEXT[4],
         recorded_by=assessor,
         token=uuid.uuid4(),
+    )
+    randomisation.allocation_annotate(
+        allocation=families["control"].allocation, reason=FREE_TEXT[8], annotated_by=alice
     )
     families["larvik"] = register(lar, bob)
     return {name: Family.objects.get(pk=family.pk) for name, family in families.items()}
@@ -466,6 +471,7 @@ def test_a_blinded_data_manager_gets_no_arm_dose_guess_nor_contacts(client, blin
     refused = client.get(URL, {"dataset": "contacts", "file_format": "csv", "values": "codes"})
     assert refused.status_code == 200 and "Content-Disposition" not in refused
     assert "reveals the arm" in refused.content.decode()
+    assert 'value="contacts"' not in client.get(URL).content.decode()  # not offered
     page = client.get(URL).content.decode()
     assert "<code>arm</code>" not in page and "<code>contacts</code>" not in page
 
