@@ -6,7 +6,7 @@ its codebook, so that the two can never disagree.
 - `contacts`: one row per Family Partner contact (long); only intervention families have contacts, so the dataset
   reveals the arm and follows the arm's rule.
 
-Rows hold raw codes (the database's choice values, 0/1 flags, dates, numbers); the renderers (`reports.exports`)
+Rows hold raw codes (the database's choice values, 0/1 flags, dates, numbers); the renderers (`reports.dataset_files`)
 turn codes into labels or integer codes with value labels. Rows are made chunk by chunk (CHUNK families at a time,
 a constant number of queries per chunk), so that a streamed CSV holds one chunk in memory whatever the trial's size.
 

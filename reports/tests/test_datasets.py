@@ -21,7 +21,6 @@ from followups.models import Assessment
 from followups.tests.factories import record, site_assessor
 from randomization import services as randomisation
 from randomization.models import Arm
-from reports import dataset_files
 from reports.datasets import (
     ASSESSMENTS,
     CONTACTS,
@@ -625,4 +624,9 @@ def test_the_settings_schedule_makes_the_wide_columns(client, dina, small_trial)
     ]
 
 
-__all__ = ["dataset_files"]
+def test_the_builder_itself_refuses_contacts_and_arm_columns_to_a_blinded_scope(db):
+    blinded = ExportScope(site_ids=None, blinded=True)
+    with pytest.raises(PermissionError):
+        build_dataset(CONTACTS, blinded)
+    for key in (FAMILIES, ASSESSMENTS):
+        assert not [variable.name for variable in build_dataset(key, blinded).variables if variable.reveals_arm]
