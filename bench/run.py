@@ -24,6 +24,8 @@ each with a household, a screening and most with consent), then measures:
   (50,000 assessments), its time and queries;
 - the feasibility report's figures (PostgreSQL only; bench/report.py): 10,000 randomised families, 50,000
   assessments and 500,000 contacts at three sites of their own, beside one hand-written SQL query of the flow.
+- the families dataset streamed as CSV (PostgreSQL only; bench/dataset_export.py) at 2,500, 5,000 and 10,000
+  families: time, rows, queries and peak Python memory.
 Times are wall-clock on this machine; nothing here is asserted.
 """
 
@@ -712,6 +714,9 @@ def main() -> None:
         from bench.reminder_sweep import benchmark_reminder_sweep
 
         reminder_lines = benchmark_reminder_sweep()
+        from bench.dataset_export import benchmark_dataset_export
+
+        dataset_lines = benchmark_dataset_export()
     from bench.followups_grid import benchmark_followups_grid
 
     followups_rows, followups_summary = benchmark_followups_grid()
@@ -762,6 +767,9 @@ def main() -> None:
         print(line)
     print()
     for line in reminder_lines:
+        print(line)
+    print()
+    for line in dataset_lines:
         print(line)
     print()
 
