@@ -178,7 +178,7 @@ def family_kinds(families: QuerySet[Family]) -> list[FamilyKind]:
             FamilyKind(
                 screened=screening is not None,
                 eligible=screening["eligible"] if screening else None,
-                failed=tuple(screening["failed"] or ()) if screening else (),
+                failed=tuple(_json_list(screening["failed"])) if screening else (),
                 decision=consent["decision"] if consent else None,
                 decline_reason=(consent["reason"] or None) if consent else None,
                 arm=row["arm"],
@@ -198,6 +198,13 @@ def _fact(value: object) -> dict | None:
     if value is None:
         return None
     return json.loads(value) if isinstance(value, str) else dict(value)  # type: ignore[call-overload]
+
+
+def _json_list(value: object) -> list:
+    """A JSON list inside a JSON object from a subquery: PostgreSQL nests it, SQLite nests the column's text."""
+    if isinstance(value, str):
+        value = json.loads(value)
+    return list(value or [])  # type: ignore[call-overload]
 
 
 # The branches of the flow before randomisation, in the order a family is sorted into them.

@@ -6,15 +6,14 @@ assigned to them now. Every read here takes a fixed number of queries, however m
 hours come from the daily totals (ContactDay), summed per ISO week.
 """
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from django.contrib.auth.models import User as AuthUser
-from django.db import connection
 from django.db.models import Count, Max, OuterRef, QuerySet, Subquery, Sum
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, TruncWeek
 from django.utils import timezone
 
 from families.models import Family, FamilyStatus
@@ -525,45 +524,56 @@ def week_totals(families: QuerySet[Family], shown: list[weeks.Week]) -> list[Wee
 # --- Set-based reads for the feasibility report ---------------------------------------------------------------
 
 
-# Weeks are counted as whole weeks since a Monday long before any trial: (day - EPOCH_MONDAY) / 7 is a day's week
-# number, plain integer arithmetic on dates (no time zone, no EXTRACT per row).
-EPOCH_MONDAY = date(1970, 1, 5)
-
-
 def family_week_counts(families: QuerySet[Family], *, before: date) -> list[tuple[int, int, int]]:
     """The intervention weeks of `families` that ended before `before`, grouped: [(days of the week within the
-    intervention, quarter-hours logged in the week, number of family-weeks)]. One query that returns a few hundred
-    rows however many families: the caller prorates the target for the days (`expected_quarters`'s rule) and
-    judges each group. A week's quarter-hours are its daily totals summed, as on the families-by-weeks page."""
-    cohort_sql, cohort_params = families.order_by().values("pk").query.sql_with_params()
-    epoch, last = EPOCH_MONDAY, before - timedelta(days=1)
-    # The cohort is named twice (no shared CTE) so that the planner sees the real tables on both sides of the join.
-    sql = f"""
-        SELECT week.days, COALESCE(logged.quarters, 0), COUNT(*)
-        FROM (
-            SELECT ip.family_id, w AS week,
-                   LEAST(%s::date + 7 * w + 6, COALESCE(ip.ended_on, %s::date))
-                   - GREATEST(%s::date + 7 * w, ip.started_on) + 1 AS days
-            FROM {InterventionPeriod._meta.db_table} ip
-            CROSS JOIN LATERAL generate_series(
-                (ip.started_on - %s::date) / 7,
-                LEAST((COALESCE(ip.ended_on, %s::date) - %s::date) / 7, (%s::date - %s::date) / 7 - 1)
-            ) AS w
-            WHERE ip.family_id IN ({cohort_sql}) AND ip.started_on < %s::date
-        ) AS week
-        LEFT JOIN (
-            SELECT cd.family_id, (cd.day - %s::date) / 7 AS week, SUM(cd.quarters) AS quarters
-            FROM {ContactDay._meta.db_table} cd
-            WHERE cd.family_id IN ({cohort_sql}) AND cd.quarters > 0 AND cd.day < %s::date
-            GROUP BY 1, 2
-        ) AS logged ON logged.family_id = week.family_id AND logged.week = week.week
-        GROUP BY 1, 2
-    """  # noqa: S608 (the cohort is Django's own compiled query; every value is a parameter)
-    params = [epoch, last, epoch, epoch, last, epoch, before, epoch, *cohort_params, before]
-    params += [epoch, *cohort_params, before]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return [(int(days), int(quarters), int(n)) for days, quarters, n in cursor.fetchall()]
+    intervention, quarter-hours logged in the week, number of family-weeks)]. The caller prorates the target for the
+    days (`expected_quarters`'s rule) and judges each group. A week's quarter-hours are its daily totals summed, as
+    on the families-by-weeks page.
+
+    Two queries, the same on every database: the interventions, and the daily totals summed per family and ISO week
+    by the database (weeks with contacts only). Weeks without contacts are counted, not listed: an intervention's
+    weeks are its first and last (perhaps partial) weeks and the full weeks between them."""
+    last_week = weeks.week_start(before) - timedelta(days=7)  # the last week that ended before `before`
+    periods: dict[int, tuple[date, date]] = {}
+    weeks_by_days: Counter[int] = Counter()
+    for family_id, started_on, ended_on in InterventionPeriod.objects.filter(
+        family__in=families.values("pk"), started_on__lt=before
+    ).values_list("family_id", "started_on", "ended_on"):
+        end = min(ended_on or before - timedelta(days=1), before - timedelta(days=1))
+        first, final = weeks.week_start(started_on), min(weeks.week_start(end), last_week)
+        if final < first:
+            continue
+        periods[family_id] = (started_on, end)
+        for monday in {first, final}:
+            weeks_by_days[_days_within(monday, started_on, end)] += 1
+        full_weeks = (final - first).days // 7 - 1
+        if full_weeks > 0:
+            weeks_by_days[7] += full_weeks
+    logged: Counter[tuple[int, int]] = Counter()
+    logged_by_days: Counter[int] = Counter()
+    weekly_totals = (
+        ContactDay.objects.filter(family__in=families.values("pk"), quarters__gt=0, day__lt=last_week + timedelta(7))
+        .annotate(week=TruncWeek("day"))
+        .order_by()
+        .values_list("family_id", "week")
+        .annotate(quarters=Sum("quarters"))
+    )
+    for family_id, monday, quarters in weekly_totals.iterator(chunk_size=10_000):
+        period = periods.get(family_id)
+        monday = monday.date() if isinstance(monday, datetime) else monday
+        if period is None or not weeks.week_start(period[0]) <= monday <= min(weeks.week_start(period[1]), last_week):
+            continue
+        days = _days_within(monday, *period)
+        logged[(days, int(quarters))] += 1
+        logged_by_days[days] += 1
+    counts = [(days, quarters, n) for (days, quarters), n in logged.items()]
+    counts += [(days, 0, n - logged_by_days[days]) for days, n in weeks_by_days.items() if n > logged_by_days[days]]
+    return sorted(counts)
+
+
+def _days_within(monday: date, started_on: date, end: date) -> int:
+    """The days of the week starting `monday` on which an intervention from `started_on` to `end` ran."""
+    return (min(monday + timedelta(days=6), end) - max(monday, started_on)).days + 1
 
 
 def contact_mix(families: QuerySet[Family]) -> list[tuple[str, list[str], int, int]]:
