@@ -2,7 +2,7 @@
 values themselves."""
 
 from datetime import date, datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
@@ -12,8 +12,10 @@ from reports.tables import Value
 NOTHING = "\u2013"  # an en dash: no value (a share of nothing, a date not reached)
 
 
-def number(value: float | int, decimals: int = 0) -> str:
-    return formats.number_format(value, decimals)
+def number(value: float | int | Decimal, decimals: int = 0) -> str:
+    """Rounded half up (Django's number_format cuts the digits off: 86.36 would be "86.3")."""
+    rounded = Decimal(str(value)).quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP)
+    return formats.number_format(rounded, decimals)
 
 
 def percent(share: float | None) -> str:

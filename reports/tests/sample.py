@@ -129,7 +129,7 @@ def sample_report(*, site_ids: frozenset[int] | None = None) -> Report:
             ],
             rows=[
                 ("OEI-004", date(2026, 8, 14), "Did not want to continue", Decimal("9.5")),
-                ("LAR-011", date(2026, 9, 30), "Moved away", 4.25),
+                ("LAR-011", date(2026, 9, 30), "Moved to Ålesund", 4.25),
                 ("LIL-002", None, "-2 reasons", None),
             ],
         ),
