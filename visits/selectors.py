@@ -12,6 +12,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from django.contrib.auth.models import User as AuthUser
+from django.db import connection
 from django.db.models import Count, Max, OuterRef, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -519,3 +520,58 @@ def week_totals(families: QuerySet[Family], shown: list[weeks.Week]) -> list[Wee
             )
         )
     return totals
+
+
+# --- Set-based reads for the feasibility report ---------------------------------------------------------------
+
+
+def family_week_counts(families: QuerySet[Family], *, before: date) -> list[tuple[int, int, int]]:
+    """The intervention weeks of `families` that ended before `before`, grouped: [(days of the week within the
+    intervention, quarter-hours logged in the week, number of family-weeks)]. One query that returns a few hundred
+    rows however many families: the caller prorates the target for the days (`expected_quarters`'s rule) and
+    judges each group. A week's quarter-hours are its daily totals summed, as on the families-by-weeks page."""
+    cohort_sql, cohort_params = families.order_by().values("pk").query.sql_with_params()
+    last_day = before - timedelta(days=1)
+    # A date's Monday: day - (ISO weekday - 1); plain date arithmetic, no time zone involved.
+    sql = f"""
+        WITH period AS (
+            SELECT ip.family_id, ip.started_on, COALESCE(ip.ended_on, %s::date) AS last_day
+            FROM visits_interventionperiod ip
+            WHERE ip.family_id IN ({cohort_sql})
+        ), week AS (
+            SELECT period.family_id, gs::date AS monday,
+                   LEAST(gs::date + 6, period.last_day) - GREATEST(gs::date, period.started_on) + 1 AS days
+            FROM period,
+                 generate_series(
+                     (period.started_on - (EXTRACT(ISODOW FROM period.started_on)::int - 1))::timestamp,
+                     (period.last_day - (EXTRACT(ISODOW FROM period.last_day)::int - 1))::timestamp,
+                     interval '1 week'
+                 ) AS gs
+            WHERE period.last_day >= period.started_on AND gs::date + 6 < %s::date
+        ), logged AS (
+            SELECT cd.family_id, cd.day - (EXTRACT(ISODOW FROM cd.day)::int - 1) AS monday, SUM(cd.quarters) AS quarters
+            FROM visits_contactday cd
+            WHERE cd.family_id IN (SELECT family_id FROM period) AND cd.quarters > 0 AND cd.day < %s::date
+            GROUP BY 1, 2
+        )
+        SELECT week.days, COALESCE(logged.quarters, 0), COUNT(*)
+        FROM week LEFT JOIN logged ON logged.family_id = week.family_id AND logged.monday = week.monday
+        GROUP BY 1, 2
+    """  # noqa: S608 (the cohort is Django's own compiled query; every value is a parameter)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [last_day, *cohort_params, before, before])
+        return [(int(days), int(quarters), int(n)) for days, quarters, n in cursor.fetchall()]
+
+
+def contact_element_counts(contacts: QuerySet[Contact]) -> dict[str, tuple[int, int]]:
+    """{element: (contacts, quarter-hours)} over `contacts`; a contact serving several elements counts under each.
+    One query."""
+    contact_sql, params = contacts.order_by().values("elements", "duration_quarters").query.sql_with_params()
+    sql = f"""
+        SELECT element, COUNT(*), SUM(c.duration_quarters)
+        FROM ({contact_sql}) AS c, jsonb_array_elements_text(c.elements) AS element
+        GROUP BY element
+    """  # noqa: S608 (Django's own compiled query; every value is a parameter)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return {element: (int(n), int(quarters or 0)) for element, n, quarters in cursor.fetchall()}
