@@ -19,6 +19,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET
 
+from reports.figures import build_report
 from reports.render import csvzip, pdf, xlsx
 from reports.render.html import report_context
 from reports.tables import Report, ReportFilters
@@ -34,13 +35,6 @@ REPORT_ROLES = (Role.PRINCIPAL_INVESTIGATOR, Role.DATA_MANAGER, Role.RESEARCHER)
 # The dates a report may cover: the trial's years, with room on both sides (a date typed as 0202 or 9999 would
 # otherwise ask the figures for thousands of months).
 EARLIEST = date(2000, 1, 1)
-
-
-def build_report(filters: ReportFilters) -> Report:
-    # TEMPORARY until the figures branch is merged: then a plain `from reports.figures import build_report`.
-    from reports.figures import build_report as figures_build_report
-
-    return figures_build_report(filters)
 
 
 def may_open_report(user: User) -> bool:
