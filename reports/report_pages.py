@@ -12,7 +12,7 @@ from django import forms
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import HttpResponse
+from django.http import HttpResponse, QueryDict
 from django.shortcuts import render
 from django.urls import URLPattern, path
 from django.utils import timezone, translation
@@ -53,7 +53,12 @@ class ReportForm(forms.Form):
     end = forms.DateField(required=False, label=_("To"), widget=DateInput)
     language = forms.ChoiceField(choices=settings.LANGUAGES, required=False, label=_("Language of the downloads"))
 
-    def __init__(self, data, *, user: User) -> None:
+    def __init__(self, data: QueryDict, *, user: User) -> None:
+        # The form is always bound (the report shows at once, for no filter): the downloads' language defaults to
+        # the page's, so that the select shows it and the download buttons send it.
+        if not data.get("language"):
+            data = data.copy()
+            data["language"] = translation.get_language() or settings.LANGUAGE_CODE
         super().__init__(data)
         # None: every site (a trial-wide role); otherwise the researcher's own sites.
         self.site_ids = site_ids_for(user, *REPORT_ROLES)
@@ -61,7 +66,6 @@ class ReportForm(forms.Form):
         assert isinstance(site_field, forms.ModelChoiceField)
         site_field.queryset = sites_for(user, *REPORT_ROLES).order_by("code")
         site_field.empty_label = str(_("Whole trial") if self.site_ids is None else _("All my sites"))
-        self.fields["language"].initial = translation.get_language()
 
     def _clean_day(self, name: str) -> date | None:
         day = self.cleaned_data.get(name)

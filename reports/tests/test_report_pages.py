@@ -347,3 +347,13 @@ def test_the_page_and_every_download_work_on_an_empty_trial(client, paula, oei, 
         assert response.status_code == 200, name
         assert "attachment" in response["Content-Disposition"]
     assert AuditEvent.objects.filter(kind=EventKind.REPORT_DOWNLOADED).count() == 3
+
+
+def test_the_language_of_the_downloads_is_the_pages_until_another_is_chosen(client, paula, asked):
+    client.force_login(paula)
+
+    norwegian = client.get(reverse("reports:report"), HTTP_ACCEPT_LANGUAGE="nb").content.decode()
+    chosen = client.get(reverse("reports:report"), {"language": "en"}, HTTP_ACCEPT_LANGUAGE="nb").content.decode()
+
+    assert re.search(r'<option value="nb" lang="nb" selected>', norwegian)
+    assert re.search(r'<option value="en" lang="en" selected>', chosen)

@@ -1,7 +1,10 @@
 // A submitted form's buttons are disabled so that a double click sends it once; the server
 // also recognises a resubmission by its one-time token, so this is a courtesy, not the guard.
+// A form marked data-resubmittable (the report's filters, whose buttons download files and leave the page where
+// it is) stays usable.
 document.addEventListener("submit", function (event) {
   var form = event.target;
+  if ("resubmittable" in form.dataset) return;
   if (form.dataset.submitted) {
     event.preventDefault();
     return;
