@@ -357,3 +357,20 @@ def test_the_language_of_the_downloads_is_the_pages_until_another_is_chosen(clie
 
     assert re.search(r'<option value="nb" lang="nb" selected>', norwegian)
     assert re.search(r'<option value="en" lang="en" selected>', chosen)
+
+
+HOSTILE = ["²", "٣", "9" * 5000, "\x00", "[" * 3000 + "]" * 3000, "0000-00-00", "99.99.9999", "31.12.99999", " ", "OEI\x00"]
+
+
+@pytest.mark.parametrize("name", ["reports:report", *DOWNLOADS])
+@pytest.mark.parametrize("field", ["site", "start", "end", "language"])
+def test_hostile_filters_are_never_a_server_error(client, paula, oei, name, field):
+    """On the real figures: every hostile value in each filter is a form error, never a 500 nor a file."""
+    client.force_login(paula)
+
+    for value in HOSTILE:
+        response = client.get(reverse(name), {field: value})
+        assert response.status_code == 200, (field, value)
+        assert "Content-Disposition" not in response, (field, value)
+    response = client.get(reverse(name), {field: ["", "x", "2026-01-01"]})
+    assert response.status_code == 200
