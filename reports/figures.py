@@ -33,7 +33,7 @@ from django.db.models import (
 )
 from django.db.models.functions import TruncMonth
 from django.utils import timezone
-from django.utils.translation import gettext as _t
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from families.models import (
@@ -72,6 +72,7 @@ from reports.tables import (
 )
 from trial.dates import add_months, today
 from trial.models import RecruitmentState, Site, TrialSettings
+from trial.roles import display_name
 from visits import selectors as visit_selectors
 from visits.models import Assignment, Contact, ContactKind, Element, InterventionPeriod, PartnerProfile
 
@@ -322,8 +323,8 @@ def assessment_kinds(families: QuerySet[Family], on: date) -> list[AssessmentKin
 
 def time_point_label(months: int) -> str:
     if months == 0:
-        return _t("Baseline")
-    return _t("%(months)s months") % {"months": months}
+        return gettext("Baseline")
+    return gettext("%(months)s months") % {"months": months}
 
 
 # --- The report ------------------------------------------------------------------------------------------
@@ -479,16 +480,16 @@ def _flow(kinds: list[FamilyKind], a_kinds: list[AssessmentKind], time_points: l
             rest[OUTCOME_NONE] = allocated[arm] - sum(counted.values())
             follow_ups.append(
                 Box(
-                    _t("Assessed at %(time_point)s") % {"time_point": time_point_label(months)}
+                    gettext("Assessed at %(time_point)s") % {"time_point": time_point_label(months)}
                     if months
-                    else _t("Assessed at baseline"),
+                    else gettext("Assessed at baseline"),
                     done,
                     _reasons(rest, OUTCOME_LABELS),
                 )
             )
             checks.append(
                 Check(
-                    _t("%(arm)s, %(time_point)s: assessed + reasons = allocated")
+                    gettext("%(arm)s, %(time_point)s: assessed + reasons = allocated")
                     % {"arm": Arm(arm).label, "time_point": time_point_label(months)},
                     rest[OUTCOME_NONE] >= 0 and done + sum(rest.values()) == allocated[arm],
                     f"{done} + {sum(rest.values())} = {allocated[arm]}",
@@ -521,12 +522,12 @@ def _flow(kinds: list[FamilyKind], a_kinds: list[AssessmentKind], time_points: l
         arms.append(arm_flow)
         checks += [
             Check(
-                _t("%(arm)s: allocated = received + not received") % {"arm": Arm(arm).label},
+                gettext("%(arm)s: allocated = received + not received") % {"arm": Arm(arm).label},
                 arm_flow.allocated.n == arm_flow.received.n + arm_flow.not_received.n,
                 f"{arm_flow.allocated.n} = {arm_flow.received.n} + {arm_flow.not_received.n}",
             ),
             Check(
-                _t("%(arm)s: analysed = allocated") % {"arm": Arm(arm).label},
+                gettext("%(arm)s: analysed = allocated") % {"arm": Arm(arm).label},
                 arm_flow.analysed.n == arm_flow.allocated.n,
                 f"{arm_flow.analysed.n} = {arm_flow.allocated.n}",
             ),
@@ -600,7 +601,7 @@ def _flow(kinds: list[FamilyKind], a_kinds: list[AssessmentKind], time_points: l
         key="checks",
         title=_("Checks of the flow diagram"),
         columns=[Column("check", _("Check")), Column("passed", _("Passed")), Column("detail", _("Numbers"))],
-        rows=[(str(c.label), _t("yes") if c.passed else _t("NO"), c.detail) for c in checks],
+        rows=[(str(c.label), gettext("yes") if c.passed else gettext("NO"), c.detail) for c in checks],
     )
     return flow, flow_table, checks_table
 
@@ -624,9 +625,9 @@ def _eligibility_and_consent(kinds: list[FamilyKind]) -> tuple[Table, Table, tup
                 failed[code] += k.n
     criteria_labels = {c.value: c.label for c in EligibilityCriterion}
     rows: list[Row] = [
-        ("screened", _t("Screened"), screened, None),
-        ("eligible", _t("Eligible"), eligible, _share(eligible, screened)),
-        ("not_eligible", _t("Not eligible"), screened - eligible, _share(screened - eligible, screened)),
+        ("screened", gettext("Screened"), screened, None),
+        ("eligible", gettext("Eligible"), eligible, _share(eligible, screened)),
+        ("not_eligible", gettext("Not eligible"), screened - eligible, _share(screened - eligible, screened)),
     ]
     rows += [
         (f"failed.{code}", str(label), n, _share(n, screened)) for code, n, label in _coded(failed, criteria_labels)
@@ -652,9 +653,9 @@ def _eligibility_and_consent(kinds: list[FamilyKind]) -> tuple[Table, Table, tup
             declined[k.decline_reason or DeclineReason.OTHER.value] += k.n
     decline_labels = {c.value: c.label for c in DeclineReason}
     consent_rows: list[Row] = [
-        ("eligible_with_decision", _t("Eligible with a consent decision"), with_decision, None),
-        ("consented", _t("Consented"), consented, _share(consented, with_decision)),
-        ("declined", _t("Declined"), with_decision - consented, _share(with_decision - consented, with_decision)),
+        ("eligible_with_decision", gettext("Eligible with a consent decision"), with_decision, None),
+        ("consented", gettext("Consented"), consented, _share(consented, with_decision)),
+        ("declined", gettext("Declined"), with_decision - consented, _share(with_decision - consented, with_decision)),
     ]
     consent_rows += [
         (f"declined.{code}", str(label), n, _share(n, with_decision))
@@ -746,33 +747,32 @@ def _range_months(filters: ReportFilters, sites: list[Site], on: date) -> list[d
 
 
 def _open_days(site_ids: list[int], months: list[date], on: date) -> dict[tuple[int, date], int]:
-    """{(site id, month): days the site's recruitment was open in that month}, from the Site's history (up to
-    yesterday: today is not over). Before its first history record a site counts in the state of that record; a
-    site without history in its current state."""
+    """{(site id, month): days the site's recruitment was open in that month}, from the Site's history, up to
+    yesterday (today is not over). A change takes effect on its day in Norway. Before a site's first history record
+    its state is that record's when the record is the site's creation, else open (the model's default: sites seeded
+    by a migration have no creation record); a site without any history is in its current state throughout."""
     if not months:
         return {}
     zone = _zone()
     first_day = months[0]
     last_day = min(add_months(months[-1], 1) - timedelta(days=1), on - timedelta(days=1))
-    changes: dict[int, list[tuple[date, str]]] = defaultdict(list)
-    for site_id, at, state in (
-        Site.history.filter(id__in=site_ids)
-        .order_by("id", "history_date", "history_id")
-        .values_list("id", "history_date", "recruitment_state")
-    ):
-        changes[site_id].append((at.astimezone(zone).date(), state))
+    timelines: dict[int, list[tuple[date, str]]] = defaultdict(list)
+    history = Site.history.filter(id__in=site_ids).order_by("id", "history_date", "history_id")
+    for site_id, at, kind, state in history.values_list("id", "history_date", "history_type", "recruitment_state"):
+        if not timelines[site_id]:
+            timelines[site_id].append((date.min, state if kind == "+" else RecruitmentState.OPEN.value))
+        timelines[site_id].append((at.astimezone(zone).date(), state))
     current = dict(Site.objects.filter(pk__in=site_ids).values_list("pk", "recruitment_state"))
     days: dict[tuple[int, date], int] = defaultdict(int)
     for site_id in site_ids:
-        timeline = changes.get(site_id) or [(date.min, current[site_id])]
-        # The state on a day is the last change on or before it (the first record's state before it).
+        timeline = timelines.get(site_id) or [(date.min, current[site_id])]
+        # The state on a day is that of the last change on or before it.
         index = 0
         day = first_day
         while day <= last_day:
             while index + 1 < len(timeline) and timeline[index + 1][0] <= day:
                 index += 1
-            state = timeline[index][1]
-            if state == RecruitmentState.OPEN:
+            if timeline[index][1] == RecruitmentState.OPEN:
                 days[(site_id, _month(day))] += 1
             day += timedelta(days=1)
     return days
@@ -883,22 +883,22 @@ def _adherence(families: QuerySet[Family], trial_settings: TrialSettings, on: da
     ended_days_total = ended_days.days if isinstance(ended_days, timedelta) else (ended_days or 0)
     ended = periods["ended"]
     rows: list[Row] = [
-        ("family_weeks", _t("Family-weeks of intervention (weeks ended)"), float(weeks_total)),
-        ("hours_delivered", _t("Hours delivered in those weeks"), quarters_total / 4),
-        ("hours_expected", _t("Hours expected (target, prorated)"), expected_total / 4),
+        ("family_weeks", gettext("Family-weeks of intervention (weeks ended)"), float(weeks_total)),
+        ("hours_delivered", gettext("Hours delivered in those weeks"), quarters_total / 4),
+        ("hours_expected", gettext("Hours expected (target, prorated)"), expected_total / 4),
         (
             "hours_per_family_week",
-            _t("Hours per family-week"),
+            gettext("Hours per family-week"),
             quarters_total / 4 / weeks_total if weeks_total else None,
         ),
-        ("weekly_target", _t("Weekly target (hours)"), float(trial_settings.weekly_hours_target)),
-        ("weeks_on_target", _t("Family-weeks on target"), float(on_target)),
-        ("share_on_target", _t("Share of family-weeks on target"), _share(on_target, weeks_total)),
-        ("interventions_started", _t("Interventions started"), float(periods["started"])),
-        ("interventions_ended", _t("Interventions ended"), float(ended)),
+        ("weekly_target", gettext("Weekly target (hours)"), float(trial_settings.weekly_hours_target)),
+        ("weeks_on_target", gettext("Family-weeks on target"), float(on_target)),
+        ("share_on_target", gettext("Share of family-weeks on target"), _share(on_target, weeks_total)),
+        ("interventions_started", gettext("Interventions started"), float(periods["started"])),
+        ("interventions_ended", gettext("Interventions ended"), float(ended)),
         (
             "mean_duration_months",
-            _t("Mean duration of ended interventions (months)"),
+            gettext("Mean duration of ended interventions (months)"),
             round(ended_days_total / ended / DAYS_PER_MONTH, 2) if ended else None,
         ),
     ]
@@ -916,21 +916,19 @@ def _adherence(families: QuerySet[Family], trial_settings: TrialSettings, on: da
 
 
 def _contacts(families: QuerySet[Family]) -> tuple[Table, Table]:
-    contacts = Contact.objects.filter(family__in=families.values("pk"), voided_at__isnull=True)
-    by_kind = {
-        kind: (n, quarters or 0)
-        for kind, n, quarters in contacts.order_by()
-        .values_list("kind")
-        .annotate(n=Count("pk"), q=Sum("duration_quarters"))
-    }
+    by_kind: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    by_element: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for kind, elements, n, quarters in visit_selectors.contact_mix(families):
+        by_kind[kind][0] += n
+        by_kind[kind][1] += quarters
+        for element in set(elements):
+            by_element[element][0] += n
+            by_element[element][1] += quarters
     kind_rows: list[Row] = [
-        (code, str(label), by_kind.get(code, (0, 0))[0], by_kind.get(code, (0, 0))[1] / 4)
-        for code, label in ContactKind.choices
+        (code, str(label), by_kind[code][0], by_kind[code][1] / 4) for code, label in ContactKind.choices
     ]
-    by_element = visit_selectors.contact_element_counts(contacts)
     element_rows: list[Row] = [
-        (code, str(label), by_element.get(code, (0, 0))[0], by_element.get(code, (0, 0))[1] / 4)
-        for code, label in Element.choices
+        (code, str(label), by_element[code][0], by_element[code][1] / 4) for code, label in Element.choices
     ]
     columns = [
         Column("code", _("Code")),
@@ -1011,11 +1009,11 @@ def _withdrawals(kinds: list[FamilyKind]) -> Table:
         for code, label in labels.items():
             if counts.get((arm, code)):
                 rows.append(
-                    (arm, str(arm_labels.get(arm, _t("Not randomised"))), code, str(label), counts[(arm, code)])
+                    (arm, str(arm_labels.get(arm, gettext("Not randomised"))), code, str(label), counts[(arm, code)])
                 )
         for (counted_arm, code), n in sorted(counts.items()):
             if counted_arm == arm and code not in labels:
-                rows.append((arm, str(arm_labels.get(arm, _t("Not randomised"))), code, code, n))
+                rows.append((arm, str(arm_labels.get(arm, gettext("Not randomised"))), code, code, n))
     return Table(
         key="withdrawals",
         title=_("Withdrawals"),
@@ -1077,14 +1075,13 @@ def _blinding(families: QuerySet[Family]) -> tuple[list[BlindingIndex], Table]:
             Column("dont_know", _("Did not know"), "int"),
             Column("guesses", _("Guesses"), "int"),
             Column("index", _("Blinding index"), "float"),
-            Column("low", _("95 % CI, low"), "float"),
-            Column("high", _("95 % CI, high"), "float"),
+            Column("low", _("CI, low"), "float"),
+            Column("high", _("CI, high"), "float"),
         ],
         rows=rows,
         note=_(
-            "Every completed or partly completed assessment's guess counts (baseline included, when it was "
-            "guessed after randomisation). 0 is random guessing, 1 complete unblinding, -1 all guessing the "
-            "opposite arm."
+            "Every completed or partly completed follow-up assessment's guess counts. 0 is random guessing, 1 "
+            "complete unblinding, -1 all guessing the opposite arm. CI: the 95 per cent confidence interval."
         ),
     )
     return indexes, table
@@ -1161,8 +1158,8 @@ def _progression(
             Column("numerator", _("Numerator"), "int"),
             Column("denominator", _("Denominator"), "int"),
             Column("value", _("Value"), "percent"),
-            Column("low", _("95 % Wilson interval, low"), "percent"),
-            Column("high", _("95 % Wilson interval, high"), "percent"),
+            Column("low", _("Wilson interval, low"), "percent"),
+            Column("high", _("Wilson interval, high"), "percent"),
             Column("green", _("Green from"), "percent"),
             Column("amber", _("Amber from"), "percent"),
             Column("colour", _("Colour")),
@@ -1170,7 +1167,8 @@ def _progression(
         rows=rows,
         note=_(
             "Green at or above the green threshold, amber at or above the amber one, red below; no colour while "
-            "the denominator is 0. The interval is left out when the numerator exceeds the denominator."
+            "the denominator is 0. The Wilson interval is the 95 per cent one; it is left out when the numerator "
+            "exceeds the denominator."
         ),
     )
     return criteria, table
@@ -1201,7 +1199,7 @@ def _threshold_changes() -> tuple[list[ThresholdChange], Table]:
                                 old=old,
                                 new=new,
                                 changed_at=record.history_date,
-                                changed_by=(user.get_full_name() or user.get_username()) if user else "",
+                                changed_by=display_name(user) if user else "",
                                 reason=record.history_change_reason or "",
                             )
                         )
@@ -1212,8 +1210,8 @@ def _threshold_changes() -> tuple[list[ThresholdChange], Table]:
         columns=[
             Column("field", _("Setting")),
             Column("label", _("Threshold")),
-            Column("old", _("Old value (%)"), "int"),
-            Column("new", _("New value (%)"), "int"),
+            Column("old", _("Old value, per cent"), "int"),
+            Column("new", _("New value, per cent"), "int"),
             Column("changed_on", _("Changed on"), "date"),
             Column("changed_by", _("Changed by")),
             Column("reason", _("Reason")),
