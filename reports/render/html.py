@@ -2,6 +2,7 @@
 `reports/report_body.html` with this context, so that the PDF is the page on paper."""
 
 from dataclasses import dataclass
+from decimal import Decimal
 
 from django.utils.translation import gettext as _
 
@@ -68,9 +69,9 @@ def _criterion(criterion: Criterion) -> CriterionView:
 
 
 def _threshold_value(value: object) -> str:
-    if isinstance(value, int | float) or hasattr(value, "as_tuple"):
-        share = float(value)  # type: ignore[arg-type]  # a number
-        return percent(share) if 0 <= share <= 1 else number(share, 1)
+    """A progression threshold as the trial settings keep it: whole per cent (75 is 75 %)."""
+    if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
+        return percent(float(value) / 100)
     return shown(value)
 
 

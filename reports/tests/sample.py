@@ -146,8 +146,8 @@ def sample_report(*, site_ids: frozenset[int] | None = None) -> Report:
             ThresholdChange(
                 "consent_green",
                 "Consent rate, green from",
-                Decimal("0.85"),
-                Decimal("0.90"),
+                85,
+                90,
                 datetime(2026, 7, 2, 13, 40, tzinfo=OSLO),
                 "Dina Data",
                 "The steering group asked for the protocol's value",

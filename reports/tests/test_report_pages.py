@@ -60,6 +60,7 @@ def test_it_shows_the_report_to_the_principal_investigator(client, paula, asked)
     assert 'data-box="randomised" data-n="38"' in page
     assert re.search(r'data-criterion="consent" data-colour="amber"', page)
     assert "Amber" in page
+    assert "Consent rate, green from: 85.0% → 90.0%" in page
     for table in sample_report().tables:
         assert f'data-report-table="{table.key}"' in page
 
@@ -359,7 +360,18 @@ def test_the_language_of_the_downloads_is_the_pages_until_another_is_chosen(clie
     assert re.search(r'<option value="en" lang="en" selected>', chosen)
 
 
-HOSTILE = ["²", "٣", "9" * 5000, "\x00", "[" * 3000 + "]" * 3000, "0000-00-00", "99.99.9999", "31.12.99999", " ", "OEI\x00"]
+HOSTILE = [
+    "²",
+    "٣",
+    "9" * 5000,
+    "\x00",
+    "[" * 3000 + "]" * 3000,
+    "0000-00-00",
+    "99.99.9999",
+    "31.12.99999",
+    " ",
+    "OEI\x00",
+]
 
 
 @pytest.mark.parametrize("name", ["reports:report", *DOWNLOADS])
