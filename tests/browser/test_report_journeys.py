@@ -17,6 +17,7 @@ from families.tests.factories import family_in_state
 from randomization.models import Allocation, Arm
 from reports.render.values import percent
 from tests.browser.conftest import NORWEGIAN_BROWSER
+from tests.browser.test_content_security_policy import watch_for_violations
 from trial.models import TrialSettings
 from visits.tests.factories import assigned_family, log_contact, partner, randomised_family
 
@@ -83,6 +84,7 @@ def test_a_pi_downloads_the_report_of_a_site_and_finds_the_pages_numbers_in_both
     open_page, log_in, paula, small_trial, oei, results_dir, language
 ):
     page = open_page(locale=BROWSERS[language])
+    violations = watch_for_violations(page)
     log_in(page, paula)
 
     page.get_by_role("link", name=say(language, "Reports"), exact=True).click()
@@ -91,6 +93,8 @@ def test_a_pi_downloads_the_report_of_a_site_and_finds_the_pages_numbers_in_both
     page.get_by_role("button", name=say(language, "Show"), exact=True).click()
     expect(page).to_have_url(re.compile(r"site=OEI"))
     page.screenshot(path=results_dir / f"journey-report-{language}.png", full_page=True)
+    # The flow diagram alone, for the closing note.
+    page.locator("svg.report-flow").screenshot(path=results_dir / f"report-flow-diagram-{language}.png")
 
     lines = flow_on_page(page)
     counts = {line["key"]: line["n"] for line in lines}
@@ -132,6 +136,8 @@ def test_a_pi_downloads_the_report_of_a_site_and_finds_the_pages_numbers_in_both
             row[code]: percent(row[value]) for row in workbook["progression"].iter_rows(min_row=2, values_only=True)
         }
     assert in_excel_values == criteria
+    # The inline drawings keep to the site's Content-Security-Policy (presentation attributes, no style).
+    assert violations == []
 
 
 def test_a_researcher_chooses_only_their_own_site(open_page, log_in, alice, lar, language):
