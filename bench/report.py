@@ -478,7 +478,7 @@ def benchmark_report() -> tuple[list[tuple], list[str]]:
     """The rows (bench/run.py's table format: what, n, rate, median ms, p95 ms, queries) and the lines around them."""
     from django.db import connection
 
-    from reports.figures import build_report
+    from reports.figures import build_report, report_session
     from reports.tables import ReportFilters
 
     if connection.vendor != "postgresql":
@@ -488,7 +488,8 @@ def benchmark_report() -> tuple[list[tuple], list[str]]:
     sql = floor_sql()
 
     def floor(ids: list[int]) -> tuple:
-        with connection.cursor() as cursor:
+        # On the same footing as the report: its session's settings (no JIT, the same work_mem).
+        with report_session(), connection.cursor() as cursor:
             cursor.execute(sql, [ids])
             return cursor.fetchone()
 

@@ -525,41 +525,44 @@ def week_totals(families: QuerySet[Family], shown: list[weeks.Week]) -> list[Wee
 # --- Set-based reads for the feasibility report ---------------------------------------------------------------
 
 
+# Weeks are counted as whole weeks since a Monday long before any trial: (day - EPOCH_MONDAY) / 7 is a day's week
+# number, plain integer arithmetic on dates (no time zone, no EXTRACT per row).
+EPOCH_MONDAY = date(1970, 1, 5)
+
+
 def family_week_counts(families: QuerySet[Family], *, before: date) -> list[tuple[int, int, int]]:
     """The intervention weeks of `families` that ended before `before`, grouped: [(days of the week within the
     intervention, quarter-hours logged in the week, number of family-weeks)]. One query that returns a few hundred
     rows however many families: the caller prorates the target for the days (`expected_quarters`'s rule) and
     judges each group. A week's quarter-hours are its daily totals summed, as on the families-by-weeks page."""
     cohort_sql, cohort_params = families.order_by().values("pk").query.sql_with_params()
-    last_day = before - timedelta(days=1)
-    # A date's Monday: day - (ISO weekday - 1); plain date arithmetic, no time zone involved.
+    epoch, last = EPOCH_MONDAY, before - timedelta(days=1)
+    # The cohort is named twice (no shared CTE) so that the planner sees the real tables on both sides of the join.
     sql = f"""
-        WITH period AS (
-            SELECT ip.family_id, ip.started_on, COALESCE(ip.ended_on, %s::date) AS last_day
-            FROM visits_interventionperiod ip
-            WHERE ip.family_id IN ({cohort_sql})
-        ), week AS (
-            SELECT period.family_id, gs::date AS monday,
-                   LEAST(gs::date + 6, period.last_day) - GREATEST(gs::date, period.started_on) + 1 AS days
-            FROM period,
-                 generate_series(
-                     (period.started_on - (EXTRACT(ISODOW FROM period.started_on)::int - 1))::timestamp,
-                     (period.last_day - (EXTRACT(ISODOW FROM period.last_day)::int - 1))::timestamp,
-                     interval '1 week'
-                 ) AS gs
-            WHERE period.last_day >= period.started_on AND gs::date + 6 < %s::date
-        ), logged AS (
-            SELECT cd.family_id, cd.day - (EXTRACT(ISODOW FROM cd.day)::int - 1) AS monday, SUM(cd.quarters) AS quarters
-            FROM visits_contactday cd
-            WHERE cd.family_id IN (SELECT family_id FROM period) AND cd.quarters > 0 AND cd.day < %s::date
-            GROUP BY 1, 2
-        )
         SELECT week.days, COALESCE(logged.quarters, 0), COUNT(*)
-        FROM week LEFT JOIN logged ON logged.family_id = week.family_id AND logged.monday = week.monday
+        FROM (
+            SELECT ip.family_id, w AS week,
+                   LEAST(%s::date + 7 * w + 6, COALESCE(ip.ended_on, %s::date))
+                   - GREATEST(%s::date + 7 * w, ip.started_on) + 1 AS days
+            FROM {InterventionPeriod._meta.db_table} ip
+            CROSS JOIN LATERAL generate_series(
+                (ip.started_on - %s::date) / 7,
+                LEAST((COALESCE(ip.ended_on, %s::date) - %s::date) / 7, (%s::date - %s::date) / 7 - 1)
+            ) AS w
+            WHERE ip.family_id IN ({cohort_sql}) AND ip.started_on < %s::date
+        ) AS week
+        LEFT JOIN (
+            SELECT cd.family_id, (cd.day - %s::date) / 7 AS week, SUM(cd.quarters) AS quarters
+            FROM {ContactDay._meta.db_table} cd
+            WHERE cd.family_id IN ({cohort_sql}) AND cd.quarters > 0 AND cd.day < %s::date
+            GROUP BY 1, 2
+        ) AS logged ON logged.family_id = week.family_id AND logged.week = week.week
         GROUP BY 1, 2
     """  # noqa: S608 (the cohort is Django's own compiled query; every value is a parameter)
+    params = [epoch, last, epoch, epoch, last, epoch, before, epoch, *cohort_params, before]
+    params += [epoch, *cohort_params, before]
     with connection.cursor() as cursor:
-        cursor.execute(sql, [last_day, *cohort_params, before, before])
+        cursor.execute(sql, params)
         return [(int(days), int(quarters), int(n)) for days, quarters, n in cursor.fetchall()]
 
 

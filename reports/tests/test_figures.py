@@ -559,3 +559,19 @@ def test_its_query_count_does_not_grow_with_the_families(db, django_assert_num_q
     many = queries()
 
     assert few == many
+
+
+def test_it_builds_within_a_callers_transaction_and_leaves_it_writable(known_trial):
+    # A download view may write before and after building the report, in one request transaction: the report must
+    # not try to change that transaction's isolation (PostgreSQL refuses it after a query) nor make it read-only.
+    from django.db import transaction
+
+    from trial.events import record_event
+    from trial.models import AuditEvent
+
+    with transaction.atomic():
+        record_event(kind="report_downloaded", user=None, format="pdf")
+        build_report(WHOLE_TRIAL)
+        record_event(kind="report_downloaded", user=None, format="xlsx")
+
+    assert AuditEvent.objects.filter(kind="report_downloaded").count() == 2
