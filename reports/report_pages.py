@@ -38,7 +38,12 @@ EARLIEST = date(2000, 1, 1)
 
 
 def may_open_report(user: User) -> bool:
-    return has_role(user, *REPORT_ROLES) and not is_blinded(user)
+    """Readers of the report: not blinded, and with a site to see (a researcher not yet a member of a site has
+    none: every site's families are someone else's)."""
+    if is_blinded(user) or not has_role(user, *REPORT_ROLES):
+        return False
+    site_ids = site_ids_for(user, *REPORT_ROLES)
+    return site_ids is None or bool(site_ids)
 
 
 def _latest() -> date:

@@ -386,3 +386,13 @@ def test_hostile_filters_are_never_a_server_error(client, paula, oei, name, fiel
         assert "Content-Disposition" not in response, (field, value)
     response = client.get(reverse(name), {field: ["", "x", "2026-01-01"]})
     assert response.status_code == 200
+
+
+def test_a_researcher_without_a_site_may_not_open_the_report(client, oei, alice, asked):
+    """A researcher who is not yet a member of any site has no families to see: no report, no menu item."""
+    client.force_login(UserFactory(username="ruth", roles=[Role.RESEARCHER]))
+
+    for name in ["reports:report", *DOWNLOADS]:
+        assert client.get(reverse(name)).status_code == 403, name
+    assert f'href="{reverse("reports:report")}"' not in client.get(reverse("password_change")).content.decode()
+    assert asked == []
