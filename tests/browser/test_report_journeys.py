@@ -140,7 +140,7 @@ def test_a_pi_downloads_the_report_of_a_site_and_finds_the_pages_numbers_in_both
     assert violations == []
 
 
-def test_a_researcher_chooses_only_their_own_site(open_page, log_in, alice, lar, language):
+def test_a_researcher_chooses_only_their_own_site(open_page, log_in, alice, lar, trial_settings, language):
     page = open_page(locale=BROWSERS[language])
     log_in(page, alice)
 
