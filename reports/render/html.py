@@ -97,11 +97,21 @@ def period(report: Report) -> str:
     return _("at any time")
 
 
+def _cell_text(value: Value, column: Column, on_paper: bool) -> str:
+    text = shown(value, column.kind)
+    return text.translate(BREAK_AFTER) if on_paper and column.kind == "text" else text
+
+
 def _cells(row: tuple, table: Table) -> list[tuple[Value, Column]]:
     return list(zip(row, table.columns, strict=False))
 
 
-def report_context(report: Report) -> dict:
+# Where a long code ("excluded.not_eligible.harmful_circumstances") may break on paper: after its dots and
+# underscores, with a zero-width space, so that WeasyPrint's columns keep whole words and the table stays on the page.
+BREAK_AFTER = str.maketrans({".": ".\u200b", "_": "_\u200b"})
+
+
+def report_context(report: Report, *, on_paper: bool = False) -> dict:
     checks: list[Check] = report.flow.checks
     return {
         "report": report,
@@ -121,7 +131,7 @@ def report_context(report: Report) -> dict:
                 note=str(table.note),
                 headings=[(str(column.label), column.kind) for column in table.columns],
                 rows=[
-                    [(shown(value, column.kind), column.kind) for value, column in _cells(row, table)]
+                    [(_cell_text(value, column, on_paper), column.kind) for value, column in _cells(row, table)]
                     for row in table.rows
                 ],
             )

@@ -36,7 +36,7 @@ def _stylesheet() -> str:
 
 
 def render_pdf(report: Report) -> bytes:
-    html = render_to_string("reports/report_print.html", report_context(report))
+    html = render_to_string("reports/report_print.html", report_context(report, on_paper=True))
     document = HTML(string=html, url_fetcher=_fetch_nothing)
     pdf = document.write_pdf(stylesheets=[CSS(string=_stylesheet(), url_fetcher=_fetch_nothing)])
     if not pdf:

@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 import zipfile
+from dataclasses import replace
 from datetime import date, datetime
 
 import pytest
@@ -212,3 +213,26 @@ def test_values_are_shown_in_the_active_language(language, value, kind, text):
 
 def test_a_share_of_nothing_is_a_dash():
     assert percent(None) == "\u2013"
+
+
+def test_codes_may_break_after_their_dots_on_paper_only():
+    """A long code would push a PDF table off the A4 page; on the page it stays as it is, for copying."""
+    report = sample_report()
+    on_paper = {table.key: table for table in report_context(report, on_paper=True)["tables"]}
+    on_screen = {table.key: table for table in report_context(report)["tables"]}
+
+    assert on_paper["recruitment_by_month"].rows[0][0] == ("OEI", "text")
+    assert on_paper["withdrawals"].rows[0][3] == on_screen["withdrawals"].rows[0][3] == ("9.5", "float")
+    assert on_screen["flow"].rows[0][0] == ("enrolment", "text")
+    with_dots = report_context(replace(report, tables=[code_table()]), on_paper=True)["tables"][0]
+    assert with_dots.rows[0][0] == ("excluded.\u200bnot_\u200beligible", "text")
+    assert report_context(replace(report, tables=[code_table()]))["tables"][0].rows[0][0] == (
+        "excluded.not_eligible",
+        "text",
+    )
+
+
+def code_table():
+    from reports.tables import Column, Table
+
+    return Table(key="codes", title="Codes", columns=[Column("box", "Box")], rows=[("excluded.not_eligible",)])
