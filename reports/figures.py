@@ -362,14 +362,15 @@ def report_session() -> Iterator[None]:
 
 def build_report(filters: ReportFilters, *, now: datetime | None = None) -> Report:
     """The feasibility report for `filters`, as recorded at `now` (default: this moment)."""
+    # Before the read-only snapshot: a database without its settings row gets it made here.
+    trial_settings = TrialSettings.current()
     with report_session():
-        return _build_report(filters, now=now)
+        return _build_report(filters, trial_settings, now=now)
 
 
-def _build_report(filters: ReportFilters, *, now: datetime | None = None) -> Report:
+def _build_report(filters: ReportFilters, trial_settings: TrialSettings, *, now: datetime | None) -> Report:
     now = now or timezone.now()
     on = today(now)
-    trial_settings = TrialSettings.current()
     sites = list(
         Site.objects.order_by("code")
         if filters.site_ids is None

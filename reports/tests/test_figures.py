@@ -575,3 +575,53 @@ def test_it_builds_within_a_callers_transaction_and_leaves_it_writable(known_tri
         record_event(kind="report_downloaded", user=None, format="xlsx")
 
     assert AuditEvent.objects.filter(kind="report_downloaded").count() == 2
+
+
+def test_its_tables_repeat_the_numbers_the_page_draws(known_trial):
+    report = build_report(WHOLE_TRIAL)
+    flow = _flow_rows(report)
+
+    assert (flow[("", "assessed")], flow[("", "excluded")], flow[("", "randomised")]) == (18, 10, 8)
+    for arm in report.flow.arms:
+        assert flow[(arm.arm, "allocated")] == arm.allocated.n
+        assert flow[(arm.arm, "received")] == arm.received.n
+        assert flow[(arm.arm, "not_received")] == arm.not_received.n
+        assert [flow[(arm.arm, f"assessed_{m}")] for m in (0, 3, 6, 12, 18)] == [b.n for b in arm.follow_ups]
+        assert (flow[(arm.arm, "lost")], flow[(arm.arm, "withdrawn")]) == (arm.lost.n, arm.withdrawn.n)
+    checks = _rows(report, "checks")
+    assert len(checks) == len(report.flow.checks) and {row["passed"] for row in checks} == {"yes"}
+    months = _rows(report, "recruitment_by_month")
+    assert [(r["site"], r["month"], r["randomised"]) for r in months] == [
+        (m.site_code, m.month, m.randomised) for m in report.recruitment
+    ]
+    progression = _table(report, "progression")
+    for criterion in report.progression:
+        row = progression[criterion.key]
+        assert (row["numerator"], row["denominator"], row["value"], row["low"], row["high"]) == (
+            criterion.numerator,
+            criterion.denominator,
+            criterion.value,
+            criterion.low,
+            criterion.high,
+        )
+    blinding = _table(report, "blinding")
+    assert [blinding[b.arm]["index"] for b in report.blinding] == [b.index for b in report.blinding]
+    assert [t.key for t in report.tables] == [
+        "flow",
+        "checks",
+        "recruitment_by_month",
+        "recruitment_by_site",
+        "eligibility",
+        "consent",
+        "retention",
+        "adherence",
+        "contacts_by_kind",
+        "contacts_by_element",
+        "caseload",
+        "withdrawals",
+        "blinding",
+        "progression",
+        "threshold_changes",
+    ]
+    for table in report.tables:
+        assert all(len(row) == len(table.columns) for row in table.rows), table.key
