@@ -178,6 +178,15 @@ MESSAGE_ACTION_POST = rule(
     family_partner=FORBIDDEN,
 )
 
+# The feasibility report and its downloads (reports/report_pages.py).
+REPORT_READERS = rule(
+    others=FORBIDDEN,
+    principal_investigator=OK,
+    data_manager=OK,
+    researcher_of_site=OK,
+    researcher_of_other_site=OK,
+)
+
 PAGES: dict[str, Page] = {
     "home": Page(
         get=rule(
@@ -406,6 +415,12 @@ PAGES: dict[str, Page] = {
         ),
     ),
     # ---- reports: the feasibility report (reports/report_pages.py) ----
+    # The report is by arm: the PI and data managers (every site) and researchers (their own sites) read it and
+    # download it; anyone holding the assessor role is blinded and refused, like partners and administrators.
+    "reports:report": Page(get=REPORT_READERS),
+    "reports:report_pdf": Page(get=REPORT_READERS),
+    "reports:report_xlsx": Page(get=REPORT_READERS),
+    "reports:report_csv": Page(get=REPORT_READERS),
     # ---- reports: the analysis datasets (reports/dataset_pages.py) ----
     # Data managers and the PI (every site); a download is the same URL with the form's choices.
     "reports:datasets": Page(get=rule(others=FORBIDDEN, data_manager=OK, principal_investigator=OK)),
