@@ -534,21 +534,22 @@ def family_week_counts(families: QuerySet[Family], *, before: date) -> list[tupl
     by the database (weeks with contacts only). Weeks without contacts are counted, not listed: an intervention's
     weeks are its first and last (perhaps partial) weeks and the full weeks between them."""
     last_week = weeks.week_start(before) - timedelta(days=7)  # the last week that ended before `before`
-    periods: dict[int, tuple[date, date]] = {}
+    # Per family: its first and last weeks (Mondays) and the days the intervention ran in each; the weeks between
+    # are whole weeks.
+    spans: dict[int, tuple[date, int, date, int]] = {}
     weeks_by_days: Counter[int] = Counter()
     for family_id, started_on, ended_on in InterventionPeriod.objects.filter(
         family__in=families.values("pk"), started_on__lt=before
     ).values_list("family_id", "started_on", "ended_on"):
-        end = min(ended_on or before - timedelta(days=1), before - timedelta(days=1))
+        end = min(ended_on or before, before - timedelta(days=1))
         first, final = weeks.week_start(started_on), min(weeks.week_start(end), last_week)
         if final < first:
             continue
-        periods[family_id] = (started_on, end)
-        for monday in {first, final}:
-            weeks_by_days[_days_within(monday, started_on, end)] += 1
-        full_weeks = (final - first).days // 7 - 1
-        if full_weeks > 0:
-            weeks_by_days[7] += full_weeks
+        spans[family_id] = (first, _days_within(first, started_on, end), final, _days_within(final, started_on, end))
+        weeks_by_days[spans[family_id][1]] += 1
+        if final > first:
+            weeks_by_days[spans[family_id][3]] += 1
+            weeks_by_days[7] += (final - first).days // 7 - 1
     logged: Counter[tuple[int, int]] = Counter()
     logged_by_days: Counter[int] = Counter()
     weekly_totals = (
@@ -558,12 +559,21 @@ def family_week_counts(families: QuerySet[Family], *, before: date) -> list[tupl
         .values_list("family_id", "week")
         .annotate(quarters=Sum("quarters"))
     )
-    for family_id, monday, quarters in weekly_totals.iterator(chunk_size=10_000):
-        period = periods.get(family_id)
-        monday = monday.date() if isinstance(monday, datetime) else monday
-        if period is None or not weeks.week_start(period[0]) <= monday <= min(weeks.week_start(period[1]), last_week):
+    for family_id, monday, quarters in weekly_totals:
+        span = spans.get(family_id)
+        if span is None:
             continue
-        days = _days_within(monday, *period)
+        first, first_days, final, final_days = span
+        if isinstance(monday, datetime):
+            monday = monday.date()
+        if monday == first:
+            days = first_days
+        elif monday == final:
+            days = final_days
+        elif first < monday < final:
+            days = 7
+        else:
+            continue  # before the intervention, or a week not ended yet
         logged[(days, int(quarters))] += 1
         logged_by_days[days] += 1
     counts = [(days, quarters, n) for (days, quarters), n in logged.items()]
