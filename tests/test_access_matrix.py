@@ -178,6 +178,11 @@ MESSAGE_ACTION_POST = rule(
     family_partner=FORBIDDEN,
 )
 
+# The audit log (reports/audit_pages.py).
+AUDIT_READERS = rule(others=FORBIDDEN, principal_investigator=OK, data_manager=OK, administrator=OK)
+# The sites' recruitment state: back to the list of sites after a change.
+TO_RECRUITMENT_STATES = Expect(302, "recruitment_states", acted=True)
+
 PAGES: dict[str, Page] = {
     "home": Page(
         get=rule(
@@ -408,7 +413,16 @@ PAGES: dict[str, Page] = {
     # ---- reports: the feasibility report (reports/report_pages.py) ----
     # ---- reports: the analysis datasets (reports/dataset_pages.py) ----
     # ---- reports: the audit log (reports/audit_pages.py) ----
+    # Every change and export: the PI, data managers and administrators; nobody else, blinded or not.
+    "reports:audit": Page(get=AUDIT_READERS),
+    "reports:audit_csv": Page(get=AUDIT_READERS),
     # ---- trial: sites' recruitment state ----
+    # Data managers and the PI open, pause and close recruitment at a site, with a reason.
+    "recruitment_states": Page(get=rule(others=FORBIDDEN, data_manager=OK, principal_investigator=OK)),
+    "site_recruitment_state": Page(
+        get=rule(others=FORBIDDEN, data_manager=OK, principal_investigator=OK),
+        post=rule(others=FORBIDDEN, data_manager=TO_RECRUITMENT_STATES, principal_investigator=TO_RECRUITMENT_STATES),
+    ),
 }
 
 # Checked by their own tests below: the admin guards itself (staff status and model permissions),
@@ -604,6 +618,7 @@ def research_records() -> dict:
         counts[f"history of {model.__name__}"] = model.history.count()
     counts["statuses"] = dict(Family.objects.values_list("study_id", "status"))
     counts["last numbers"] = dict(Site.objects.values_list("code", "last_family_number"))
+    counts["recruitment states"] = dict(Site.objects.values_list("code", "recruitment_state"))
     counts["trial settings"] = TrialSettings.history.count()
     for model in (Allocation, AllocationAnnotation, AllocationList, ListSegment, Unblinding, Unsealing, Verification):
         counts[model.__name__] = model.objects.count()
@@ -753,6 +768,8 @@ def form_data(url_name: str, *, site: Site, researcher, request) -> dict:
         return {"email": "new.address@example.no", "language": "en"}
     if url_name == "notifications:cancel":
         return {"reason": "Booked by phone already"}
+    if url_name == "site_recruitment_state":
+        return {"OEI-state": "paused", "OEI-reason": "Staff on leave"}
 
     if url_name == "followups:assessment":
         # Today is before the 3-month window: confirmed as outside it.
@@ -802,6 +819,7 @@ EFFECT = {
         after["trial settings"] == before["trial settings"] + 1 and TrialSettings.current().partner_capacity == 4
     ),
     "families:register": lambda before, after, family: after["Family"] == before["Family"] + 1,
+    "site_recruitment_state": lambda before, after, family: after["recruitment states"]["OEI"] == "paused",
     "families:identifiers": lambda before, after, family: (
         after["history of FamilyIdentity"] == before["history of FamilyIdentity"] + 1
         and FamilyIdentity.objects.get(family=family).contact_name == "Kari Nordmann-Berg"
