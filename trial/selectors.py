@@ -101,8 +101,9 @@ def site_recruitment_states() -> list[SiteRecruitment]:
     rows = Site.history.select_related("history_user").order_by("id", "history_date", "history_id")
     previous: dict[int, str] = {}
     for row in rows:
-        # The first row of the present run of states: where the state last became what it is.
-        if row.id in previous and previous[row.id] != row.recruitment_state:
+        # The first row of the present run of states: where the state last became what it is. Every site starts
+        # open (the seeded sites have no history row of their creation).
+        if previous.get(row.id, RecruitmentState.OPEN) != row.recruitment_state:
             since[row.id] = row.history_date
             who[row.id] = row.history_user.get_username() if row.history_user else ""
         previous[row.id] = row.recruitment_state

@@ -147,8 +147,13 @@ def test_it_lists_every_site_with_its_state_since_when_and_why(client, oei, lar,
     pause(oei, dina)
     client.force_login(dina)
 
-    page = client.get(reverse("recruitment_states")).content.decode()
+    response = client.get(reverse("recruitment_states"))
+    page = response.content.decode()
 
+    rows = {row.site.code: row for row, _form in response.context["sites"]}
+    assert rows["OEI"].since == oei.history.latest().history_date
+    assert rows["OEI"].changed_by == "dina"
+    assert rows["LAR"].since is None
     assert 'data-site-recruitment="OEI"' in page and 'data-site-recruitment="LAR"' in page
     assert "The municipality reorganises its child welfare service" in page
     assert page.count('name="OEI-state"') == 3  # one radio per state
@@ -234,3 +239,18 @@ def test_it_refuses_the_registration_form_at_a_paused_site_with_the_message(clie
     assert response.status_code == 200
     assert "is not recruiting" in response.context["form"].errors["site"][0]
     assert not Family.objects.exists()
+
+
+def test_it_dates_the_state_from_the_change_that_made_it(oei, lar, dina, paula):
+    from trial.selectors import site_recruitment_states
+
+    pause(oei, dina)
+    site_set_recruitment_state(site=oei, state=RecruitmentState.CLOSED, reason="Target reached", changed_by=paula)
+    site_set_recruitment_state(site=lar, state=RecruitmentState.PAUSED, reason="Staff on leave", changed_by=dina)
+    site_set_recruitment_state(site=lar, state=RecruitmentState.OPEN, reason="Staff back", changed_by=dina)
+
+    rows = {row.site.code: row for row in site_recruitment_states()}
+
+    assert (rows["OEI"].state_label, rows["OEI"].reason, rows["OEI"].changed_by) == ("Closed", "Target reached", "paula")
+    assert rows["OEI"].since == oei.history.latest().history_date
+    assert (rows["LAR"].state_label, rows["LAR"].since) == ("Open", lar.history.latest().history_date)
