@@ -11,6 +11,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from families import services as family_services
 from families.models import Family
@@ -105,6 +107,16 @@ def test_it_opens_for_the_pi_data_managers_and_administrators(client, request, w
 def test_it_opens_for_a_superuser_without_a_role(client, db):
     client.force_login(UserFactory(username="root", is_superuser=True, is_staff=True))
     assert client.get(AUDIT).status_code == 200
+
+
+def test_it_opens_for_an_administrator_who_is_not_a_superuser(client, db):
+    client.force_login(UserFactory(username="ada", roles=[Role.ADMINISTRATOR]))
+    assert client.get(AUDIT).status_code == 200
+
+
+def test_it_refuses_an_account_without_a_role(client, db):
+    client.force_login(UserFactory(username="nora"))
+    assert client.get(AUDIT).status_code == 403
 
 
 @pytest.mark.parametrize("who", ["alice", "carol", "frank"])
@@ -271,6 +283,24 @@ def test_it_shows_bad_filters_as_errors_never_a_500(client, paula, query, field)
         assert response.status_code == 200, url
         assert response.context["form"].errors[field], url
     assert not AuditEvent.objects.filter(kind=EventKind.AUDIT_LOG_EXPORTED).exists()
+
+
+FILTER_NAMES = ["user", "family", "site", "kind", "date_from", "date_to", "before"]
+HOSTILE_TEXT = st.one_of(
+    st.text(max_size=40),
+    st.sampled_from(["²", "9" * 5000, "\x00", "OEI-0\x00", "0000-00-00", "2026-13-40", "~~", "2026-01-01~0~-1"]),
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(query=st.dictionaries(st.sampled_from(FILTER_NAMES), HOSTILE_TEXT, max_size=5))
+def test_it_answers_any_filters_without_a_500(client, paula, query):
+    client.force_login(paula)
+    for url in (AUDIT, AUDIT_CSV):
+        response = client.get(url, query)
+        assert response.status_code == 200
+        if response.streaming:
+            b"".join(response.streaming_content)
 
 
 # ---- blinding

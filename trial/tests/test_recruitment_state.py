@@ -13,6 +13,7 @@ from families.models import Family, ReferralSource
 from families.tests.factories import days_ago
 from families.tests.test_concurrency import run_together
 from trial.models import RecruitmentState, Site
+from trial.selectors import site_recruitment_states
 from trial.services import site_set_recruitment_state
 
 
@@ -242,8 +243,6 @@ def test_it_refuses_the_registration_form_at_a_paused_site_with_the_message(clie
 
 
 def test_it_dates_the_state_from_the_change_that_made_it(oei, lar, dina, paula):
-    from trial.selectors import site_recruitment_states
-
     pause(oei, dina)
     site_set_recruitment_state(site=oei, state=RecruitmentState.CLOSED, reason="Target reached", changed_by=paula)
     site_set_recruitment_state(site=lar, state=RecruitmentState.PAUSED, reason="Staff on leave", changed_by=dina)
@@ -251,6 +250,7 @@ def test_it_dates_the_state_from_the_change_that_made_it(oei, lar, dina, paula):
 
     rows = {row.site.code: row for row in site_recruitment_states()}
 
-    assert (rows["OEI"].state_label, rows["OEI"].reason, rows["OEI"].changed_by) == ("Closed", "Target reached", "paula")
+    oei_row = rows["OEI"]
+    assert (oei_row.state_label, oei_row.reason, oei_row.changed_by) == ("Closed", "Target reached", "paula")
     assert rows["OEI"].since == oei.history.latest().history_date
     assert (rows["LAR"].state_label, rows["LAR"].since) == ("Open", lar.history.latest().history_date)
