@@ -12,10 +12,12 @@ previous rows of the changes on the page), merged in Python. The number of queri
 sources, never on the size of the tables, and a deep page costs what the first one does.
 """
 
+import heapq
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from functools import cache
+from itertools import islice
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -242,7 +244,7 @@ def _bounds(filters: AuditFilters) -> tuple[datetime | None, datetime | None]:
     return start, end
 
 
-def _history_rows(source: Source, filters: AuditFilters, cursor: Cursor | None, limit: int) -> list[Any] | None:
+def _history_rows(source: Source, filters: AuditFilters, cursor: Cursor | None) -> models.QuerySet | None:
     """The source's history rows after `cursor` that the filters keep, newest first; None when the filters rule the
     whole source out (no query)."""
     if filters.kind and filters.kind != source.key:
@@ -278,10 +280,10 @@ def _history_rows(source: Source, filters: AuditFilters, cursor: Cursor | None, 
     annotations["audit_study_id"] = F(source.study_id_path) if source.study_id_path else models.Value("")
     if source.site_path is not None:
         annotations["audit_site"] = F(f"{source.site_path}__code" if source.site_path != "id" else "code")
-    return list(rows.annotate(**annotations).order_by("-history_date", "-history_id")[:limit])
+    return rows.annotate(**annotations).order_by("-history_date", "-history_id")
 
 
-def _event_rows(filters: AuditFilters, cursor: Cursor | None, limit: int, *, blinded: bool) -> list[AuditEvent] | None:
+def _event_rows(filters: AuditFilters, cursor: Cursor | None, *, blinded: bool) -> models.QuerySet[AuditEvent] | None:
     if filters.kind and not filters.kind.startswith(EVENT_PREFIX):
         return None
     events = AuditEvent.objects.all()
@@ -302,9 +304,7 @@ def _event_rows(filters: AuditFilters, cursor: Cursor | None, limit: int, *, bli
         events = events.filter(at__lt=end)
     if cursor is not None:
         events = events.filter(cursor.after(date_field="at", pk_field="pk", index=_events_index()))
-    return list(
-        events.annotate(audit_username=F("user__username"), audit_site=F("site__code")).order_by("-at", "-pk")[:limit]
-    )
+    return events.annotate(audit_username=F("user__username"), audit_site=F("site__code")).order_by("-at", "-pk")
 
 
 def _what(source: Source, history_type: str) -> str:
@@ -320,30 +320,65 @@ def _looks_like_study_id(subject: str) -> bool:
     return len(code) == 3 and code.isalpha() and code.isupper() and number.isdigit()
 
 
+Keyed = tuple[tuple[datetime, int, int], Source | None, Any]
+
+
+def _sources_for(viewer: User) -> list[Source]:
+    blinded = is_blinded(viewer)
+    return [source for source in history_sources() if not (blinded and source.reveals_arm)]
+
+
 def audit_page(
     *, viewer: User, filters: AuditFilters, cursor: Cursor | None = None, size: int = PAGE_SIZE
 ) -> AuditPage:
-    """One page of the audit log for `viewer` (who may read it: may_read_audit_log), newest first."""
+    """One page of the audit log for `viewer` (who may read it: may_read_audit_log), newest first: per table the
+    page's worth of newest rows after `cursor`, merged."""
     blinded = is_blinded(viewer)
     limit = size + 1
-    found: list[tuple[Source, list[Any]]] = []
-    for source in history_sources():
-        if blinded and source.reveals_arm:
-            continue
-        rows = _history_rows(source, filters, cursor, limit)
-        if rows:
-            found.append((source, rows))
-    events = _event_rows(filters, cursor, limit, blinded=blinded) or []
-
-    # Which rows this page shows, before reading the previous rows that their changes are diffed against.
-    keyed: list[tuple[tuple[datetime, int, int], Source | None, Any]] = [
-        ((row.history_date, source.index, row.history_id), source, row) for source, rows in found for row in rows
-    ]
-    keyed += [((event.at, _events_index(), event.pk), None, event) for event in events]
+    keyed: list[Keyed] = []
+    for source in _sources_for(viewer):
+        rows = _history_rows(source, filters, cursor)
+        if rows is not None:
+            keyed += [((row.history_date, source.index, row.history_id), source, row) for row in rows[:limit]]
+    events = _event_rows(filters, cursor, blinded=blinded)
+    if events is not None:
+        keyed += [((event.at, _events_index(), event.pk), None, event) for event in events[:limit]]
     keyed.sort(key=lambda item: item[0], reverse=True)
+    result = _audit_rows_of(keyed[:size], blinded=blinded)
     more = len(keyed) > size
-    keyed = keyed[:size]
+    return AuditPage(rows=result, next_cursor=result[-1].cursor if more and result else None)
 
+
+def _keyed_history(source: Source, rows: models.QuerySet, chunk: int) -> Iterator[Keyed]:
+    for row in rows.iterator(chunk_size=chunk):
+        yield (row.history_date, source.index, row.history_id), source, row
+
+
+def _keyed_events(events: models.QuerySet[AuditEvent], chunk: int) -> Iterator[Keyed]:
+    index = _events_index()
+    for event in events.iterator(chunk_size=chunk):
+        yield (event.at, index, event.pk), None, event
+
+
+def audit_rows(*, viewer: User, filters: AuditFilters, chunk: int = 500) -> Iterator[AuditRow]:
+    """Every row the filters keep, newest first, for the CSV export: each table read once through a server-side
+    cursor, merged as they stream, and made into rows `chunk` at a time, so memory stays flat however long the log."""
+    blinded = is_blinded(viewer)
+    streams: list[Iterator[Keyed]] = []
+    for source in _sources_for(viewer):
+        rows = _history_rows(source, filters, None)
+        if rows is not None:
+            streams.append(_keyed_history(source, rows, chunk))
+    events = _event_rows(filters, None, blinded=blinded)
+    if events is not None:
+        streams.append(_keyed_events(events, chunk))
+    merged = heapq.merge(*streams, key=lambda item: item[0], reverse=True)
+    while batch := list(islice(merged, chunk)):
+        yield from _audit_rows_of(batch, blinded=blinded)
+
+
+def _audit_rows_of(keyed: list[Keyed], *, blinded: bool) -> list[AuditRow]:
+    """The rows for these history rows and events: one query per table for the previous rows of the changes."""
     shown_ids: dict[str, list[int]] = {}
     for _key, shown_source, row in keyed:
         if shown_source is not None and row.history_type == "~" and row.audit_previous is not None:
@@ -407,18 +442,7 @@ def audit_page(
                 pk=pk,
             )
         )
-    return AuditPage(rows=result, next_cursor=result[-1].cursor if more and result else None)
-
-
-def audit_rows(*, viewer: User, filters: AuditFilters, chunk: int = 500) -> Iterator[AuditRow]:
-    """Every row the filters keep, newest first, read a chunk at a time (the CSV export streams these)."""
-    cursor: Cursor | None = None
-    while True:
-        page = audit_page(viewer=viewer, filters=filters, cursor=cursor, size=chunk)
-        yield from page.rows
-        if page.next_cursor is None:
-            return
-        cursor = page.next_cursor
+    return result
 
 
 __all__ = [
