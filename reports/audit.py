@@ -390,6 +390,9 @@ def _audit_rows_of(keyed: list[Keyed], *, blinded: bool) -> list[AuditRow]:
         if (source_rows := sources[key].history._default_manager.in_bulk(ids, field_name="history_id"))
     }
 
+    # Labels once per call, not per row (a stream makes hundreds of thousands of rows).
+    field_labels: dict[str, list[tuple[str, str]]] = {}
+    whats: dict[tuple[str, str], str] = {}
     result = []
     for (when, index, pk), row_source, row in keyed:
         if row_source is None:
@@ -409,11 +412,16 @@ def _audit_rows_of(keyed: list[Keyed], *, blinded: bool) -> list[AuditRow]:
             )
             continue
         before = previous.get(row_source.key, {}).get(row.audit_previous) if row.history_type == "~" else None
+        if row_source.key not in field_labels:
+            field_labels[row_source.key] = [(f.attname, str(f.verbose_name)) for f in row_source.fields]
         changed = (
-            [str(f.verbose_name) for f in row_source.fields if getattr(before, f.attname) != getattr(row, f.attname)]
+            [label for name, label in field_labels[row_source.key] if getattr(before, name) != getattr(row, name)]
             if before is not None
             else []
         )
+        what_key = (row_source.key, row.history_type)
+        if what_key not in whats:
+            whats[what_key] = _what(row_source, row.history_type)
         about_family = bool(row.audit_study_id)
         reason = row.history_change_reason or ""
         who = row.audit_username or ""
@@ -431,7 +439,7 @@ def _audit_rows_of(keyed: list[Keyed], *, blinded: bool) -> list[AuditRow]:
             AuditRow(
                 when=when,
                 who=who,
-                what=_what(row_source, row.history_type),
+                what=whats[what_key],
                 kind=row_source.key,
                 study_id=row.audit_study_id or "",
                 site=getattr(row, "audit_site", None) or "",
