@@ -254,3 +254,13 @@ def test_it_dates_the_state_from_the_change_that_made_it(oei, lar, dina, paula):
     assert (oei_row.state_label, oei_row.reason, oei_row.changed_by) == ("Closed", "Target reached", "paula")
     assert rows["OEI"].since == oei.history.latest().history_date
     assert (rows["LAR"].state_label, rows["LAR"].since) == ("Open", lar.history.latest().history_date)
+
+
+def test_it_leaves_the_recruitment_state_read_only_in_the_admin(client, oei, adam):
+    client.force_login(adam)
+    url = reverse("admin:trial_site_change", args=[oei.pk])
+
+    page = client.get(url).content.decode()
+
+    assert 'name="recruitment_state"' not in page
+    assert 'name="recruitment_state_reason"' not in page
