@@ -18,8 +18,11 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from functools import cache
 from itertools import islice
+from pathlib import Path
 from typing import Any
 
+from django.apps import apps as django_apps
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import models
 from django.db.models import F, OuterRef, Q, Subquery
@@ -33,9 +36,16 @@ from trial.roles import Role, User, has_role, is_blinded
 
 PAGE_SIZE = 50
 
-# The apps whose history is the trial's (simple-history also registers nothing else today, but a third-party app
-# could): the project's own apps.
-PROJECT_APPS = frozenset({"trial", "notifications", "families", "randomization", "visits", "followups", "reminders"})
+
+def _project_app_labels() -> frozenset[str]:
+    """The project's own apps (those in this repository, not installed packages): their history is the trial's."""
+    root = Path(settings.BASE_DIR).resolve()
+    return frozenset(
+        config.label
+        for config in django_apps.get_app_configs()
+        if Path(config.path).resolve().is_relative_to(root) and "site-packages" not in Path(config.path).parts
+    )
+
 
 # What reveals a family's arm to a blinded viewer (docs/architecture.md, "Access"): the Family Partner's work (only
 # intervention families have it), every randomisation record except the lists' metadata, and the assessors' guesses.
@@ -113,10 +123,11 @@ def _reveals_arm(key: str) -> bool:
 @cache
 def history_sources() -> tuple[Source, ...]:
     """Every simple-history table of the project's apps, in a fixed order."""
+    project_apps = _project_app_labels()
     models_by_key = {
         model._meta.label_lower: model
         for model in registered_models.values()
-        if model._meta.app_label in PROJECT_APPS and hasattr(model, "history")
+        if model._meta.app_label in project_apps and hasattr(model, "history")
     }
     sources = []
     for index, key in enumerate(sorted(models_by_key)):
