@@ -21,7 +21,11 @@ each with a household, a screening and most with consent), then measures:
   one site and the PI). The goal is a p95 under 150 ms. At the end the database's own counts are checked: each
   family's hours per day against its contacts, each partner's active families against their assignments;
 - the reminder sweep (PostgreSQL only; bench/reminder_sweep.py): one sweep at 1,000 and at 10,000 families
-  (50,000 assessments), its time and queries.
+  (50,000 assessments), its time and queries;
+- the feasibility report's figures (PostgreSQL only; bench/report.py): 10,000 randomised families, 50,000
+  assessments and 500,000 contacts at three sites of their own, beside one hand-written SQL query of the flow.
+- the families dataset streamed as CSV (PostgreSQL only; bench/dataset_export.py) at 2,500, 5,000 and 10,000
+  families: time, rows, queries and peak Python memory.
 Times are wall-clock on this machine; nothing here is asserted.
 """
 
@@ -710,10 +714,17 @@ def main() -> None:
         from bench.reminder_sweep import benchmark_reminder_sweep
 
         reminder_lines = benchmark_reminder_sweep()
+        from bench.dataset_export import benchmark_dataset_export
+
+        dataset_lines = benchmark_dataset_export()
     from bench.followups_grid import benchmark_followups_grid
 
     followups_rows, followups_summary = benchmark_followups_grid()
     rows += followups_rows
+    from bench.report import benchmark_report
+
+    report_rows, report_lines = benchmark_report()
+    rows += report_rows
 
     print()
     print(
@@ -722,6 +733,8 @@ def main() -> None:
     )
     print(visits_summary if postgres else "Family Partner pages: need PostgreSQL (the contacts are loaded in SQL)")
     print(followups_summary)
+    for line in report_lines:
+        print(line)
     print()
     header = ("what", "n", "rate", "median ms", "p95 ms", "queries")
     print(f"| {header[0]:<36} | {header[1]:>5} | {header[2]:>7} | {header[3]:>9} | {header[4]:>8} | {header[5]:>7} |")
@@ -754,6 +767,9 @@ def main() -> None:
         print(line)
     print()
     for line in reminder_lines:
+        print(line)
+    print()
+    for line in dataset_lines:
         print(line)
     print()
 

@@ -412,6 +412,8 @@ PAGES: dict[str, Page] = {
     ),
     # ---- reports: the feasibility report (reports/report_pages.py) ----
     # ---- reports: the analysis datasets (reports/dataset_pages.py) ----
+    # Data managers and the PI (every site); a download is the same URL with the form's choices.
+    "reports:datasets": Page(get=rule(others=FORBIDDEN, data_manager=OK, principal_investigator=OK)),
     # ---- reports: the audit log (reports/audit_pages.py) ----
     # Every change and export: the PI, data managers and administrators; nobody else, blinded or not.
     "reports:audit": Page(get=AUDIT_READERS),

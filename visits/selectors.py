@@ -12,6 +12,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from django.contrib.auth.models import User as AuthUser
+from django.db import connection
 from django.db.models import Count, Max, OuterRef, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -519,3 +520,62 @@ def week_totals(families: QuerySet[Family], shown: list[weeks.Week]) -> list[Wee
             )
         )
     return totals
+
+
+# --- Set-based reads for the feasibility report ---------------------------------------------------------------
+
+
+# Weeks are counted as whole weeks since a Monday long before any trial: (day - EPOCH_MONDAY) / 7 is a day's week
+# number, plain integer arithmetic on dates (no time zone, no EXTRACT per row).
+EPOCH_MONDAY = date(1970, 1, 5)
+
+
+def family_week_counts(families: QuerySet[Family], *, before: date) -> list[tuple[int, int, int]]:
+    """The intervention weeks of `families` that ended before `before`, grouped: [(days of the week within the
+    intervention, quarter-hours logged in the week, number of family-weeks)]. One query that returns a few hundred
+    rows however many families: the caller prorates the target for the days (`expected_quarters`'s rule) and
+    judges each group. A week's quarter-hours are its daily totals summed, as on the families-by-weeks page."""
+    cohort_sql, cohort_params = families.order_by().values("pk").query.sql_with_params()
+    epoch, last = EPOCH_MONDAY, before - timedelta(days=1)
+    # The cohort is named twice (no shared CTE) so that the planner sees the real tables on both sides of the join.
+    sql = f"""
+        SELECT week.days, COALESCE(logged.quarters, 0), COUNT(*)
+        FROM (
+            SELECT ip.family_id, w AS week,
+                   LEAST(%s::date + 7 * w + 6, COALESCE(ip.ended_on, %s::date))
+                   - GREATEST(%s::date + 7 * w, ip.started_on) + 1 AS days
+            FROM {InterventionPeriod._meta.db_table} ip
+            CROSS JOIN LATERAL generate_series(
+                (ip.started_on - %s::date) / 7,
+                LEAST((COALESCE(ip.ended_on, %s::date) - %s::date) / 7, (%s::date - %s::date) / 7 - 1)
+            ) AS w
+            WHERE ip.family_id IN ({cohort_sql}) AND ip.started_on < %s::date
+        ) AS week
+        LEFT JOIN (
+            SELECT cd.family_id, (cd.day - %s::date) / 7 AS week, SUM(cd.quarters) AS quarters
+            FROM {ContactDay._meta.db_table} cd
+            WHERE cd.family_id IN ({cohort_sql}) AND cd.quarters > 0 AND cd.day < %s::date
+            GROUP BY 1, 2
+        ) AS logged ON logged.family_id = week.family_id AND logged.week = week.week
+        GROUP BY 1, 2
+    """  # noqa: S608 (the cohort is Django's own compiled query; every value is a parameter)
+    params = [epoch, last, epoch, epoch, last, epoch, before, epoch, *cohort_params, before]
+    params += [epoch, *cohort_params, before]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return [(int(days), int(quarters), int(n)) for days, quarters, n in cursor.fetchall()]
+
+
+def contact_mix(families: QuerySet[Family]) -> list[tuple[str, list[str], int, int]]:
+    """The contacts of `families` that are not voided, grouped by kind and by their list of the model's elements:
+    [(kind, elements, contacts, quarter-hours)]. One pass over the contacts, a few dozen rows back; the caller
+    counts a contact under each element it served."""
+    return [
+        (kind, list(elements or []), n, quarters or 0)
+        for kind, elements, n, quarters in Contact.objects.filter(
+            family__in=families.values("pk"), voided_at__isnull=True
+        )
+        .order_by()
+        .values_list("kind", "elements")
+        .annotate(n=Count("pk"), quarters=Sum("duration_quarters"))
+    ]

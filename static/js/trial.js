@@ -1,7 +1,9 @@
 // A submitted form's buttons are disabled so that a double click sends it once; the server
 // also recognises a resubmission by its one-time token, so this is a courtesy, not the guard.
+// A form that downloads a file (data-download) stays on its page, so its buttons stay usable for the next file.
 document.addEventListener("submit", function (event) {
   var form = event.target;
+  if (form.hasAttribute("data-download")) return;
   if (form.dataset.submitted) {
     event.preventDefault();
     return;
