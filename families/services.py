@@ -40,7 +40,7 @@ from families.models import (
 from families.signals import family_consented, family_withdrawn
 from families.validators import validate_child_birth_date, validate_parent_birth_year
 from trial.audit import delete_as, save_as
-from trial.models import Site, TrialSettings
+from trial.models import RecruitmentState, Site, TrialSettings
 
 # Dates before this are typing mistakes (0225 for 2025), not referrals of this trial.
 EARLIEST_TRIAL_DATE = date(2000, 1, 1)
@@ -169,6 +169,15 @@ def family_register(
         existing = Family.objects.filter(registration_token=token).first()
         if existing is not None:
             return existing
+        # Read under the lock that trial.services.site_set_recruitment_state takes too: a family registered while
+        # the site is being paused is either in before the pause or refused.
+        if locked_site.recruitment_state != RecruitmentState.OPEN:
+            raise ValidationError(
+                {
+                    "site": _("%(site)s is not recruiting (%(state)s): no family can be registered there now.")
+                    % {"site": locked_site.name, "state": RecruitmentState(locked_site.recruitment_state).label.lower()}
+                }
+            )
         number = locked_site.last_family_number + 1
         Site.objects.filter(pk=site.pk).update(last_family_number=F("last_family_number") + 1)
         family = Family(

@@ -49,6 +49,7 @@ from trial.roles import (
     sites_for,
     users_with_role,
 )
+from trial.selectors import sites_not_recruiting
 
 FAMILIES_PER_PAGE = 25
 
@@ -96,6 +97,7 @@ def family_list(request: AuthenticatedHttpRequest) -> HttpResponse:
             "filter_query": _query_without(request, "page", "status"),
             "sort_query": _query_without(request, "page", "sort"),
             "can_register": has_role(request.user, *ACT_ROLES),
+            "not_recruiting": sites_not_recruiting(sites_for(request.user, *ACT_ROLES)),
         },
     )
 
@@ -139,7 +141,11 @@ def family_register(request: AuthenticatedHttpRequest) -> HttpResponse:
         else:
             messages.success(request, _("Family %(study_id)s registered.") % {"study_id": family.study_id})
             return redirect("families:detail", study_id=family.study_id)
-    return render(request, "families/family_register.html", {"form": form, "parents": parents, "children": children})
+    return render(
+        request,
+        "families/family_register.html",
+        {"form": form, "parents": parents, "children": children, "not_recruiting": sites_not_recruiting(sites)},
+    )
 
 
 @login_required

@@ -186,6 +186,10 @@ REPORT_READERS = rule(
     researcher_of_site=OK,
     researcher_of_other_site=OK,
 )
+# The audit log (reports/audit_pages.py).
+AUDIT_READERS = rule(others=FORBIDDEN, principal_investigator=OK, data_manager=OK, administrator=OK)
+# The sites' recruitment state: back to the list of sites after a change.
+TO_RECRUITMENT_STATES = Expect(302, "recruitment_states", acted=True)
 
 PAGES: dict[str, Page] = {
     "home": Page(
@@ -425,7 +429,16 @@ PAGES: dict[str, Page] = {
     # Data managers and the PI (every site); a download is the same URL with the form's choices.
     "reports:datasets": Page(get=rule(others=FORBIDDEN, data_manager=OK, principal_investigator=OK)),
     # ---- reports: the audit log (reports/audit_pages.py) ----
+    # Every change and export: the PI, data managers and administrators; nobody else, blinded or not.
+    "reports:audit": Page(get=AUDIT_READERS),
+    "reports:audit_csv": Page(get=AUDIT_READERS),
     # ---- trial: sites' recruitment state ----
+    # Data managers and the PI open, pause and close recruitment at a site, with a reason.
+    "recruitment_states": Page(get=rule(others=FORBIDDEN, data_manager=OK, principal_investigator=OK)),
+    "site_recruitment_state": Page(
+        get=rule(others=FORBIDDEN, data_manager=OK, principal_investigator=OK),
+        post=rule(others=FORBIDDEN, data_manager=TO_RECRUITMENT_STATES, principal_investigator=TO_RECRUITMENT_STATES),
+    ),
 }
 
 # Checked by their own tests below: the admin guards itself (staff status and model permissions),
@@ -621,6 +634,7 @@ def research_records() -> dict:
         counts[f"history of {model.__name__}"] = model.history.count()
     counts["statuses"] = dict(Family.objects.values_list("study_id", "status"))
     counts["last numbers"] = dict(Site.objects.values_list("code", "last_family_number"))
+    counts["recruitment states"] = dict(Site.objects.values_list("code", "recruitment_state"))
     counts["trial settings"] = TrialSettings.history.count()
     for model in (Allocation, AllocationAnnotation, AllocationList, ListSegment, Unblinding, Unsealing, Verification):
         counts[model.__name__] = model.objects.count()
@@ -770,6 +784,8 @@ def form_data(url_name: str, *, site: Site, researcher, request) -> dict:
         return {"email": "new.address@example.no", "language": "en"}
     if url_name == "notifications:cancel":
         return {"reason": "Booked by phone already"}
+    if url_name == "site_recruitment_state":
+        return {"OEI-state": "paused", "OEI-reason": "Staff on leave"}
 
     if url_name == "followups:assessment":
         # Today is before the 3-month window: confirmed as outside it.
@@ -819,6 +835,7 @@ EFFECT = {
         after["trial settings"] == before["trial settings"] + 1 and TrialSettings.current().partner_capacity == 4
     ),
     "families:register": lambda before, after, family: after["Family"] == before["Family"] + 1,
+    "site_recruitment_state": lambda before, after, family: after["recruitment states"]["OEI"] == "paused",
     "families:identifiers": lambda before, after, family: (
         after["history of FamilyIdentity"] == before["history of FamilyIdentity"] + 1
         and FamilyIdentity.objects.get(family=family).contact_name == "Kari Nordmann-Berg"

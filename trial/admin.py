@@ -12,8 +12,10 @@ admin.site.site_title = _("Family Partner trial")
 
 @admin.register(Site)
 class SiteAdmin(SimpleHistoryAdmin):
-    list_display = ["code", "name", "expected_recruitment", "last_family_number"]
-    readonly_fields = ["last_family_number"]
+    list_display = ["code", "name", "expected_recruitment", "last_family_number", "recruitment_state"]
+    # Recruitment is opened, paused and closed on /settings/sites/ (trial.services.site_set_recruitment_state): with a
+    # reason, by a data manager or the PI, under the lock registrations take.
+    readonly_fields = ["last_family_number", "recruitment_state", "recruitment_state_reason"]
     filter_horizontal = ["members"]
 
     def has_delete_permission(self, request, obj=None) -> bool:

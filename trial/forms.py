@@ -9,7 +9,7 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.core.validators import MaxLengthValidator
 from django.utils.translation import gettext_lazy as _
 
-from trial.models import TRIAL_SETTINGS_GROUPS, TrialSettings
+from trial.models import TRIAL_SETTINGS_GROUPS, RecruitmentState, TrialSettings
 from trial.roles import display_name
 
 
@@ -200,6 +200,18 @@ class TrialSettingsForm(forms.ModelForm):
         return {name: self.cleaned_data[name] for name in self.changed_data if name != "reason"}
 
 
+class SiteRecruitmentForm(forms.Form):
+    """A site's new recruitment state and why (trial.services.site_set_recruitment_state checks the rest)."""
+
+    state = forms.ChoiceField(label=_("Recruitment"), choices=RecruitmentState.choices, widget=forms.RadioSelect)
+    reason = forms.CharField(
+        label=_("Reason"),
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text=_("Researchers of the site see it beside the state; it is kept in the site's history."),
+    )
+
+
 class PersonChoiceField(forms.ModelChoiceField):
     """A choice of user, shown by name."""
 
@@ -221,6 +233,7 @@ __all__ = [
     "DateInput",
     "LoginForm",
     "PersonChoiceField",
+    "SiteRecruitmentForm",
     "SubmissionTokenMixin",
     "TrialSettingsForm",
     "WholeNumbersField",

@@ -1,12 +1,13 @@
-"""Reads of the trial-wide records: the trial settings and their history."""
+"""Reads of the trial-wide records: the trial settings and their history, the sites' recruitment state."""
 
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import pairwise
 
+from django.db.models import QuerySet
 from django.utils.formats import localize
 
-from trial.models import TRIAL_SETTINGS_GROUPS, TrialSettings
+from trial.models import TRIAL_SETTINGS_GROUPS, RecruitmentState, Site, TrialSettings
 from trial.roles import display_name
 
 
@@ -81,3 +82,43 @@ def trial_settings_changes() -> list[SettingsChange]:
             )
         )
     return changes[::-1]
+
+
+@dataclass(frozen=True)
+class SiteRecruitment:
+    site: Site
+    state_label: str
+    since: datetime | None  # when the site entered its present state (None: open since the trial started)
+    reason: str
+    changed_by: str
+
+
+def site_recruitment_states() -> list[SiteRecruitment]:
+    """Every site's recruitment state, since when and why, from the sites' history (two queries)."""
+    sites = list(Site.objects.order_by("name"))
+    since: dict[int, datetime | None] = {}
+    who: dict[int, str] = {}
+    rows = Site.history.select_related("history_user").order_by("id", "history_date", "history_id")
+    previous: dict[int, str] = {}
+    for row in rows:
+        # The first row of the present run of states: where the state last became what it is. Every site starts
+        # open (the seeded sites have no history row of their creation).
+        if previous.get(row.id, RecruitmentState.OPEN) != row.recruitment_state:
+            since[row.id] = row.history_date
+            who[row.id] = row.history_user.get_username() if row.history_user else ""
+        previous[row.id] = row.recruitment_state
+    return [
+        SiteRecruitment(
+            site=site,
+            state_label=str(site.get_recruitment_state_display()),
+            since=since.get(site.pk),
+            reason=site.recruitment_state_reason,
+            changed_by=who.get(site.pk, ""),
+        )
+        for site in sites
+    ]
+
+
+def sites_not_recruiting(sites: QuerySet[Site]) -> list[Site]:
+    """Which of `sites` are paused or closed, for the researchers' banner (one query)."""
+    return list(sites.exclude(recruitment_state=RecruitmentState.OPEN).order_by("name"))

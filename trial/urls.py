@@ -9,6 +9,8 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
     path("settings/", views.trial_settings, name="trial_settings"),
+    path("settings/sites/", views.recruitment_states, name="recruitment_states"),
+    path("settings/sites/<str:site_code>/", views.site_recruitment_state, name="site_recruitment_state"),
     path(
         "accounts/login/",
         auth_views.LoginView.as_view(authentication_form=LoginForm, redirect_authenticated_user=True),

@@ -2,17 +2,17 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from trial import health, services
-from trial.forms import TrialSettingsForm, add_service_error
-from trial.models import TrialSettings
+from trial.forms import SiteRecruitmentForm, TrialSettingsForm, add_service_error
+from trial.models import RecruitmentState, Site, TrialSettings
 from trial.navigation import registered_home_for
 from trial.roles import AuthenticatedHttpRequest, Role, has_role, require_role
-from trial.selectors import trial_settings_changes, trial_settings_groups
+from trial.selectors import site_recruitment_states, trial_settings_changes, trial_settings_groups
 
 
 @login_required
@@ -66,6 +66,43 @@ def trial_settings(request: AuthenticatedHttpRequest) -> HttpResponse:
             "changes": trial_settings_changes(),
         },
     )
+
+
+@login_required
+def recruitment_states(request: AuthenticatedHttpRequest) -> HttpResponse:
+    """Each site's recruitment state, since when and why, with a form per site (data managers and the PI)."""
+    require_role(request, *services.RECRUITMENT_STATE_ROLES)
+    return render(
+        request,
+        "trial/recruitment_states.html",
+        {"sites": [(row, SiteRecruitmentForm(prefix=row.site.code)) for row in site_recruitment_states()]},
+    )
+
+
+@login_required
+def site_recruitment_state(request: AuthenticatedHttpRequest, site_code: str) -> HttpResponse:
+    """Open, pause or close one site's recruitment, with a reason."""
+    require_role(request, *services.RECRUITMENT_STATE_ROLES)
+    site = get_object_or_404(Site, code=site_code)
+    form = SiteRecruitmentForm(request.POST or None, prefix=site.code)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.site_set_recruitment_state(
+                site=site,
+                state=form.cleaned_data["state"],
+                reason=form.cleaned_data["reason"],
+                changed_by=request.user,
+            )
+        except ValidationError as error:
+            add_service_error(form, error)
+        else:
+            messages.success(
+                request,
+                _("Recruitment at %(site)s is now %(state)s.")
+                % {"site": site.name, "state": RecruitmentState(form.cleaned_data["state"]).label.lower()},
+            )
+            return redirect("recruitment_states")
+    return render(request, "trial/site_recruitment_state.html", {"site": site, "form": form})
 
 
 @never_cache

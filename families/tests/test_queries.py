@@ -12,8 +12,9 @@ from families.views import FAMILIES_PER_PAGE
 
 # Session, user, roles, sites, the counts by status, the count and the page of families, the filter's sites, the
 # arms (randomization's part of the list), the families waiting for a Family Partner (visits' part, and the
-# researchers' banner), the unread count beside the menu (issue 10); a little room.
-MAX_LIST_QUERIES = 16
+# researchers' banner), the unread count beside the menu (issue 10), the researcher's sites that are not recruiting
+# (their banner, issue 11); a little room.
+MAX_LIST_QUERIES = 17
 # The above for the family, its household, screenings, consent, withdrawal and identifiers, plus one
 # per audited model for the timeline and one each for the users and sites it names, and one for the
 # randomisation's section (randomization/tests/test_queries.py counts a randomised family's page); and three for
