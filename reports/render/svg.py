@@ -162,9 +162,9 @@ def _allocation_lines(arm: ArmFlow) -> list[_Line]:
 
 
 def _follow_up_lines(arm: ArmFlow) -> list[_Line]:
+    # Each time point with why the others were not assessed (missed, refused, stopped, not yet due).
     lines = [
-        _Line(counted(box.label, box.n), key=f"{arm.arm}-follow_up-{index}", n=box.n)
-        for index, box in enumerate(arm.follow_ups)
+        line for index, box in enumerate(arm.follow_ups) for line in _with_reasons(box, f"{arm.arm}-follow_up-{index}")
     ]
     return lines + _with_reasons(arm.lost, f"{arm.arm}-lost") + _with_reasons(arm.withdrawn, f"{arm.arm}-withdrawn")
 
