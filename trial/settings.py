@@ -331,6 +331,9 @@ LOGGING = {
     "loggers": {
         # Axes would log the username and address of every failed login; keep it to warnings.
         "axes": {"level": "WARNING"},
+        # WeasyPrint and its font library log every step of every PDF at INFO.
+        "weasyprint": {"level": "WARNING"},
+        "fontTools": {"level": "WARNING"},
     },
 }
 
