@@ -4,7 +4,6 @@ diagram and chart) in a print template, styled by static/css/report-print.css.
 WeasyPrint fetches nothing: the stylesheet is read here and passed as text, the drawings are inline SVG, and
 every URL the document might name is refused (a reason someone typed cannot make the server fetch a URL)."""
 
-import logging
 
 from django.contrib.staticfiles import finders
 from django.template.loader import render_to_string
@@ -14,8 +13,6 @@ from reports.render.html import report_context
 from reports.tables import Report
 
 CONTENT_TYPE = "application/pdf"
-# WeasyPrint logs every step of every document at INFO: not what an operator needs to read.
-logging.getLogger("weasyprint.progress").setLevel(logging.WARNING)
 STYLESHEET = "css/report-print.css"
 
 
