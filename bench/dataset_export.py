@@ -338,24 +338,12 @@ def benchmark_dataset_export() -> list[str]:
 __all__ = ["benchmark_dataset_export"]
 
 
-if __name__ == "__main__":
-    # On its own: `python bench/dataset_export.py` in a fresh database (BENCH_DATABASE_URL, else run.py's).
-    import os
+if __name__ == "__main__":  # on its own, in a fresh database: python bench/dataset_export.py (PostgreSQL)
     import sys
     from pathlib import Path
 
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    from bench import run
+    from bench.standalone import fresh_database
 
-    url = run._database_url()
-    if not url.startswith("postgresql"):
-        raise SystemExit("The dataset export benchmark needs PostgreSQL.")
-    run._recreate_database(url)
-    os.environ["DATABASE_URL"] = url
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
+    fresh_database("The dataset export benchmark")
     print("\n".join(benchmark_dataset_export()))

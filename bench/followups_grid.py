@@ -156,25 +156,16 @@ def benchmark_followups_grid() -> tuple[list[tuple], str]:
     return rows, summary
 
 
-if __name__ == "__main__":  # a quick run on its own: python bench/followups_grid.py (PostgreSQL)
+if __name__ == "__main__":  # on its own, in a fresh database: python bench/followups_grid.py (PostgreSQL)
     import sys
     from pathlib import Path
 
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "trial.settings")
-    os.environ.setdefault("TRIAL_ENV", "test")
-    from bench.run import _database_url, _recreate_database
+    from bench.standalone import fresh_database
 
-    url = _database_url()
-    _recreate_database(url)
-    os.environ["DATABASE_URL"] = url
-    import django
+    fresh_database("The follow-up grid benchmark")
+    from bench.run import print_table
 
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
     bench_rows, line = benchmark_followups_grid()
     print(line)
-    for what, n, _rate, median, p95, queries in bench_rows:
-        print(f"| {what:<36} | {n:>5} | {median:>9.1f} | {p95:>8.1f} | {queries:>7} |")
+    print_table(bench_rows)

@@ -534,30 +534,17 @@ def benchmark_report() -> tuple[list[tuple], list[str]]:
     return rows, lines
 
 
-if __name__ == "__main__":  # on its own: python bench/report.py (PostgreSQL; a fresh familypartner_bench database)
+if __name__ == "__main__":  # on its own, in a fresh database: python bench/report.py (PostgreSQL)
     import sys
     from pathlib import Path
 
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "trial.settings")
-    os.environ.setdefault("TRIAL_ENV", "test")
-    from bench.run import _database_url, _recreate_database
+    from bench.standalone import fresh_database
 
-    url = _database_url()
-    _recreate_database(url)
-    os.environ["DATABASE_URL"] = url
-    import django
+    fresh_database("The report benchmark")
+    from bench.run import print_table
 
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
     bench_rows, bench_lines = benchmark_report()
-    for line in bench_lines:
-        print(line)
+    print("\n".join(bench_lines))
     print()
-    header = ("what", "n", "rate", "median ms", "p95 ms", "queries")
-    print(f"| {header[0]:<36} | {header[1]:>5} | {header[2]:>7} | {header[3]:>9} | {header[4]:>8} | {header[5]:>7} |")
-    print(f"|{'-' * 38}|{'-' * 7}|{'-' * 9}|{'-' * 11}|{'-' * 10}|{'-' * 9}|")
-    for what, n, rate, median, p95, queries in bench_rows:
-        print(f"| {what:<36} | {n:>5} | {rate:>7} | {median:>9.1f} | {p95:>8.1f} | {queries:>7} |")
+    print_table(bench_rows)

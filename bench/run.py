@@ -618,6 +618,15 @@ def benchmark_visits(data_manager) -> tuple[list[tuple], str]:
     return rows, summary
 
 
+def print_table(rows: list[tuple]) -> None:
+    """The benchmarks' main table: what, n, rate, median ms, p95 ms, queries."""
+    header = ("what", "n", "rate", "median ms", "p95 ms", "queries")
+    print(f"| {header[0]:<36} | {header[1]:>5} | {header[2]:>7} | {header[3]:>9} | {header[4]:>8} | {header[5]:>7} |")
+    print(f"|{'-' * 38}|{'-' * 7}|{'-' * 9}|{'-' * 11}|{'-' * 10}|{'-' * 9}|")
+    for what, n, rate, median, p95, query_count in rows:
+        print(f"| {what:<36} | {n:>5} | {rate:>7} | {median:>9.1f} | {p95:>8.1f} | {query_count:>7} |")
+
+
 def main() -> None:
     url = _database_url()
     _recreate_database(url)
@@ -736,11 +745,7 @@ def main() -> None:
     for line in report_lines:
         print(line)
     print()
-    header = ("what", "n", "rate", "median ms", "p95 ms", "queries")
-    print(f"| {header[0]:<36} | {header[1]:>5} | {header[2]:>7} | {header[3]:>9} | {header[4]:>8} | {header[5]:>7} |")
-    print(f"|{'-' * 38}|{'-' * 7}|{'-' * 9}|{'-' * 11}|{'-' * 10}|{'-' * 9}|")
-    for what, n, rate, median, p95, query_count in rows:
-        print(f"| {what:<36} | {n:>5} | {rate:>7} | {median:>9.1f} | {p95:>8.1f} | {query_count:>7} |")
+    print_table(rows)
     print()
     if not postgres:
         print("randomisation: needs PostgreSQL (SELECT ... FOR UPDATE), not measured on SQLite")
