@@ -4,7 +4,6 @@ diagram and chart) in a print template, styled by static/css/report-print.css.
 WeasyPrint fetches nothing: the stylesheet is read here and passed as text, the drawings are inline SVG, and
 every URL the document might name is refused (a reason someone typed cannot make the server fetch a URL)."""
 
-
 from django.contrib.staticfiles import finders
 from django.template.loader import render_to_string
 from weasyprint import CSS, HTML  # type: ignore[import-untyped]
