@@ -28,7 +28,7 @@ def _fill(count: int, sites, researcher, rng: random.Random, today: date) -> Non
     from django.db.models import Max
 
     from families.models import Family, FamilyStatus, ReferralSource, Screening
-    from followups.models import Assessment, AssessmentStatus
+    from followups.models import Assessment, AssessmentMode, AssessmentStatus
     from followups.schedule import windows_from_settings
     from trial.models import TrialSettings
 
@@ -80,6 +80,7 @@ def _fill(count: int, sites, researcher, rng: random.Random, today: date) -> Non
                 target_on=consented,
                 status=AssessmentStatus.COMPLETED,
                 done_on=consented + timedelta(days=7),
+                mode=AssessmentMode.HOME_VISIT,
             )
         )
         assessments += [
