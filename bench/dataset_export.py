@@ -14,6 +14,7 @@ Called from bench/run.py, or alone: `python bench/dataset_export.py` in a fresh 
 but the row count.
 """
 
+import os
 import random
 import time
 import tracemalloc
@@ -21,7 +22,7 @@ import uuid
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-SIZES = (2_500, 5_000, 10_000)
+SIZES = tuple(int(n) for n in os.environ.get("BENCH_DATASET_SIZES", "2500,5000,10000").split(","))
 SITE = "BDS"
 
 

@@ -14,13 +14,14 @@ summaries, milestones).
 Called from bench/run.py (PostgreSQL only); nothing here is asserted. Goal: under 5 s at 10,000 families.
 """
 
+import os
 import random
 import time
 import uuid
 from datetime import date, timedelta
 
 SITES = ("BRA", "BRB", "BRC")
-SMALL, LARGE = 1_000, 10_000
+SMALL, LARGE = (int(n) for n in os.environ.get("BENCH_SWEEP_SIZES", "1000,10000").split(","))
 
 
 def _fill(count: int, sites, researcher, rng: random.Random, today: date) -> None:
