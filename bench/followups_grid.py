@@ -24,8 +24,8 @@ def _percentile(values: list[float], share: float) -> float:
 
 
 def _page_row(label: str, request) -> tuple:
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
+
+    from bench.run import counting_queries
 
     request()  # warm up
     times = []
@@ -34,7 +34,7 @@ def _page_row(label: str, request) -> tuple:
         response = request()
         times.append(time.perf_counter() - t0)
         assert response.status_code == 200, (label, response.status_code)
-    with CaptureQueriesContext(connection) as queries:
+    with counting_queries() as queries:
         request()
     return (label, len(times), "", statistics.median(times) * 1000, _percentile(times, 0.95) * 1000, str(len(queries)))
 

@@ -100,12 +100,10 @@ def _fill(count: int, sites, researcher, rng: random.Random, today: date) -> Non
 
 def _sweep_once(today: date) -> tuple[float, int, int]:
     """(seconds, queries, messages made) of one sweep for `today`."""
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
+    from bench.run import counting_queries
     from reminders import services
 
-    with CaptureQueriesContext(connection) as queries:
+    with counting_queries() as queries:
         started = time.perf_counter()
         result = services.sweep(today)
         seconds = time.perf_counter() - started

@@ -461,8 +461,8 @@ def floor_sql() -> str:
 
 def _timed(call) -> tuple[float, float, int]:
     """Median and p95 (ms) of REPORT_RUNS calls after a warm-up, and the reading queries of one more."""
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
+
+    from bench.run import counting_queries
 
     call()
     times = []
@@ -470,7 +470,7 @@ def _timed(call) -> tuple[float, float, int]:
         t0 = time.perf_counter()
         call()
         times.append(time.perf_counter() - t0)
-    with CaptureQueriesContext(connection) as queries:
+    with counting_queries() as queries:
         call()
     # The statements that read data (not the transaction's BEGIN/SET/SAVEPOINT housekeeping).
     reads = [q for q in queries.captured_queries if q["sql"].lstrip().upper().startswith(("SELECT", "WITH"))]
