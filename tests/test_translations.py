@@ -98,6 +98,19 @@ def test_it_keeps_every_placeholder_in_the_norwegian():
     assert not broken, "These translations lose or change a placeholder:\n" + "\n".join(broken)
 
 
+def test_its_catalogue_compiles():
+    # msgfmt checks what polib does not: a python-format msgid ("% of" reads as "% o") needs a msgstr whose
+    # directives match, else compilemessages fails and the next `make messages` leaves the old .mo behind.
+    require(shutil.which("msgfmt") is not None, "needs GNU gettext (msgfmt) to compile the catalogue")
+    result = subprocess.run(
+        ["msgfmt", "--check", "--output-file=/dev/null", str(CATALOGUE / "django.po")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, f"locale/nb/LC_MESSAGES/django.po does not compile:\n{result.stderr}"
+
+
 def test_it_ships_a_compiled_catalogue_that_matches_the_translations():
     po = polib.pofile(str(CATALOGUE / "django.po"))
     mo_path = CATALOGUE / "django.mo"
