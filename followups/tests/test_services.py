@@ -5,7 +5,7 @@ from datetime import timedelta
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import IntegrityError, InternalError, transaction
+from django.db import IntegrityError, InternalError, connection, transaction
 from django.utils import timezone
 
 from families.models import Family, FamilyStatus
@@ -329,8 +329,10 @@ def test_the_database_keeps_a_stopped_row_as_it_is(family, carol):
     three = _point(family, 3)
     _refused_by_database(pk=three.pk, status="scheduled", stopped_on=None, stop_reason="")
     _refused_by_database(pk=three.pk, booked_on=_today())
-    with pytest.raises((IntegrityError, InternalError)), transaction.atomic():
-        Assessment.objects.filter(pk=three.pk).delete()
+    if connection.vendor == "postgresql":
+        # SQLite refuses updates only: the test runner empties its tables with DELETE (migration 0003).
+        with pytest.raises((IntegrityError, InternalError)), transaction.atomic():
+            Assessment.objects.filter(pk=three.pk).delete()
     assert _point(family, 3).status == AssessmentStatus.STOPPED
 
 
