@@ -21,6 +21,9 @@ def load_demo_visits(demo: Demo) -> str:
     families = list(
         intervention_families(Family.objects.filter(site=oei, status=FamilyStatus.RANDOMISED))
         .filter(intervention__isnull=True)
+        # Not the family the demo marks "randomised in error" (randomization.demo): a Family Partner for it needs a
+        # confirmation the demo does not give. Which arm it drew depends on the lists' draw.
+        .filter(allocation__annotation__isnull=True)
         .order_by("number")
     )
     if not families:
