@@ -18,14 +18,9 @@ GRID_FAMILIES = int(os.environ.get("BENCH_GRID_FAMILIES", "10000"))
 GRID_REQUESTS = int(os.environ.get("BENCH_GRID_REQUESTS", "20"))
 
 
-def _percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
-
-
 def _page_row(label: str, request) -> tuple:
 
-    from bench.run import counting_queries
+    from bench.run import counting_queries, percentile
 
     request()  # warm up
     times = []
@@ -36,7 +31,7 @@ def _page_row(label: str, request) -> tuple:
         assert response.status_code == 200, (label, response.status_code)
     with counting_queries() as queries:
         request()
-    return (label, len(times), "", statistics.median(times) * 1000, _percentile(times, 0.95) * 1000, str(len(queries)))
+    return (label, len(times), "", statistics.median(times) * 1000, percentile(times, 0.95) * 1000, str(len(queries)))
 
 
 def fill_followups() -> dict:

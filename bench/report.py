@@ -31,11 +31,6 @@ REPORT_RUNS = int(os.environ.get("BENCH_REPORT_RUNS", "7"))
 SITE_CODES = ("BXA", "BXB", "BXC")
 
 
-def _percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
-
-
 def fill_report() -> dict:
     """The three sites' families, screenings, consents, allocations, assessments, guesses, partners, interventions,
     contacts, withdrawals and losses, in bulk."""
@@ -462,7 +457,7 @@ def floor_sql() -> str:
 def _timed(call) -> tuple[float, float, int]:
     """Median and p95 (ms) of REPORT_RUNS calls after a warm-up, and the reading queries of one more."""
 
-    from bench.run import counting_queries
+    from bench.run import counting_queries, percentile
 
     call()
     times = []
@@ -474,7 +469,7 @@ def _timed(call) -> tuple[float, float, int]:
         call()
     # The statements that read data (not the transaction's BEGIN/SET/SAVEPOINT housekeeping).
     reads = [q for q in queries.captured_queries if q["sql"].lstrip().upper().startswith(("SELECT", "WITH"))]
-    return statistics.median(times) * 1000, _percentile(times, 0.95) * 1000, len(reads)
+    return statistics.median(times) * 1000, percentile(times, 0.95) * 1000, len(reads)
 
 
 def benchmark_report() -> tuple[list[tuple], list[str]]:

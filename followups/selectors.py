@@ -11,6 +11,7 @@ from datetime import date, timedelta
 
 from django.core.paginator import Page, Paginator
 from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.utils.translation import gettext
 
 from families.models import ConsentDecision, Family, FamilyStatus
 from followups.models import Assessment, AssessmentStatus
@@ -120,6 +121,13 @@ class Grid:
 
 def time_points(trial_settings: TrialSettings, extra: set[int] = frozenset()) -> list[int]:  # type: ignore[assignment]
     return sorted({BASELINE, *trial_settings.follow_up_months, *extra})
+
+
+def time_point_label(months: int) -> str:
+    """ "baseline" or "3 months", in the active language (pages, the grid's template filter, the datasets)."""
+    if months == BASELINE:
+        return gettext("baseline")
+    return gettext("%(months)s months") % {"months": months}
 
 
 def status_grid(user: User, *, site_id: int | None = None, state: str = "", page_number: str | None = None) -> Grid:

@@ -26,6 +26,7 @@ from followups.selectors import (
     may_see_contact_details,
     state_of,
     status_grid,
+    time_point_label,
     worklist,
 )
 from followups.states import STYLES, State
@@ -349,9 +350,3 @@ def family_lost(request: AuthenticatedHttpRequest, study_id: str) -> HttpRespons
             ),
         },
     )
-
-
-def time_point_label(months: int) -> str:
-    if months == 0:
-        return _("baseline")
-    return _("%(months)s months") % {"months": months}

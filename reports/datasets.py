@@ -40,6 +40,7 @@ from families.models import (
     StruggleArea,
     WithdrawalReason,
 )
+from followups import selectors as followup_selectors
 from followups.models import (
     ArmGuess,
     Assessment,
@@ -49,7 +50,7 @@ from followups.models import (
     MissedReason,
     StopReason,
 )
-from followups.schedule import BASELINE
+from followups.selectors import time_point_label
 from randomization.models import Arm
 from reports.models import MAX_SHIFT_DAYS, MIN_SHIFT_DAYS, DateShift
 from reports.tables import Label
@@ -148,11 +149,7 @@ def time_points(trial_settings: TrialSettings) -> list[int]:
     """Baseline, the schedule's time points, and any other time point an assessment has (after a schedule
     change), so that no assessment is left out of the families dataset."""
     recorded = set(Assessment.objects.order_by().values_list("months", flat=True).distinct())
-    return sorted({BASELINE, *trial_settings.follow_up_months, *recorded})
-
-
-def time_point_label(months: int) -> str:
-    return str(_("baseline")) if months == BASELINE else str(_("%(months)s months") % {"months": months})
+    return followup_selectors.time_points(trial_settings, extra=recorded)
 
 
 # --- The variables -------------------------------------------------------------------------------------------

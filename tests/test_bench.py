@@ -12,6 +12,7 @@ import psycopg2
 from django.conf import settings
 
 from conftest import require
+from tests.messaging import database_url
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = {
@@ -33,9 +34,8 @@ TINY = {
 
 
 def _server_url() -> str:
-    database = settings.DATABASES["default"]
-    credentials = database["USER"] + (f":{database['PASSWORD']}" if database.get("PASSWORD") else "")
-    return f"postgresql://{credentials}@{database['HOST'] or '127.0.0.1'}:{database['PORT'] or 5432}"
+    """The test database's server (tests/messaging.py knows how the test database is reached)."""
+    return database_url().rsplit("/", 1)[0]
 
 
 def test_every_benchmark_runs_to_its_table():

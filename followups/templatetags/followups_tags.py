@@ -1,6 +1,6 @@
 from django import template
-from django.utils.translation import gettext as _
 
+from followups.selectors import time_point_label
 from followups.states import STYLES, StateStyle
 
 register = template.Library()
@@ -9,9 +9,7 @@ register = template.Library()
 @register.filter
 def time_point(months: int) -> str:
     """ "baseline" or "3 months"."""
-    if months == 0:
-        return _("baseline")
-    return _("%(months)s months") % {"months": months}
+    return time_point_label(months)
 
 
 @register.filter
