@@ -1,6 +1,5 @@
 """The audit log's pages: `/reports/audit/` (filters, keyset pages) and its CSV export (streamed, recorded)."""
 
-import csv
 import re
 from collections.abc import Iterator
 
@@ -16,7 +15,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from reports.audit import AuditFilters, AuditRow, Cursor, audit_page, audit_rows, kind_choices, may_read_audit_log
-from reports.cells import safe_cell
+from reports.cells import safe_cell, streaming_csv_writer
 from trial.events import record_event
 from trial.forms import DateInput
 from trial.models import EventKind, Site
@@ -132,13 +131,6 @@ def audit_log(request: AuthenticatedHttpRequest) -> HttpResponse:
     )
 
 
-class _Echo:
-    """A file-like object whose write returns the line: csv.writer writes each row into the streamed response."""
-
-    def write(self, value: str) -> str:
-        return value
-
-
 def _csv_lines(rows: Iterator[AuditRow], language: str) -> Iterator[str]:
     # Runs while the response streams, after the view returned: in the language of the request.
     with translation.override(language):
@@ -146,7 +138,7 @@ def _csv_lines(rows: Iterator[AuditRow], language: str) -> Iterator[str]:
 
 
 def _csv_lines_now(rows: Iterator[AuditRow]) -> Iterator[str]:
-    writer = csv.writer(_Echo())
+    writer = streaming_csv_writer()
     yield writer.writerow([_("When"), _("User"), _("What"), _("Study ID"), _("Site"), _("Reason"), _("Fields changed")])
     for row in rows:
         when = timezone.localtime(row.when)

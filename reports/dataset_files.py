@@ -5,7 +5,6 @@ Every text cell of a CSV or Excel file goes through `reports.cells.safe_cell`. S
 is: neither program evaluates a cell as a formula.
 """
 
-import csv
 import io
 import os
 import tempfile
@@ -19,7 +18,7 @@ from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font
 
-from reports.cells import safe_cell
+from reports.cells import safe_cell, streaming_csv_writer
 from reports.datasets import CODE, DATE, FLAG, FLOAT, INT, KIND_LABELS, Cell, Dataset, Variable
 
 CSV, XLSX, DTA, SAV = "csv", "xlsx", "dta", "sav"
@@ -44,17 +43,10 @@ def _labeller(variable: Variable, labels: bool):
 # --- CSV -----------------------------------------------------------------------------------------------------
 
 
-class _Line:
-    """csv.writer's file: hands back each line instead of keeping it."""
-
-    def write(self, line: str) -> str:
-        return line
-
-
 def csv_lines(dataset: Dataset, *, labels: bool) -> Iterator[str]:
     """The dataset as CSV text, one piece per chunk of families (a UTF-8 byte-order mark first, so that Excel
     reads the Norwegian letters). Meant for a StreamingHttpResponse: one chunk of rows is in memory at a time."""
-    writer = csv.writer(_Line())
+    writer = streaming_csv_writer()
     yield "\ufeff" + writer.writerow([variable.name for variable in dataset.variables])
     cells = [_labeller(variable, labels) for variable in dataset.variables]
     for rows in dataset.chunks():
