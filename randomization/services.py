@@ -106,7 +106,8 @@ def family_randomise(*, family: Family, confirmed_site: Site, randomised_by: Use
         )
         if refused.reason == "used_up" and refused.list_id is not None:
             _alert_once(refused.list_id, "exhausted")
-        raise ValidationError(refused.message) from None
+        # The reason is the error's code: the API answers with a problem type for it (api/problems.py).
+        raise ValidationError(refused.message, code=refused.reason) from None
     if TrialSettings.current().is_low_stock(remaining=length - allocation.position, length=length):
         _alert_once(allocation.entry.allocation_list_id, "low")
     return Randomisation(allocation, created=True)

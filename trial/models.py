@@ -384,6 +384,7 @@ class EventKind(models.TextChoices):
     REPORT_DOWNLOADED = "report_downloaded", _("Feasibility report downloaded")
     DATASET_DOWNLOADED = "dataset_downloaded", _("Analysis dataset downloaded")
     AUDIT_LOG_EXPORTED = "audit_log_exported", _("Audit log exported")
+    API_CALL = "api_call", _("API call that changed or exported something")
 
 
 class AuditEvent(models.Model):

@@ -108,6 +108,10 @@ INSTALLED_APPS = [
     "followups",
     "reminders",
     "reports",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "api",
 ]
 
 MIDDLEWARE = [
@@ -256,6 +260,38 @@ STORAGES = {
         if PRODUCTION
         else "django.contrib.staticfiles.storage.StaticFilesStorage"
     },
+}
+
+# The REST API (api/, docs/api.md): personal tokens only (no sessions, so no CSRF to think of), JSON in and out,
+# problem details for every error, throttled per token.
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["api.authentication.TokenAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated", "api.permissions.TokenScope"],
+    "DEFAULT_THROTTLE_CLASSES": ["api.throttling.TokenRateThrottle", "api.throttling.TokenWriteRateThrottle"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "api.problems.exception_handler",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+# Calls per token: all calls, and the ones that change something.
+API_RATE = os.environ.get("API_RATE", "600/min")
+API_WRITE_RATE = os.environ.get("API_WRITE_RATE", "120/min")
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Family Partner trial API",
+    "DESCRIPTION": "Families, randomisation, follow-up assessments, the analysis datasets and the audit log, for "
+    "scripts and other systems, with the same rules as the pages. Authenticate with a personal token from your "
+    "profile page: `Authorization: Bearer fpt_...`. Errors are problem details (RFC 9457).",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "api.schema.add_problem_responses"],
+    # Swagger UI from our own static files (drf-spectacular-sidecar), never a CDN; its start script is a file too
+    # (SpectacularSwaggerSplitView), so the Content-Security-Policy holds.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "SWAGGER_UI_SETTINGS": {"validatorUrl": None, "deepLinking": True},
 }
 
 CRISPY_ALLOWED_TEMPLATE_PACKS = "bootstrap5"

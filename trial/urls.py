@@ -26,5 +26,6 @@ urlpatterns = [
     path("", include("notifications.urls")),
     path("followups/", include("followups.urls")),
     path("reports/", include("reports.urls")),
+    path("api/", include("api.urls")),
     path("admin/", admin.site.urls),
 ]
