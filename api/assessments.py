@@ -183,6 +183,10 @@ class FamilyAssessmentView(ApiView):
         given.is_valid(raise_exception=True)
         data = given.validated_data
         submission_id = data.get("submission_id") or uuid.uuid4()
+        if assessment.submission_token == submission_id:
+            # This submission recorded it already (a retry): its record, not a correction (the service checks the
+            # same under the family's lock, for a retry that races the first).
+            return Response(AssessmentSerializer(assessment_body(assessment, state=state_of(assessment))).data)
         # The page's form checks the input as it does on the page (the trial's questionnaires, a correction's reason).
         form = RecordForm.for_assessment(
             assessment,
