@@ -6,10 +6,19 @@ from django import forms
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from followups.models import RECORDED, ArmGuess, AssessmentMode, AssessmentStatus, LostReason, MissedReason
+from followups.models import (
+    RECORDED,
+    ArmGuess,
+    Assessment,
+    AssessmentMode,
+    AssessmentStatus,
+    LostReason,
+    MissedReason,
+)
+from followups.services import Outcome
 from followups.states import State
 from trial.forms import DateInput, SubmissionTokenMixin
-from trial.models import Site
+from trial.models import Site, TrialSettings
 
 GUESSES = {"partner": ArmGuess.INTERVENTION, "usual": ArmGuess.CONTROL, "unsure": ArmGuess.DONT_KNOW}
 
@@ -85,6 +94,49 @@ class RecordForm(SubmissionTokenMixin):
             del self.fields["correction_reason"]
         else:
             self.fields["correction_reason"].required = True
+
+    @classmethod
+    def for_assessment(cls, assessment: Assessment, data=None) -> "RecordForm":
+        """The form for recording (or correcting) `assessment`, as the page and the API both use it: the trial's
+        questionnaires (and any this assessment already holds), the guess only after baseline, a reason for a
+        correction."""
+        choices = list(TrialSettings.current().questionnaires)
+        choices += [name for name in assessment.questionnaires if name not in choices]
+        initial = {}
+        if assessment.is_recorded:
+            initial = {
+                "status": assessment.status,
+                "done_on": assessment.done_on,
+                "mode": assessment.mode,
+                "questionnaires": assessment.questionnaires,
+                "reason": assessment.reason,
+            }
+        return cls(
+            data,
+            initial=initial,
+            questionnaires=choices,
+            baseline=assessment.is_baseline,
+            correcting=assessment.is_recorded,
+        )
+
+    def outcome(self, assessment: Assessment) -> Outcome:
+        """What the valid form records on `assessment`."""
+        data = self.cleaned_data
+        details = data["details"]
+        if assessment.is_recorded and not details and assessment.details:
+            # Free text written after randomisation is not shown to a blinded assessor; left empty in a
+            # correction, it stays as it was.
+            details = assessment.details
+        return Outcome(
+            status=data["status"],
+            done_on=data["done_on"],
+            mode=data["mode"],
+            questionnaires=list(data["questionnaires"]),
+            reason=data["reason"],
+            details=details,
+            arm_guess=data.get("arm_guess", ""),
+            confirm_outside_window=data["confirm_outside_window"],
+        )
 
 
 class BookingForm(forms.Form):

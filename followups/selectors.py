@@ -11,9 +11,11 @@ from datetime import date, timedelta
 
 from django.core.paginator import Page, Paginator
 from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.http import Http404
 from django.utils.translation import gettext
 
 from families.models import ConsentDecision, Family, FamilyStatus
+from families.selectors import get_family_for_user
 from followups.models import Assessment, AssessmentStatus
 from followups.schedule import BASELINE
 from followups.states import TO_DO, State, assessment_state
@@ -39,6 +41,15 @@ def can_read(user: User, family: Family) -> bool:
 
 def can_record(user: User, family: Family) -> bool:
     return has_role(user, *RECORD_ROLES) and can_at_site(user, family.site_id, *RECORD_ROLES)
+
+
+def get_family_for_follow_ups(user: User, study_id: str) -> Family:
+    """The family if `user` may read its follow-ups (the pages and the API): 404 otherwise, also to a data manager
+    or a Family Partner, so that study IDs do not leak."""
+    family = get_family_for_user(user, study_id)
+    if not can_read(user, family):
+        raise Http404
+    return family
 
 
 def consent_date(family: Family) -> date | None:

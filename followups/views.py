@@ -1,7 +1,7 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import Http404, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.formats import date_format
@@ -12,7 +12,6 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from families.models import Family
-from families.selectors import get_family_for_user
 from followups import services
 from followups.forms import BookingForm, GridFilterForm, LostForm, RecordForm
 from followups.models import Assessment, LostToFollowUp
@@ -20,9 +19,9 @@ from followups.selectors import (
     READ_ROLES,
     RECORD_ROLES,
     Grid,
-    can_read,
     can_record,
     family_schedule,
+    get_family_for_follow_ups,
     may_see_contact_details,
     state_of,
     status_grid,
@@ -32,16 +31,13 @@ from followups.selectors import (
 from followups.states import STYLES, State
 from trial.events import record_event
 from trial.forms import add_service_error
-from trial.models import EventKind, TrialSettings
+from trial.models import EventKind
 from trial.roles import AuthenticatedHttpRequest, require_role, sites_for
 
 
 def _family(request: AuthenticatedHttpRequest, study_id: str) -> Family:
     """The family if the user may read its follow-ups: 404 otherwise (also to a data manager or a partner)."""
-    family = get_family_for_user(request.user, study_id)
-    if not can_read(request.user, family):
-        raise Http404
-    return family
+    return get_family_for_follow_ups(request.user, study_id)
 
 
 def _assessment(request: AuthenticatedHttpRequest, study_id: str, months: int) -> Assessment:
@@ -173,46 +169,13 @@ def assessment_detail(request: AuthenticatedHttpRequest, study_id: str, months: 
     correcting = assessment.is_recorded
     form = None
     if may_record and assessment.status != "stopped":
-        trial_settings = TrialSettings.current()
-        choices = list(trial_settings.questionnaires)
-        choices += [name for name in assessment.questionnaires if name not in choices]
-        initial = {}
-        if correcting:
-            initial = {
-                "status": assessment.status,
-                "done_on": assessment.done_on,
-                "mode": assessment.mode,
-                "questionnaires": assessment.questionnaires,
-                "reason": assessment.reason,
-            }
-        form = RecordForm(
-            request.POST or None,
-            initial=initial,
-            questionnaires=choices,
-            baseline=assessment.is_baseline,
-            correcting=correcting,
-        )
+        form = RecordForm.for_assessment(assessment, request.POST or None)
         if request.method == "POST" and form.is_valid():
             data = form.cleaned_data
-            details = data["details"]
-            if correcting and not details and assessment.details:
-                # Free text written after randomisation is not shown to a blinded assessor; left empty in a
-                # correction, it stays as it was.
-                details = assessment.details
-            outcome = services.Outcome(
-                status=data["status"],
-                done_on=data["done_on"],
-                mode=data["mode"],
-                questionnaires=list(data["questionnaires"]),
-                reason=data["reason"],
-                details=details,
-                arm_guess=data.get("arm_guess", ""),
-                confirm_outside_window=data["confirm_outside_window"],
-            )
             try:
                 services.assessment_record(
                     assessment=assessment,
-                    outcome=outcome,
+                    outcome=form.outcome(assessment),
                     recorded_by=request.user,
                     token=data["token"],
                     correction_reason=data.get("correction_reason", ""),

@@ -170,8 +170,9 @@ class AuditFilters:
     study_id: str = ""
     site: Site | None = None
     kind: str = ""
-    date_from: date | None = None
-    date_to: date | None = None
+    # A day (from its start, to its end) or a moment (from it, up to and including it).
+    date_from: date | datetime | None = None
+    date_to: date | datetime | None = None
 
     def as_details(self) -> dict[str, str]:
         """The filters as codes, for the export's own audit event."""
@@ -243,15 +244,20 @@ class AuditPage:
     next_cursor: Cursor | None  # None: the last page
 
 
-def _bounds(filters: AuditFilters) -> tuple[datetime | None, datetime | None]:
-    """The filters' days as times in the trial's time zone: from the start of the first to the end of the last."""
+def time_bounds(filters: AuditFilters) -> tuple[datetime | None, datetime | None]:
+    """The filters' days as times in the trial's time zone, from the start of the first to the end of the last (the
+    end exclusive); a moment is taken as it is, the end up to and including it."""
     zone = timezone.get_default_timezone()
-    start = timezone.make_aware(datetime.combine(filters.date_from, time.min), zone) if filters.date_from else None
-    end = (
-        timezone.make_aware(datetime.combine(filters.date_to + timedelta(days=1), time.min), zone)
-        if filters.date_to
-        else None
-    )
+    start: datetime | None = None
+    end: datetime | None = None
+    if isinstance(filters.date_from, datetime):
+        start = filters.date_from
+    elif filters.date_from is not None:
+        start = timezone.make_aware(datetime.combine(filters.date_from, time.min), zone)
+    if isinstance(filters.date_to, datetime):
+        end = filters.date_to + timedelta(microseconds=1)
+    elif filters.date_to is not None:
+        end = timezone.make_aware(datetime.combine(filters.date_to + timedelta(days=1), time.min), zone)
     return start, end
 
 
@@ -271,7 +277,7 @@ def _history_rows(source: Source, filters: AuditFilters, cursor: Cursor | None) 
         rows = rows.filter(**{source.study_id_path: filters.study_id})
     if filters.site is not None and source.site_path:
         rows = rows.filter(**{source.site_path: filters.site.pk})
-    start, end = _bounds(filters)
+    start, end = time_bounds(filters)
     if start is not None:
         rows = rows.filter(history_date__gte=start)
     if end is not None:
@@ -308,7 +314,7 @@ def _event_rows(filters: AuditFilters, cursor: Cursor | None, *, blinded: bool) 
         events = events.filter(subject=filters.study_id)
     if filters.site is not None:
         events = events.filter(site=filters.site)
-    start, end = _bounds(filters)
+    start, end = time_bounds(filters)
     if start is not None:
         events = events.filter(at__gte=start)
     if end is not None:
@@ -324,6 +330,23 @@ def _what(source: Source, history_type: str) -> str:
     if history_type == "-":
         return _("%(record)s deleted") % {"record": source.label}
     return _("%(record)s changed") % {"record": source.label}
+
+
+def _event_what(event: AuditEvent) -> str:
+    """An event's kind in words; an API call names its operation, method, answer and token (the token's name is
+    the user's own label for a script, not research data)."""
+    if event.kind != EventKind.API_CALL:
+        return event.get_kind_display()
+    details = event.details if isinstance(event.details, dict) else {}
+    values = {
+        "operation": details.get("operation", ""),
+        "method": details.get("method", ""),
+        "status": details.get("status", ""),
+        "token": details.get("token", ""),
+    }
+    if not values["token"]:
+        return _("API call: %(operation)s (%(method)s, %(status)s)") % values
+    return _("API call: %(operation)s (%(method)s, %(status)s) with token '%(token)s'") % values
 
 
 def _looks_like_study_id(subject: str) -> bool:
@@ -411,7 +434,7 @@ def _audit_rows_of(keyed: list[Keyed], *, blinded: bool) -> list[AuditRow]:
                 AuditRow(
                     when=when,
                     who=row.audit_username or "",
-                    what=row.get_kind_display(),
+                    what=_event_what(row),
                     kind=f"{EVENT_PREFIX}{row.kind}",
                     study_id=row.subject if _looks_like_study_id(row.subject) else "",
                     site=row.audit_site or "",
@@ -475,4 +498,5 @@ __all__ = [
     "history_sources",
     "kind_choices",
     "may_read_audit_log",
+    "time_bounds",
 ]

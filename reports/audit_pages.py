@@ -2,10 +2,12 @@
 
 import re
 from collections.abc import Iterator
+from datetime import datetime
 
 from django import forms
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import User as Account
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpResponse, QueryDict, StreamingHttpResponse
 from django.shortcuts import render
@@ -14,7 +16,16 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from reports.audit import AuditFilters, AuditRow, Cursor, audit_page, audit_rows, kind_choices, may_read_audit_log
+from reports.audit import (
+    AuditFilters,
+    AuditRow,
+    Cursor,
+    audit_page,
+    audit_rows,
+    kind_choices,
+    may_read_audit_log,
+    time_bounds,
+)
 from reports.cells import safe_cell, streaming_csv_writer
 from trial.events import record_event
 from trial.forms import DateInput
@@ -23,6 +34,36 @@ from trial.navigation import MenuItem, register_menu_item
 from trial.roles import AuthenticatedHttpRequest
 
 STUDY_ID = re.compile(r"[A-Z]{3}-[0-9]{1,6}")
+FIRST_YEAR, LAST_YEAR = 2000, 2200
+
+
+class DayOrMomentField(forms.DateField):
+    """A day (2026-03-01, or as the page's date input sends it) or a moment (2026-03-01T14:30, with or without an
+    offset; without one, in the trial's time zone), as REDCap's exportLogging takes them."""
+
+    def to_python(self, value):
+        if isinstance(value, str) and "T" in value.strip():
+            text = value.strip()
+            try:
+                moment = datetime.fromisoformat(text)
+            except ValueError:
+                raise ValidationError(self.error_messages["invalid"], code="invalid") from None
+            if timezone.is_naive(moment):
+                try:
+                    moment = timezone.make_aware(moment, timezone.get_default_timezone())
+                except (ValueError, OverflowError):
+                    raise ValidationError(self.error_messages["invalid"], code="invalid") from None
+            return self._within_years(moment)
+        return self._within_years(super().to_python(value))
+
+    def _within_years(self, value):
+        # Far years overflow when a day becomes the moments around it (and no audit row is that old or young).
+        if value is not None and not FIRST_YEAR <= value.year <= LAST_YEAR:
+            raise ValidationError(
+                _("Give a date between %(first)s and %(last)s.") % {"first": FIRST_YEAR, "last": LAST_YEAR},
+                code="invalid",
+            )
+        return value
 
 
 class AuditFilterForm(forms.Form):
@@ -40,8 +81,8 @@ class AuditFilterForm(forms.Form):
         empty_label=gettext_lazy("All sites"),
     )
     kind = forms.ChoiceField(label=gettext_lazy("Kind"), required=False)
-    date_from = forms.DateField(label=gettext_lazy("From"), required=False, widget=DateInput)
-    date_to = forms.DateField(label=gettext_lazy("To"), required=False, widget=DateInput)
+    date_from = DayOrMomentField(label=gettext_lazy("From"), required=False, widget=DateInput)
+    date_to = DayOrMomentField(label=gettext_lazy("To"), required=False, widget=DateInput)
     before = forms.CharField(required=False, widget=forms.HiddenInput, max_length=100)
 
     def __init__(self, *args, **kwargs):
@@ -73,8 +114,8 @@ class AuditFilterForm(forms.Form):
 
     def clean(self):
         cleaned = super().clean() or {}
-        start, end = cleaned.get("date_from"), cleaned.get("date_to")
-        if start and end and start > end:
+        start, end = time_bounds(AuditFilters(date_from=cleaned.get("date_from"), date_to=cleaned.get("date_to")))
+        if start and end and start >= end:
             self.add_error("date_to", _("The end date must not be before the start date."))
         # The hidden field's error would not show: show it above the form.
         if self.errors.get("before"):
@@ -165,10 +206,17 @@ def audit_csv(request: AuthenticatedHttpRequest) -> HttpResponse | StreamingHttp
     form = AuditFilterForm(request.GET)
     if not form.is_valid():
         return render(request, "reports/audit.html", {"form": form, "page": None, "query": "", "older": None})
-    filters = form.filters()
-    record_event(kind=EventKind.AUDIT_LOG_EXPORTED, user=request.user, site=filters.site, filters=filters.as_details())
+    return audit_csv_response(user=request.user, filters=form.filters())
+
+
+def audit_csv_response(*, user: Account, filters: AuditFilters, **audit_details: str) -> StreamingHttpResponse:
+    """The log as `filters` keep it, as CSV streamed a chunk at a time, recorded first as an AUDIT_LOG_EXPORTED
+    event with the filters: for the page and the API alike (the API adds the token's name to `audit_details`)."""
+    record_event(
+        kind=EventKind.AUDIT_LOG_EXPORTED, user=user, site=filters.site, filters=filters.as_details(), **audit_details
+    )
     response = StreamingHttpResponse(
-        _csv_lines(audit_rows(viewer=request.user, filters=filters), translation.get_language()),
+        _csv_lines(audit_rows(viewer=user, filters=filters), translation.get_language()),
         content_type="text/csv; charset=utf-8",
     )
     stamp = timezone.localtime().strftime("%Y-%m-%d-%H%M")

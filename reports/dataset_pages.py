@@ -6,6 +6,7 @@ from typing import cast
 
 from django import forms
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import User as Account
 from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.urls import URLPattern, path
@@ -94,7 +95,7 @@ def _note(*, shifted: bool, site: Site | None) -> str:
 
 
 @login_required
-def datasets(request: AuthenticatedHttpRequest) -> HttpResponse:
+def datasets(request: AuthenticatedHttpRequest) -> HttpResponse | StreamingHttpResponse:
     """The page, and the download once the form is submitted (GET: a download changes no research record)."""
     require_role(request, *DATASET_ROLES)
     blinded = is_blinded(request.user)
@@ -112,13 +113,39 @@ def datasets(request: AuthenticatedHttpRequest) -> HttpResponse:
     )
 
 
-def _download(request: AuthenticatedHttpRequest, chosen: dict, *, blinded: bool) -> HttpResponse:
-    key, file_format, site = chosen["dataset"], chosen["file_format"], chosen["site"]
-    shifted, labels = chosen["shifted"], chosen["values"] == LABELS
+def _download(
+    request: AuthenticatedHttpRequest, chosen: dict, *, blinded: bool
+) -> HttpResponse | StreamingHttpResponse:
+    return dataset_download(
+        user=request.user,
+        key=chosen["dataset"],
+        file_format=chosen["file_format"],
+        site=chosen["site"],
+        shifted=chosen["shifted"],
+        labels=chosen["values"] == LABELS,
+        blinded=blinded,
+    )
+
+
+def dataset_download(
+    *,
+    user: Account,
+    key: str,
+    file_format: str,
+    site: Site | None,
+    shifted: bool,
+    labels: bool,
+    blinded: bool,
+    **audit_details: str,
+) -> HttpResponse | StreamingHttpResponse:
+    """The chosen dataset as a file response (CSV streamed a chunk at a time; Excel holds every dataset and the
+    codebook), recorded as a DATASET_DOWNLOADED event first: for the page and the API alike (the API adds the
+    token's name to the event's `audit_details`). `key` is one of `dataset_keys(blinded=blinded)`, and `site`
+    one the user may download."""
     scope = ExportScope(site_ids=None if site is None else frozenset({site.pk}), blinded=blinded, shifted=shifted)
     record_event(
         kind=EventKind.DATASET_DOWNLOADED,
-        user=request.user,
+        user=user,
         site=site,
         subject=key if file_format != dataset_files.XLSX else "all",
         dataset=key if file_format != dataset_files.XLSX else ",".join(dataset_keys(blinded=blinded)),
@@ -127,6 +154,7 @@ def _download(request: AuthenticatedHttpRequest, chosen: dict, *, blinded: bool)
         shifted=shifted,
         site_filter=site.code if site is not None else "",
         blinded=blinded,
+        **audit_details,
     )
     note = _note(shifted=shifted, site=site)
     if file_format == dataset_files.XLSX:
