@@ -545,3 +545,27 @@ def test_only_administrators_see_the_tokens_in_the_admin(client, dina, alice):
     assert reverse("admin:api_apitoken_changelist") not in client.get("/admin/").content.decode()
     client.force_login(alice)
     assert client.get(reverse("admin:api_apitoken_changelist")).status_code == 302
+
+
+def test_an_administrator_without_superuser_status_revokes_tokens_too(client, alice):
+    ada = UserFactory(username="ada", roles=[Role.ADMINISTRATOR], is_staff=True)
+    key = key_for(alice)
+    token = token_for_key(key)
+    assert token is not None
+    client.force_login(ada)
+
+    assert client.get(reverse("admin:api_apitoken_changelist")).status_code == 200
+    client.post(reverse("admin:api_apitoken_changelist"), {"action": "revoke_selected", "_selected_action": [token.pk]})
+
+    assert problem_of(Api(key).get(ME), 401)["detail"] == "This token has been revoked."
+
+
+def test_sending_the_form_again_never_shows_the_key_twice(client, alice):
+    first = make_token_on_page(client, alice)
+    again = client.post(TOKENS, {"name": "analysis script", "days": 90})  # the browser's reload of the POST
+
+    assert first.context["new"] is not None
+    assert again.context["new"] is None
+    assert "name" in again.context["form"].errors
+    assert first.context["new"].key not in again.content.decode()
+    assert ApiToken.objects.count() == 1
