@@ -14,13 +14,16 @@ class TokenAuthentication(authentication.BaseAuthentication):
     keyword = "Bearer"
 
     def authenticate(self, request):
-        header = authentication.get_authorization_header(request).split()
+        try:
+            header = authentication.get_authorization_header(request).split()
+        except UnicodeError:  # a header that is not Latin-1 (only a test client can send one)
+            raise exceptions.AuthenticationFailed(_("This token is not valid.")) from None
         if not header or header[0].lower() != self.keyword.lower().encode():
             return None
         if len(header) != 2:
             raise exceptions.AuthenticationFailed(_("Send the token as: Authorization: Bearer <token>."))
         try:
-            key = header[1].decode()
+            key = header[1].decode("ascii")
         except UnicodeError:
             raise exceptions.AuthenticationFailed(_("This token is not valid.")) from None
         token = token_for_key(key)

@@ -76,6 +76,18 @@ class ApiToken(models.Model):
         held += [Scope.EXPORT] if self.may_export else []
         return [str(scope) for scope in held]
 
+    @property
+    def scope_labels(self) -> list[str]:
+        labels = dict(Scope.choices)
+        return [str(labels[scope]) for scope in self.scopes]
+
     def is_live(self, now=None) -> bool:
         now = now or timezone.now()
         return self.revoked_at is None and self.expires_at > now
+
+    @property
+    def state(self) -> str:
+        """ "live", "expired" or "revoked" (a revoked token that has also expired is revoked)."""
+        if self.revoked_at is not None:
+            return "revoked"
+        return "live" if self.is_live() else "expired"

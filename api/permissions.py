@@ -5,11 +5,13 @@ from rest_framework import permissions
 
 from api.authentication import token_of
 from api.models import Scope
+from api.tokens import scopes_for
 
 
 class TokenScope(permissions.BasePermission):
-    """The view's `required_scope` (read for safe methods by default) must be among the token's scopes; a user with
-    no role in the trial is refused whatever the scope."""
+    """The view's `required_scope` (read for safe methods by default) must be among the token's scopes and among
+    those the user's roles allow now (`scopes_for`: a user who lost a role loses its scope on every token they made);
+    a user with no role in the trial is refused whatever the scope."""
 
     def has_permission(self, request, view) -> bool:
         token = token_of(request)
@@ -18,5 +20,12 @@ class TokenScope(permissions.BasePermission):
         scope = getattr(view, "required_scope", Scope.READ)
         if scope not in token.scopes:
             self.message = _("This token does not have the %(scope)s scope.") % {"scope": scope}
+            return False
+        allowed = scopes_for(request.user)
+        if not allowed:
+            self.message = _("Your account has no role in the trial.")
+            return False
+        if scope not in allowed:
+            self.message = _("Your roles no longer allow the %(scope)s scope.") % {"scope": scope}
             return False
         return True

@@ -15,6 +15,8 @@ import pytest
 from django.contrib.auth.models import User
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
+from api.models import ApiToken
+from api.tokens import token_create
 from families.models import Child, Consent, Family, FamilyIdentity, FamilyStatus, Parent, Screening, Withdrawal
 from families.tests.factories import days_ago, family_in_state
 from followups.models import Assessment, LostToFollowUp
@@ -439,6 +441,16 @@ PAGES: dict[str, Page] = {
         get=rule(others=FORBIDDEN, data_manager=OK, principal_investigator=OK),
         post=rule(others=FORBIDDEN, data_manager=TO_RECRUITMENT_STATES, principal_investigator=TO_RECRUITMENT_STATES),
     ),
+    # ---- api: personal API tokens (api/token_pages.py) ----
+    # Everyone signed in sees their own tokens; whoever holds a role makes one (its key in the POST's own page, not a
+    # redirect); a user without a role is told so, and refused a new token. A token is revoked by its owner only
+    # (alice's here; the administrators revoke anyone's in the admin): anyone else's does not exist on the page.
+    "tokens:list": Page(get=rule(others=OK), post=rule(others=Expect(200, acted=True), no_role=FORBIDDEN)),
+    "tokens:revoke": Page(
+        pk_of="token",
+        get=rule(others=NOT_FOUND, researcher_of_site=OK),
+        post=rule(others=NOT_FOUND, researcher_of_site=Expect(302, "tokens:list", acted=True)),
+    ),
 }
 
 # Checked by their own tests below: the admin guards itself (staff status and model permissions),
@@ -537,6 +549,8 @@ def family_for(page: Page, request) -> Family | None:
             )
     if page.family_state in ("intervention", "assigned") or page.pk_of == "partner":
         frank_as_partner(request)
+    if page.pk_of == "token":
+        token_create(user=alice, name="alice's script", scopes=["read"])
     if page.pk_of in MESSAGE_STATES:
         send_message(request.getfixturevalue("frank"), site=oei, **MESSAGE_STATES[page.pk_of])
     if page.family_state is None:
@@ -581,6 +595,8 @@ def url_of(name: str, family: Family | None, page: Page) -> str:
         return reverse(name, kwargs={"pk": Contact.objects.get(family=family, author__username="frank").pk})
     if page.pk_of == "partner":
         return reverse(name, kwargs={"pk": PartnerProfile.objects.get(user__username="frank").pk})
+    if page.pk_of == "token":
+        return reverse(name, kwargs={"pk": ApiToken.objects.get(user__username="alice").pk})
     return reverse(name)
 
 
@@ -673,6 +689,7 @@ def research_records() -> dict:
     )
     counts["lost to follow-up"] = LostToFollowUp.objects.count()
     counts["audit events"] = AuditEvent.objects.count()
+    counts["API tokens"] = list(ApiToken.objects.order_by("pk").values_list("user__username", "name", "revoked_at"))
     return counts
 
 
@@ -787,6 +804,8 @@ def form_data(url_name: str, *, site: Site, researcher, request) -> dict:
         return {"reason": "Booked by phone already"}
     if url_name == "site_recruitment_state":
         return {"OEI-state": "paused", "OEI-reason": "Staff on leave"}
+    if url_name == "tokens:list":
+        return {"name": "matrix script", "days": 30}
 
     if url_name == "followups:assessment":
         # Today is before the 3-month window: confirmed as outside it.
@@ -907,6 +926,13 @@ EFFECT = {
     ),
     "followups:lost": lambda before, after, family: (
         after["lost to follow-up"] == 1 and Assessment.objects.get(family=family, months=3).status == "stopped"
+    ),
+    "tokens:list": lambda before, after, family: (
+        len(after["API tokens"]) == len(before["API tokens"]) + 1
+        and after["API tokens"][-1][1:] == ("matrix script", None)
+    ),
+    "tokens:revoke": lambda before, after, family: (
+        [revoked_at is not None for username, _name, revoked_at in after["API tokens"]] == [True]
     ),
     "visits:end": lambda before, after, family: (
         InterventionPeriod.objects.get(family=family).end_reason == "family_ended"
