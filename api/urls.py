@@ -6,7 +6,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.permissions import IsAuthenticated
 
-from api import account
+from api import account, families
 from api.authentication import TokenAuthentication
 
 app_name = "api"
@@ -21,6 +21,7 @@ v1 = [
     path("me/", account.MeView.as_view(), name="me"),
     path("sites/", account.SitesView.as_view(), name="sites"),
     # Each part's operations: api-families, api-followups, api-exports (keep this list in order).
+    *families.urlpatterns,
     path("schema/", schema_view, name="schema"),
     path("docs/", docs_view, name="docs"),
 ]
