@@ -307,7 +307,7 @@ def _with_api_fields(error: ValidationError) -> ValidationError:
         return error
     codes = {item.code for items in error.error_dict.values() for item in items}
     if "not_recruiting" in codes:
-        return ValidationError(error.messages, code="not_recruiting")
+        return ValidationError(" ".join(error.messages), code="not_recruiting")
     return ValidationError({_SERVICE_FIELDS.get(field, field): items for field, items in error.error_dict.items()})
 
 
