@@ -10,12 +10,14 @@ allocation only for those who see the arm (`randomization.selectors.arm_visible_
 import base64
 import binascii
 import json
+import re
 import uuid
 from datetime import date, datetime
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Prefetch, QuerySet
 from django.db.models.functions import TruncDate
+from django.http import Http404
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -163,6 +165,14 @@ def family_records(user: User, families: list[Family]) -> list[dict]:
     blinded = is_blinded(user)
     visible = families_with_visible_arm(user, families)
     return [family_record(family, blinded=blinded, arm_visible=family.pk in visible) for family in families]
+
+
+def family_for(user: User, study_id: str, *, act: bool = False) -> Family:
+    """`families.selectors.get_family_for_user`, for a study ID from the URL (which may hold anything, even a NUL
+    that PostgreSQL refuses to compare: no such family)."""
+    if "\x00" in study_id:
+        raise Http404
+    return get_family_for_user(user, study_id, act=act)
 
 
 def family_url(study_id: str) -> str:
@@ -380,7 +390,11 @@ class FamiliesView(ApiView):
     def get(self, request):
         if not has_role(request.user, *VIEW_ROLES):
             raise PermissionDenied
-        filters = FamilyFilterSerializer(data=request.query_params, context={"user": request.user})
+        query = request.query_params.copy()
+        if "modified_since" in query:
+            # An offset's "+" sent unencoded arrives as a space (curl "...T00:00:00+02:00"): read it as meant.
+            query["modified_since"] = re.sub(r" (\d\d(:?\d\d)?)$", r"+\1", query["modified_since"])
+        filters = FamilyFilterSerializer(data=query, context={"user": request.user})
         filters.is_valid(raise_exception=True)
         chosen = filters.validated_data
         blinded = is_blinded(request.user)
@@ -472,7 +486,7 @@ class FamilyView(ApiView):
         responses=FamilySerializer,
     )
     def get(self, request, study_id: str):
-        family = get_family_for_user(request.user, study_id)
+        family = family_for(request.user, study_id)
         family = families_for_api(Family.objects.filter(pk=family.pk)).get()
         return Response(FamilySerializer(family_records(request.user, [family])[0]).data)
 
@@ -494,7 +508,7 @@ class FamilyScreeningsView(ApiView):
         responses={201: ScreeningResultSerializer, 200: ScreeningResultSerializer},
     )
     def post(self, request, study_id: str):
-        family = get_family_for_user(request.user, study_id, act=True)
+        family = family_for(request.user, study_id, act=True)
         self.audit_subject, self.audit_site = family.study_id, family.site
         body = ScreeningRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)

@@ -485,3 +485,17 @@ def test_five_simultaneous_registrations_with_one_submission_id_make_one_family(
     assert {response.status_code for response in responses} <= {200, 201}
     assert {response.json()["study_id"] for response in responses} == {"OEI-001"}
     assert Family.objects.count() == 1
+
+
+def test_it_reads_an_unencoded_offset_and_a_nul_in_the_path_finds_nothing(oei, alice):
+    family = family_in_state("referred", site=oei, by=alice)
+    api = api_as(alice)
+    yesterday = (timezone.localtime() - timedelta(days=1)).replace(microsecond=0)
+
+    # curl sends "+02:00" as it is, which a query string reads as " 02:00".
+    response = api.client.get(f"{FAMILIES}?modified_since={yesterday.strftime('%Y-%m-%dT%H:%M:%S%z')}", **api.headers)
+
+    assert response.status_code == 200, response.content
+    assert [row["study_id"] for row in response.json()["results"]] == [family.study_id]
+    assert api.get(f"{FAMILIES}OEI%00001/").status_code == 404
+    assert api_as(alice, "write").post(f"{FAMILIES}OEI%00001/screenings/", screening()).status_code == 404
