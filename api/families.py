@@ -193,6 +193,13 @@ class FamilyFilterSerializer(serializers.Serializer):
     page_size = serializers.IntegerField(required=False, min_value=1, max_value=MAX_PAGE_SIZE, default=PAGE_SIZE)
     cursor = serializers.CharField(required=False, max_length=200, help_text="From the previous page's `next`.")
 
+    def validate(self, attrs: dict) -> dict:
+        # A misspelt filter (`modifed_since`) would otherwise answer every family, as if it were not there.
+        unknown = sorted(set(self.initial_data) - set(self.fields))
+        if unknown:
+            raise serializers.ValidationError({name: _("This parameter is not known.") for name in unknown})
+        return attrs
+
     def validate_site(self, code: str) -> Site:
         site = Site.objects.filter(code=code).first()
         site_ids = site_ids_for(self.context["user"], *VIEW_ROLES)
@@ -390,7 +397,9 @@ class FamiliesView(ApiView):
     def get(self, request):
         if not has_role(request.user, *VIEW_ROLES):
             raise PermissionDenied
-        query = request.query_params.copy()
+        # A plain dict, not the QueryDict: DRF reads an empty `status=` in a QueryDict as "not given"; here it is
+        # what it is, a value that is not valid (the schema says so too).
+        query = request.query_params.dict()
         if "modified_since" in query:
             # An offset's "+" sent unencoded arrives as a space (curl "...T00:00:00+02:00"): read it as meant.
             query["modified_since"] = re.sub(r" (\d\d(:?\d\d)?)$", r"+\1", query["modified_since"])

@@ -499,3 +499,18 @@ def test_it_reads_an_unencoded_offset_and_a_nul_in_the_path_finds_nothing(oei, a
     assert [row["study_id"] for row in response.json()["results"]] == [family.study_id]
     assert api.get(f"{FAMILIES}OEI%00001/").status_code == 404
     assert api_as(alice, "write").post(f"{FAMILIES}OEI%00001/screenings/", screening()).status_code == 404
+
+
+@pytest.mark.parametrize("name", ["site", "status", "modified_since", "page_size", "cursor"])
+def test_an_empty_filter_is_not_valid(oei, alice, name):
+    response = api_as(alice).get(FAMILIES, {name: ""})
+
+    assert response.status_code == 400
+    assert [error["field"] for error in response.json()["errors"]] == [name]
+
+
+def test_a_misspelt_filter_is_refused_rather_than_ignored(oei, alice):
+    response = api_as(alice).get(FAMILIES, {"modifed_since": "2026-05-01T00:00:00Z"})
+
+    assert response.status_code == 400
+    assert response.json()["errors"] == [{"field": "modifed_since", "detail": "This parameter is not known."}]
