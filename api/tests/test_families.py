@@ -199,8 +199,10 @@ def test_a_blinded_callers_modified_since_compares_days(oei, alice, carol):
     later_today = timezone.localtime() + timedelta(seconds=1)
 
     rows = api_as(carol).get(FAMILIES, {"modified_since": later_today.isoformat()}).json()["results"]
+    unblinded_rows = api_as(alice).get(FAMILIES, {"modified_since": later_today.isoformat()}).json()["results"]
 
-    if timezone.localdate(later_today) == timezone.localdate():
+    assert unblinded_rows == []
+    if timezone.localdate(later_today) == timezone.localdate():  # (not a second before midnight)
         assert [row["study_id"] for row in rows] == [family.study_id]
 
 

@@ -1,8 +1,11 @@
 """POST /api/v1/randomisations/: the randomise page's rules, idempotent, and its races on PostgreSQL."""
 
+import json
 from collections import Counter
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from api.tests.helpers import api_as
 from families.models import Family, FamilyStatus
@@ -190,3 +193,36 @@ def test_sixteen_clients_at_one_site_leave_the_list_gapless_and_verifiable(
         assert allocation.arm == allocation.entry.sealed_arm
     assert AllocationList.objects.get(pk=allocation_list.pk).used == 16
     assert lists.allocation_list_verify(allocation_list=allocation_list, verified_by=dina).passed
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=14),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3),
+    max_leaves=6,
+)
+
+
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    body=st.fixed_dictionaries(
+        {},
+        optional={
+            "study_id": st.sampled_from(["OEI-001", "OEI-002", "LAR-001", "OEI-001\x00", ""]) | json_values,
+            "site": st.sampled_from(["OEI", "LAR", "oei", "\x00"]) | json_values,
+        },
+    )
+)
+def test_no_randomise_body_gives_a_500_or_a_second_allocation(oei, lar, alice, dina, body):
+    if not AllocationList.objects.exists():
+        allocation_list_for(oei, by=dina)
+        ready_to_randomise(oei, by=alice)
+        family_in_state("eligible", site=oei, by=alice)
+    api = api_as(alice, "randomise")
+
+    response = api.client.post(RANDOMISE, json.dumps(body), content_type="application/json", **api.headers)
+
+    assert response.status_code in (200, 201, 400, 404, 409), response.content
+    if response.status_code >= 400:
+        assert response["Content-Type"] == "application/problem+json"
+    assert Allocation.objects.count() <= 1
+    assert Allocation.objects.count() == Family.objects.filter(status=FamilyStatus.RANDOMISED).count()
