@@ -29,6 +29,9 @@ TRIAL_PROBLEMS = {
     "damaged": "list-damaged",
     "no_list": "no-list",
     "not_ready": "not-ready",
+    "wrong_site": "wrong-site",
+    "not_consented": "not-consented",
+    "not_recruiting": "site-not-recruiting",
 }
 
 

@@ -6,7 +6,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.permissions import IsAuthenticated
 
-from api import account, assessments, exports
+from api import account, assessments, exports, families
 from api.authentication import TokenAuthentication
 
 app_name = "api"
@@ -21,6 +21,7 @@ v1 = [
     path("me/", account.MeView.as_view(), name="me"),
     path("sites/", account.SitesView.as_view(), name="sites"),
     # Each part's operations: api-families, api-followups, api-exports (keep this list in order).
+    *families.urlpatterns,
     *assessments.urlpatterns,
     *exports.urlpatterns,
     path("schema/", schema_view, name="schema"),

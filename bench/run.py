@@ -20,6 +20,8 @@ each with a household, a screening and most with consent), then measures:
   (GET and a valid POST), a family's work page, the caseload and the families-by-weeks table (a researcher of
   one site and the PI). The goal is a p95 under 150 ms. At the end the database's own counts are checked: each
   family's hours per day against its contacts, each partner's active families against their assignments;
+- the API's randomise and family-list calls at 1, 4 and 16 clients beside the same work through the pages, over
+  HTTP to a live server (PostgreSQL only; bench/api.py);
 - the reminder sweep (PostgreSQL only; bench/reminder_sweep.py): one sweep at 1,000 and at 10,000 families
   (50,000 assessments), its time and queries;
 - the feasibility report's figures (PostgreSQL only; bench/report.py): 10,000 randomised families, 50,000
@@ -730,6 +732,10 @@ def main() -> None:
         randomisation_rows, randomisation_report, randomisation_fill = benchmark_randomisation(
             randomising_sites, randomiser, data_manager
         )
+        from bench.api import benchmark_api
+
+        api_rows, api_lines = benchmark_api(sites, data_manager)
+        rows += api_rows
         from bench.reminder_sweep import benchmark_reminder_sweep
 
         reminder_lines = benchmark_reminder_sweep()
@@ -779,6 +785,9 @@ def main() -> None:
         )
     print()
     for line in randomisation_report:
+        print(line)
+    print()
+    for line in api_lines:
         print(line)
     print()
     for line in reminder_lines:

@@ -11,7 +11,7 @@ from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import PermissionDenied
 from django.db import models
 from django.db.models import Case, Count, F, OuterRef, QuerySet, Subquery, Value, When
-from django.db.models.functions import TruncDate
+from django.db.models.functions import Coalesce, Greatest, TruncDate
 from django.http import Http404
 from django.utils import timezone
 from django.utils.formats import date_format
@@ -118,6 +118,22 @@ def families_for_list(families: QuerySet[Family], *, sort: str, blinded: bool) -
     else:
         return families.order_by(*(("-site__code", "-number") if descending else ("site__code", "number")))
     return families.order_by(ordering.desc() if descending else ordering.asc(), "site__code", "number")
+
+
+def with_last_modified(families: QuerySet[Family]) -> QuerySet[Family]:
+    """`families` annotated with `modified_at`: the latest change of the family, its screening, its answer to the
+    invitation, its randomisation or its withdrawal, in the same one query.
+
+    Each of those steps saves the family itself (its status; a re-screening too, even to the same status), so the
+    family's own history has a row for it, except one: a decline after a decline leaves the status as it was, so
+    the latest decision's own time counts too. (Household and identifier corrections change neither.)"""
+    last_change = Family.history.filter(id=OuterRef("pk")).order_by("-history_date").values("history_date")[:1]
+    last_decision = Consent.objects.filter(family=OuterRef("pk")).order_by("-recorded_at").values("recorded_at")[:1]
+    return families.annotate(
+        modified_at=Greatest(
+            Coalesce(Subquery(last_change), F("registered_at")), Coalesce(Subquery(last_decision), F("registered_at"))
+        )
+    )
 
 
 def status_counts(families: QuerySet[Family]) -> dict[str, int]:

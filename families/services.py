@@ -172,12 +172,12 @@ def family_register(
         # Read under the lock that trial.services.site_set_recruitment_state takes too: a family registered while
         # the site is being paused is either in before the pause or refused.
         if locked_site.recruitment_state != RecruitmentState.OPEN:
-            raise ValidationError(
-                {
-                    "site": _("%(site)s is not recruiting (%(state)s): no family can be registered there now.")
-                    % {"site": locked_site.name, "state": RecruitmentState(locked_site.recruitment_state).label.lower()}
-                }
-            )
+            message = _("%(site)s is not recruiting (%(state)s): no family can be registered there now.") % {
+                "site": locked_site.name,
+                "state": RecruitmentState(locked_site.recruitment_state).label.lower(),
+            }
+            # The code lets the API answer with a conflict, not bad input (api/problems.py).
+            raise ValidationError({"site": ValidationError(message, code="not_recruiting")})
         number = locked_site.last_family_number + 1
         Site.objects.filter(pk=site.pk).update(last_family_number=F("last_family_number") + 1)
         family = Family(
@@ -380,8 +380,9 @@ def family_screen(
                 _("%(study_id)s can no longer be screened: the family is %(status)s.")
                 % {"study_id": family.study_id, "status": family.get_status_display().lower()}
             )
-        rescreening_reason = rescreening_reason.strip()
         previous = _latest_screening(family)
+        # A first screening has no reason to give: the form does not ask for one, and the API ignores one sent.
+        rescreening_reason = rescreening_reason.strip() if previous is not None else ""
         if previous is not None and not rescreening_reason:
             raise ValidationError(
                 {"rescreening_reason": _("This family has been screened before: give the reason for screening again.")}

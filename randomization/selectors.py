@@ -1,6 +1,7 @@
 """Who may see an arm, and reads of the allocation lists that several views share."""
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -31,9 +32,20 @@ LIST_ROLES = (Role.DATA_MANAGER, Role.PRINCIPAL_INVESTIGATOR)
 
 
 def arm_visible_to(user: User, family: Family) -> bool:
+    return family.pk in families_with_visible_arm(user, [family])
+
+
+def families_with_visible_arm(user: User, families: Iterable[Family]) -> set[int]:
+    """The primary keys of those of `families` whose arm `user` may see (`arm_visible_to`, for a whole page of
+    families at once): a blinded user only the families the PI unblinded them for (one query), anyone else the
+    families of the sites where they hold an arm role (no query)."""
     if is_blinded(user):
-        return Unblinding.objects.filter(family=family, user=user.pk).exists()
-    return can_at_site(user, family.site_id, *ARM_ROLES)
+        return set(
+            Unblinding.objects.filter(user=user.pk, family__in=[family.pk for family in families]).values_list(
+                "family_id", flat=True
+            )
+        )
+    return {family.pk for family in families if can_at_site(user, family.site_id, *ARM_ROLES)}
 
 
 def can_randomise(user: User, family: Family) -> bool:

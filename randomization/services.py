@@ -82,11 +82,13 @@ def family_randomise(*, family: Family, confirmed_site: Site, randomised_by: Use
                 if family.site_id != confirmed_site.pk:
                     raise ValidationError(
                         _("%(study_id)s belongs to %(site)s, not to %(confirmed)s. Check the family and its site.")
-                        % {"study_id": family.study_id, "site": family.site.code, "confirmed": confirmed_site.code}
+                        % {"study_id": family.study_id, "site": family.site.code, "confirmed": confirmed_site.code},
+                        code="wrong_site",
                     )
                 raise ValidationError(
                     _("Only a family that has consented can be randomised; %(study_id)s is %(status)s.")
-                    % {"study_id": family.study_id, "status": family.get_status_display().lower()}
+                    % {"study_id": family.study_id, "status": family.get_status_display().lower()},
+                    code="not_consented",
                 )
             family = claimed
             refusals = randomisation_refusals(family)

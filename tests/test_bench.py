@@ -30,6 +30,8 @@ TINY = {
     "BENCH_REPORT_CONTACTS": "300",
     "BENCH_REPORT_RUNS": "1",
     "BENCH_DATASET_SIZES": "20,40",
+    "BENCH_API_ALLOCATIONS": "16",
+    "BENCH_API_REQUESTS": "16",
 }
 
 
@@ -53,5 +55,7 @@ def test_every_benchmark_runs_to_its_table():
             cursor.execute(f'DROP DATABASE IF EXISTS "{name}"')
         connection.close()
     assert result.returncode == 0, f"make bench failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
-    for table in ("| what ", "| clients |", "reminder sweep", "families dataset, CSV streamed", "report figures"):
+    api_rows = ("randomise, API, 16 concurrent", "randomise, page, 16 concurrent", "family list, API, 16 concurrent")
+    other_tables = ("reminder sweep", "families dataset, CSV streamed", "report figures")
+    for table in ("| what ", "| clients |", *api_rows, *other_tables):
         assert table in result.stdout, f"{table!r} missing from the benchmark's output:\n{result.stdout[-4000:]}"
