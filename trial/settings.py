@@ -289,6 +289,8 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "api.schema.add_problem_responses"],
     # Swagger UI from our own static files (drf-spectacular-sidecar), never a CDN; its start script is a file too
     # (SpectacularSwaggerSplitView), so the Content-Security-Policy holds.
+    # Choice sets that share a field name ("status") get names of their own in the schema.
+    "ENUM_NAME_OVERRIDES": {"FamilyStatusEnum": "families.models.FamilyStatus"},
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "SWAGGER_UI_SETTINGS": {"validatorUrl": None, "deepLinking": True},
