@@ -56,10 +56,11 @@ OK, CREATED, FORBIDDEN, NOT_FOUND, UNAUTHORISED = 200, 201, 403, 404, 401
 
 
 def rule(*, others: int, **by_role: int) -> dict[str, int]:
-    """A status for every role: `others` for each role not named."""
+    """A status for every role: `others` for each role not named. A user with no role in the trial (left with a
+    token made while they had one) is refused every operation, whatever its scope (api.permissions)."""
     unknown = set(by_role) - set(ROLES)
     assert not unknown, f"unknown roles {unknown}"
-    return {role: by_role.get(role, others) for role in ROLES}
+    return {role: by_role.get(role, others) for role in ROLES} | {"no_role": by_role.get("no_role", FORBIDDEN)}
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,7 @@ FAMILY_WRITE = rule(
 # Datasets: data managers and the PI (export scope; the administrator holds it for the audit log, not datasets).
 DATASET_READERS = rule(others=FORBIDDEN, data_manager=OK, principal_investigator=OK)
 AUDIT_READERS = rule(others=FORBIDDEN, data_manager=OK, principal_investigator=OK, administrator=OK)
+# Every role (a user with no role is refused: a 403 before a family is looked up, so no 404 tells them anything).
 EVERYONE = rule(others=OK)
 
 OPERATIONS: dict[tuple[str, str], Operation] = {
@@ -428,9 +430,10 @@ def _scope_cases():
 def test_it_refuses_an_operation_outside_the_tokens_scopes(request, caller, method, name):
     operation = OPERATIONS[(method, name)]
     family = family_for(operation, request)
+    read_only = caller(operation.holder, [str(Scope.READ)])
     before = records_without_the_audit_trail()
 
-    response = call(caller(operation.holder, [str(Scope.READ)]), method, name, family)
+    response = call(read_only, method, name, family)
 
     assert response.status_code == FORBIDDEN
     assert_is_problem(response, FORBIDDEN)
