@@ -138,6 +138,8 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
 }
 # Not operations of the API itself: its description, for scripts and for people (tests at the end of this file).
 DESCRIPTION_URLS = {"schema", "docs"}
+# The rest of /api/: a 404 problem (test_it_answers_an_address_that_names_no_operation_with_a_problem).
+NOT_OPERATIONS = DESCRIPTION_URLS | {"not-found"}
 # The operations that name a family by its study ID (in their path, or the body's).
 STUDY_ID_OPERATIONS = {"family", "family-screenings", "randomisations", "family-assessments", "family-assessment"}
 # What an operation's path parameters are filled with when the schema's paths are resolved.
@@ -176,7 +178,7 @@ def test_it_has_a_row_for_every_operation():
     stale = sorted(set(OPERATIONS) - operations)
     assert not stale, f"OPERATIONS names operations that are not in the schema: {stale}"
     url_names = set(_api_url_names(get_resolver().url_patterns))
-    unnamed = url_names - {name for _, name in OPERATIONS} - DESCRIPTION_URLS
+    unnamed = url_names - {name for _, name in OPERATIONS} - NOT_OPERATIONS
     assert not unnamed, f"API URLs with no operation in the schema nor a row here: {sorted(unnamed)}"
 
 
@@ -516,3 +518,13 @@ def test_it_allocates_nothing_when_a_randomisation_is_refused_for_lack_of_a_scop
     assert response.status_code == FORBIDDEN
     assert Allocation.objects.count() == 0
     assert Family.objects.get(pk=family.pk).status == FamilyStatus.CONSENTED
+
+
+@pytest.mark.parametrize(
+    "path", ["/api/v1/families/OEI/001/", "/api/v1/nothing/", "/api/v2/me/", "/api/v1/me", "/api/"]
+)
+def test_it_answers_an_address_that_names_no_operation_with_a_problem(caller, path):
+    for api in (caller("researcher_of_site"), Api(None)):
+        for response in (api.get(path), api.post(path, {"study_id": "OEI-001"})):
+            assert response.status_code == NOT_FOUND, (path, response.status_code)
+            assert_is_problem(response, NOT_FOUND)

@@ -163,6 +163,12 @@ def test_schemathesis_finds_no_failure_in_any_operation(seeded, alice, carol, di
     assert not failures, "schemathesis found:\n\n" + "\n\n".join(failures)
 
 
+def described(exc: BaseException) -> str:
+    """A failure as schemathesis tells it (with the curl line to reproduce it), each check's failure of a group."""
+    inner = [exc, *getattr(exc, "exceptions", ())]
+    return "\n".join(f"{type(one).__name__}: {str(one)[:1500]}" for one in inner)
+
+
 def examples(strategy, *, app, headers: dict, checks: list, calls: dict):
     """EXAMPLES cases drawn from `strategy`, each sent with the caller's token and its response checked."""
 
@@ -199,8 +205,8 @@ def fuzz(schema, app, keys: dict[str, str], seeded: dict) -> tuple[list[str], di
             calls["known good"] += 1
             if not 200 <= response.status_code < 300:
                 failures.append(f"{label} (known-good call): {response.status_code} {response.text[:300]}")
-        except AssertionError as exc:
-            failures.append(f"{label} (known-good call): {exc}")
+        except (AssertionError, BaseExceptionGroup) as exc:
+            failures.append(f"{label} (known-good call): {described(exc)}")
 
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
             strategies = [operation.as_strategy(generation_mode=mode)]
@@ -218,8 +224,8 @@ def fuzz(schema, app, keys: dict[str, str], seeded: dict) -> tuple[list[str], di
             run = examples(st.one_of(strategies), app=app, headers=headers, checks=checks, calls=calls)
             try:
                 run()
-            except Exception as exc:  # a check's failure, after Hypothesis shrank it
-                failures.append(f"{label} ({mode.value}): {type(exc).__name__}: {str(exc)[:2000]}")
+            except (Exception, BaseExceptionGroup) as exc:  # the checks' failures, after Hypothesis shrank them
+                failures.append(f"{label} ({mode.value}): {described(exc)}")
 
     return failures, calls, operations
 
