@@ -809,10 +809,21 @@ def api_family_url(family: Family) -> str:
 
 
 def iso_randomisation_times(body: str) -> list[str]:
-    """Times of day (ISO 8601) on a day a family was randomised, as the API writes them: "2026-03-12T10:41"."""
-    days = {timezone.localtime(moment).date() for moment in Allocation.objects.values_list("randomised_at", flat=True)}
-    days |= {moment.date() for moment in Allocation.objects.values_list("randomised_at", flat=True)}
-    return [match for day in days for match in re.findall(rf"{day.isoformat()}T\d{{2}}:\d{{2}}", body)]
+    """The moments of the randomisations, as the API writes a date-time (the allocation's time, and the family's
+    change to "randomised" in its history, which a "modified at" would give): to the microsecond, since in a test
+    every family is registered within seconds of the randomisations, and a registration's time reveals nothing."""
+    from rest_framework.fields import DateTimeField
+
+    moments = list(Allocation.objects.values_list("randomised_at", flat=True))
+    moments += list(Family.history.filter(status=FamilyStatus.RANDOMISED).values_list("history_date", flat=True))
+    written = set()
+    for moment in moments:
+        written |= {
+            DateTimeField().to_representation(moment),
+            moment.isoformat(),
+            timezone.localtime(moment).isoformat(),
+        }
+    return sorted(moment for moment in written if moment in body)
 
 
 def api_arm_fields(body: str) -> list[str]:
