@@ -114,7 +114,7 @@ def test_the_readmes_api_walk_through_works_against_the_demo(postgres, transacti
     assert randomised_status == 201, randomised
     allocation = Allocation.objects.get(family=family)
     assert json.loads(randomised)["study_id"] == study_id
-    assert json.loads(randomised)["arm"]["code"] == allocation.arm, "the researcher is shown the arm"
+    assert json.loads(randomised)["arm"] == allocation.arm, "the researcher is shown the arm"
 
     assert dataset_status == 200
     families_csv = (tmp_path / "families.csv").read_text(encoding="utf-8-sig")
