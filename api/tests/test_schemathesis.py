@@ -9,7 +9,7 @@ reaches its success path too: families in every state at the caller's site, OEI'
 family, an audit trail. Besides the generated calls, one known-good call per operation is checked the same way, so
 a success response is always checked against the schema, whatever the draw.
 
-The run is reproducible (derandomize) and bounded (EXAMPLES per operation and mode): about a minute on CI's two
+The run is reproducible (derandomize) and bounded (EXAMPLES per operation and mode): about two minutes on CI's two
 cores. .ci/run fails if this test did not run (it looks for its test id in the JUnit report).
 """
 
@@ -41,7 +41,7 @@ from randomization import services as randomisation
 from randomization.tests.factories import ready_to_randomise
 
 # Examples per operation and generation mode (positive, negative), on top of the one known-good call.
-EXAMPLES = 25
+EXAMPLES = 50
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 # The operations a script calls as an assessor of the family's site, and as the data manager (by operationId's
 # path: the schema's own paths).
