@@ -3,6 +3,7 @@ lines run one by one (`KEY=$(… manage.py create_api_token …)` as the managem
 `curl` as a real curl), and each answer checked. So the README cannot drift from the API."""
 
 import csv
+import importlib
 import io
 import json
 import os
@@ -49,6 +50,13 @@ def test_it_has_the_readme_walk_through_make_a_token_call_me_randomise_and_downl
     assert "`/api/v1/schema/`" in text and "`/api/v1/docs/`" in text, "both in the README's More list"
 
 
+def seed_sites_and_settings() -> None:
+    from django.apps import apps
+
+    importlib.import_module("trial.migrations.0002_seed_sites_and_settings").seed(apps, None)
+    importlib.import_module("trial.migrations.0006_trial_settings_starting_values").record_starting_values(apps, None)
+
+
 def database_url() -> str:
     """The test database, for the management command's own process (the live server's data is committed)."""
     db = connection.settings_dict
@@ -88,6 +96,7 @@ def run_curl(command: str, *, address: str, env: dict, workdir: Path) -> tuple[i
 def test_the_readmes_api_walk_through_works_against_the_demo(postgres, transactional_db, live_server, tmp_path):
     require(shutil.which("curl") is not None, "needs curl")
     require(connection.vendor == "postgresql", "the management command's process needs the test database")
+    seed_sites_and_settings()  # an earlier transactional test may have emptied the tables the migrations seed
     call_command("load_demo", stdout=io.StringIO())
     randomise = next(command for command in readme_commands() if "/randomisations/" in command)
     study_id = json.loads(re.search(r"-d '([^']+)'", randomise).group(1))["study_id"]
