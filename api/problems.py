@@ -12,8 +12,9 @@ from http import HTTPStatus
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404
+from django.http import Http404, HttpRequest, JsonResponse
 from django.utils.translation import gettext as _
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
@@ -65,6 +66,20 @@ def _field_errors(detail, prefix: str = "") -> list[dict]:
     else:
         errors.append({"field": prefix, "detail": str(detail)})
     return errors
+
+
+@csrf_exempt  # no session and no form: a script's POST to a wrong address gets the 404, not the CSRF page
+def not_found(request: HttpRequest, *args, **kwargs) -> JsonResponse:
+    """Any address under /api/ that names no operation (a study ID with a slash, a mistyped path): a 404 problem,
+    as a script expects, rather than the pages' HTML 404 (api/urls.py routes the rest of /api/ here)."""
+    body = {
+        "type": "about:blank",
+        "title": str(HTTPStatus.NOT_FOUND.phrase),
+        "status": status.HTTP_404_NOT_FOUND,
+        "detail": _("No such operation of the API; see /api/v1/docs/."),
+        "instance": request.path,
+    }
+    return JsonResponse(body, status=status.HTTP_404_NOT_FOUND, content_type=PROBLEM_CONTENT_TYPE)
 
 
 def from_django_validation_error(error: DjangoValidationError, instance: str) -> Response:

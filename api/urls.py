@@ -1,12 +1,12 @@
 """`/api/v1/`: the operations of each part (their modules' `urlpatterns`), the OpenAPI schema and its documentation."""
 
 from django.contrib.auth.decorators import login_required
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.permissions import IsAuthenticated
 
-from api import account, assessments, exports, families
+from api import account, assessments, exports, families, problems
 from api.authentication import TokenAuthentication
 
 app_name = "api"
@@ -28,4 +28,8 @@ v1 = [
     path("docs/", docs_view, name="docs"),
 ]
 
-urlpatterns = [path("v1/", include(v1))]
+urlpatterns = [
+    path("v1/", include(v1)),
+    # Whatever else is under /api/ answers as the API does (a 404 problem), never with the pages' HTML.
+    re_path(r"^", problems.not_found, name="not-found"),
+]

@@ -11,6 +11,7 @@ crawl once the principal investigator has unblinded her for one family.
 """
 
 import html
+import json
 import re
 import uuid
 from collections import deque
@@ -715,3 +716,208 @@ def test_it_shows_the_arm_of_one_family_to_an_assessor_unblinded_for_it_and_no_o
     leaks = leaks_in(visits, except_urls=frozenset({family_url(unblinded), family_url(trial.with_partner)}))
     assert not leaks, "carol sees the arm of a family she was not unblinded for:\n" + "\n".join(leaks)
     assert {family_url(family) for family in trial.randomised} <= {visit.url for visit in visits}
+
+
+# --- The API, crawled as a blinded assessor --------------------------------------------------------------
+#
+# Every GET operation of the schema, for every family of the trial (both sites), with each value of its query
+# parameters that the schema enumerates (and every status and site), following every link an answer gives ("next"
+# pages), in both languages, with carol's token holding every scope her roles allow.
+
+API_MAX_CALLS = 1500
+
+
+def api_key_of(user) -> str:
+    from api.tests.helpers import key_for
+    from api.tokens import scopes_for
+
+    return key_for(user, *[scope for scope in scopes_for(user) if scope != "read"])
+
+
+def _api_starts(schema: dict) -> list[str]:
+    from reports.datasets import DATASET_TITLES
+
+    starts = []
+    study_ids = list(Family.objects.order_by("study_id").values_list("study_id", flat=True))
+    for path, item in schema["paths"].items():
+        operation = item.get("get")
+        if operation is None:
+            continue
+        paths = [path]
+        if "{study_id}" in path:
+            paths = [path.replace("{study_id}", study_id) for study_id in study_ids]
+        if "{key}" in path:
+            paths = [one.replace("{key}", key) for one in paths for key in DATASET_TITLES]
+        assert not any("{" in one for one in paths), f"the API crawl cannot fill {path}"
+        for one in paths:
+            starts.append(one)
+            for parameter in operation.get("parameters", []):
+                if parameter.get("in") != "query":
+                    continue
+                values = list(parameter.get("schema", {}).get("enum", []))
+                if parameter["name"] == "status":
+                    values += FamilyStatus.values
+                if parameter["name"] == "site":
+                    values += ["OEI", "LAR"]
+                starts += [f"{one}?{urlencode({parameter['name']: value})}" for value in dict.fromkeys(values)]
+    return starts
+
+
+def _api_links(value) -> list[str]:
+    """The API's own addresses in an answer (its "next" page, a Location)."""
+    if isinstance(value, dict):
+        return [link for item in value.values() for link in _api_links(item)]
+    if isinstance(value, list):
+        return [link for item in value for link in _api_links(item)]
+    if isinstance(value, str) and "/api/v1/" in value:
+        parts = urlsplit(value)
+        if parts.netloc in ("", "testserver") and parts.path.startswith("/api/v1/"):
+            return [parts.path + (f"?{parts.query}" if parts.query else "")]
+    return []
+
+
+def api_crawl(key: str, *, language: str) -> dict[str, Visit]:
+    """Every GET of the API reachable from the schema's operations and the links of their answers."""
+    from api.tests.helpers import Api
+
+    api = Api(key, language=language)
+    schema = json.loads(api.get(reverse("api:schema"), {"format": "json"}).content)
+    queue = deque(_api_starts(schema))
+    seen, visits = set(queue), {}
+    while queue:
+        url = queue.popleft()
+        response = api.get(url)
+        body = b"".join(response.streaming_content) if response.streaming else response.content
+        text = body.decode("utf-8-sig", errors="replace")
+        visits[url] = Visit(url, response.status_code, text, language)
+        assert len(visits) <= API_MAX_CALLS, f"the API crawl ran away at {url}"
+        if "json" in response.get("Content-Type", ""):
+            for link in _api_links(json.loads(text)):
+                if link not in seen:
+                    seen.add(link)
+                    queue.append(link)
+    return visits
+
+
+def api_crawl_both_languages(user) -> list[Visit]:
+    key = api_key_of(user)
+    return [visit for language in LANGUAGES for visit in api_crawl(key, language=language).values()]
+
+
+def api_family_url(family: Family) -> str:
+    return reverse("api:family", kwargs={"study_id": family.study_id})
+
+
+def iso_randomisation_times(body: str) -> list[str]:
+    """The moments of the randomisations, as the API writes a date-time (the allocation's time, and the family's
+    change to "randomised" in its history, which a "modified at" would give): to the microsecond, since in a test
+    every family is registered within seconds of the randomisations, and a registration's time reveals nothing."""
+    from rest_framework.fields import DateTimeField
+
+    moments = list(Allocation.objects.values_list("randomised_at", flat=True))
+    moments += list(Family.history.filter(status=FamilyStatus.RANDOMISED).values_list("history_date", flat=True))
+    written = set()
+    for moment in moments:
+        written |= {
+            DateTimeField().to_representation(moment),
+            moment.isoformat(),
+            timezone.localtime(moment).isoformat(),
+        }
+    return sorted(moment for moment in written if moment in body)
+
+
+def api_arm_fields(body: str) -> list[str]:
+    """Fields of a JSON answer that only an unblinded reader may get: an arm, an allocation, who randomised."""
+    return sorted(set(re.findall(r'"(arm|allocation|randomisation_id|randomised_by|arm_guess)"\s*:\s*(?!null)', body)))
+
+
+def test_the_api_shows_a_blinded_assessor_no_arm_in_any_answer_in_either_language(carol, trial):
+    visits = api_crawl_both_languages(carol)
+
+    leaks = [
+        f"  {visit.language} {visit.url}: {found}"
+        for visit in visits
+        if (found := blinding_leaks(visit.body) + api_arm_fields(visit.body))
+    ]
+    assert not leaks, "carol, a blinded assessor, is given what reveals an arm through the API:\n" + "\n".join(leaks)
+    timed = [
+        f"  {visit.language} {visit.url}: {found}"
+        for visit in visits
+        if (visit.url.startswith(reverse("api:families")) and "/assessments/" not in visit.url)
+        and (found := iso_randomisation_times(visit.body))
+    ]
+    assert not timed, "carol is given the time of day of a randomisation through the API:\n" + "\n".join(timed)
+
+    answered = {(visit.language, visit.url): visit.status for visit in visits}
+    for language in LANGUAGES:
+        for family in trial.families:
+            assert answered[(language, api_family_url(family))] == 200, f"carol reads {family.study_id} by the API"
+        assert answered[(language, api_family_url(trial.other_site))] == 404, "carol reaches only her own site"
+        assert answered[(language, reverse("api:families"))] == 200
+    listed = " ".join(visit.body for visit in visits if visit.url.startswith(f"{reverse('api:families')}?status="))
+    assert all(family.study_id in listed for family in trial.families), "the list's filters show her families"
+    assert trial.other_site.study_id not in listed
+    # Answers; refusals (she has no export scope); other sites' families (404) and the other site as a filter (400).
+    expected = {200, 403, 404}
+    unexpected = [
+        (visit.url, visit.status, visit.body[:200])
+        for visit in visits
+        if visit.status not in expected and not (visit.status == 400 and "site=LAR" in visit.url)
+    ]
+    assert not unexpected, "carol is answered otherwise than expected"
+
+
+def test_the_api_gives_a_researchers_crawl_the_arms_so_the_detector_works(alice, trial):
+    visits = api_crawl_both_languages(alice)
+
+    for language in LANGUAGES:
+        answers = {visit.url: visit for visit in visits if visit.language == language}
+        for family in trial.randomised:
+            answer = answers.get(api_family_url(family))
+            assert answer is not None and answer.status == 200, (family.study_id, language)
+            assert arm_traces(answer.body), (family.study_id, language)
+            assert trial.arms[family.study_id] in answer.body
+            assert api_arm_fields(answer.body), "the allocation's fields"
+        for family in trial.families:
+            if family not in trial.randomised:
+                assert not api_arm_fields(answers[api_family_url(family)].body), family.study_id
+    assert leaks_in(visits), "the detector finds the arms in the researcher's answers"
+
+
+def test_the_api_shows_an_assessor_unblinded_for_one_family_that_familys_arm_only(carol, paula, trial):
+    unblinded = trial.plain[0]
+    services.family_unblind(family=unblinded, user=carol, reason=CAROL_UNBLINDING_REASON, unblinded_by=paula)
+
+    visits = api_crawl_both_languages(carol)
+
+    for visit in [visit for visit in visits if visit.url == api_family_url(unblinded)]:
+        assert visit.status == 200
+        assert trial.arms[unblinded.study_id] in visit.body, visit.language
+        assert work_traces(visit.body) == [], visit.language
+    others = [visit for visit in visits if unblinded.study_id not in visit.url]
+    # The list's answers name the unblinded family too (with its arm): only its own entry may show it.
+    leaks = [
+        f"  {visit.language} {visit.url}: {found}"
+        for visit in others
+        if (found := blinding_leaks(_without_family(visit.body, unblinded)))
+    ]
+    assert not leaks, "carol is given the arm of a family she was not unblinded for:\n" + "\n".join(leaks)
+
+
+def _without_family(body: str, family: Family) -> str:
+    """A JSON answer with the entries about `family` taken out (the family list's entry of the unblinded family)."""
+    try:
+        value = json.loads(body)
+    except ValueError:
+        return body
+
+    def drop(item):
+        if isinstance(item, dict):
+            if item.get("study_id") == family.study_id:
+                return None
+            return {key: drop(inner) for key, inner in item.items()}
+        if isinstance(item, list):
+            return [inner for inner in (drop(one) for one in item) if inner is not None]
+        return item
+
+    return json.dumps(drop(value), ensure_ascii=False)
