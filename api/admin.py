@@ -10,34 +10,28 @@ from django.utils.translation import ngettext
 
 from api.models import ApiToken
 from api.tokens import may_revoke_any_token, token_revoke
+from trial.admin import ReadOnlyAdminMixin
+
+# The list and the detail show the same, and never the hash.
+COLUMNS = (
+    "user",
+    "name",
+    "prefix",
+    "scope_list",
+    "created_at",
+    "expires_at",
+    "last_used_at",
+    "revoked_at",
+    "revoked_by",
+)
 
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(admin.ModelAdmin):
-    list_display = [
-        "user",
-        "name",
-        "prefix",
-        "scope_list",
-        "created_at",
-        "expires_at",
-        "last_used_at",
-        "revoked_at",
-        "revoked_by",
-    ]
+class ApiTokenAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = COLUMNS
     list_filter = ["revoked_at", "expires_at"]
     search_fields = ["user__username", "name", "prefix"]
-    fields = readonly_fields = (
-        "user",
-        "name",
-        "prefix",
-        "scope_list",
-        "created_at",
-        "expires_at",
-        "last_used_at",
-        "revoked_at",
-        "revoked_by",
-    )
+    fields = readonly_fields = COLUMNS
     list_select_related = ["user", "revoked_by"]
     actions = ["revoke_selected"]
 
@@ -54,15 +48,6 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
     def has_revoke_permission(self, request: HttpRequest) -> bool:
         return self.has_module_permission(request)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
     @admin.action(description=_("Revoke selected tokens"), permissions=["revoke"])
     def revoke_selected(self, request: HttpRequest, queryset: QuerySet[ApiToken]) -> None:

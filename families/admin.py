@@ -6,18 +6,11 @@ from django.core.exceptions import PermissionDenied
 from simple_history.admin import SimpleHistoryAdmin
 
 from families.models import Consent, Family, Screening, Withdrawal
+from trial.admin import ReadOnlyAdminMixin
 
 
-class ResearchRecordAdmin(SimpleHistoryAdmin):
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        # Changes go through the services, which keep the family's life cycle and audit trail.
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
+class ResearchRecordAdmin(ReadOnlyAdminMixin, SimpleHistoryAdmin):
+    # Changes go through the services, which keep the family's life cycle and audit trail.
 
     def history_form_view(self, request, object_id, version_id, extra_context=None):
         # simple-history's revert form saves on POST whenever one may view; research records

@@ -1,11 +1,11 @@
 from django.contrib import admin
-from django.http import HttpRequest
 
 from notifications.models import Message, Preference
+from trial.admin import ReadOnlyAdminMixin
 
 
 @admin.register(Message)
-class MessageAdmin(admin.ModelAdmin):
+class MessageAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """The administrator looks up a message's delivery (the send log at /messages/log/ is the users' page). Read
     only: messages are written by the services in their cause's transaction, and cancelled or sent again on the
     send log, with a reason. The context holds study IDs and site codes only; a receipt's text is never shown."""
@@ -16,29 +16,11 @@ class MessageAdmin(admin.ModelAdmin):
     date_hierarchy = "due_on"
     list_select_related = ["recipient"]
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
 
 @admin.register(Preference)
-class PreferenceAdmin(admin.ModelAdmin):
+class PreferenceAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Each user sets their own language on /profile/; the administrator sees it."""
 
     list_display = ["user", "language"]
     list_filter = ["language"]
     search_fields = ["user__username"]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False

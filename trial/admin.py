@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
 
@@ -8,6 +9,20 @@ from trial.services import trial_settings_change
 
 admin.site.site_header = _("Family Partner trial administration")
 admin.site.site_title = _("Family Partner trial")
+
+
+class ReadOnlyAdminMixin:
+    """For records that only the services write (messages, tokens, research records): the admin shows them and
+    never adds, changes or deletes one. Put it before the ModelAdmin class."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
 
 
 @admin.register(Site)
