@@ -17,7 +17,9 @@ class TokenRateThrottle(SimpleRateThrottle):
         token = token_of(request)
         if token is None:
             return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
-        return self.cache_format % {"scope": self.scope, "ident": token.pk}
+        # The token's prefix, not its row id: unique and never reused (SQLite hands a rolled-back row's id out again,
+        # and a new token must not inherit an old one's count).
+        return self.cache_format % {"scope": self.scope, "ident": token.prefix}
 
 
 class TokenWriteRateThrottle(TokenRateThrottle):
