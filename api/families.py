@@ -318,13 +318,10 @@ _SERVICE_FIELDS = {
 
 
 def _with_api_fields(error: ValidationError) -> ValidationError:
-    """A service's ValidationError with its fields named as in the request; the refusal of a site that does not
-    recruit is a conflict (409), not bad input."""
+    """A service's ValidationError with its fields named as in the request (a refusal's code, such as the site's
+    `not_recruiting`, makes it a 409 in api/problems.py whatever field it names)."""
     if not hasattr(error, "error_dict"):
         return error
-    codes = {item.code for items in error.error_dict.values() for item in items}
-    if "not_recruiting" in codes:
-        return ValidationError(" ".join(error.messages), code="not_recruiting")
     return ValidationError({_SERVICE_FIELDS.get(field, field): items for field, items in error.error_dict.items()})
 
 

@@ -36,7 +36,7 @@ TRIAL_PROBLEMS = {
 }
 
 
-def problem(status_code: int, detail: str, *, type_: str = "about:blank", instance: str = "", **extra) -> Response:
+def problem_body(status_code: int, detail: str, *, type_: str = "about:blank", instance: str = "", **extra) -> dict:
     body = {
         "type": type_,
         "title": str(HTTPStatus(status_code).phrase),
@@ -46,6 +46,11 @@ def problem(status_code: int, detail: str, *, type_: str = "about:blank", instan
     if instance:
         body["instance"] = instance
     body.update(extra)
+    return body
+
+
+def problem(status_code: int, detail: str, *, type_: str = "about:blank", instance: str = "", **extra) -> Response:
+    body = problem_body(status_code, detail, type_=type_, instance=instance, **extra)
     return Response(body, status=status_code, content_type=PROBLEM_CONTENT_TYPE)
 
 
@@ -72,18 +77,21 @@ def _field_errors(detail, prefix: str = "") -> list[dict]:
 def not_found(request: HttpRequest, *args, **kwargs) -> JsonResponse:
     """Any address under /api/ that names no operation (a study ID with a slash, a mistyped path): a 404 problem,
     as a script expects, rather than the pages' HTML 404 (api/urls.py routes the rest of /api/ here)."""
-    body = {
-        "type": "about:blank",
-        "title": str(HTTPStatus.NOT_FOUND.phrase),
-        "status": status.HTTP_404_NOT_FOUND,
-        "detail": _("No such operation of the API; see /api/v1/docs/."),
-        "instance": request.path,
-    }
+    body = problem_body(
+        status.HTTP_404_NOT_FOUND, _("No such operation of the API; see /api/v1/docs/."), instance=request.path
+    )
     return JsonResponse(body, status=status.HTTP_404_NOT_FOUND, content_type=PROBLEM_CONTENT_TYPE)
 
 
 def from_django_validation_error(error: DjangoValidationError, instance: str) -> Response:
-    if hasattr(error, "error_dict"):
+    """Field messages are bad input (400), unless one carries the code of a refusal by the trial's rules (the
+    registration's site that does not recruit is named on the form's site field): that, like any message without a
+    field, is a conflict with the trial's state (409)."""
+    fielded = hasattr(error, "error_dict")
+    items = [item for listed in error.error_dict.values() for item in listed] if fielded else error.error_list
+    codes = {getattr(item, "code", None) for item in items}
+    named = next((TRIAL_PROBLEMS[code] for code in codes if code in TRIAL_PROBLEMS), None)
+    if fielded and named is None:
         errors = [
             {"field": "" if field == "__all__" else field, "detail": str(message)}
             for field, messages in error.message_dict.items()
@@ -92,8 +100,6 @@ def from_django_validation_error(error: DjangoValidationError, instance: str) ->
         return problem(
             status.HTTP_400_BAD_REQUEST, _("The request has errors; see the list."), instance=instance, errors=errors
         )
-    codes = {getattr(item, "code", None) for item in error.error_list}
-    named = next((TRIAL_PROBLEMS[code] for code in codes if code in TRIAL_PROBLEMS), None)
     return problem(
         status.HTTP_409_CONFLICT,
         " ".join(str(message) for message in error.messages),

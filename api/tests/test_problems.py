@@ -77,3 +77,11 @@ def test_it_speaks_norwegian_when_asked():
     with translation.override("nb"):
         response = handle(exceptions.ValidationError({"site": ["x"]}))
     assert response.data["detail"] == "Forespørselen har feil; se listen."
+
+
+def test_it_answers_a_refusal_named_on_a_field_as_a_conflict():
+    refused = ValidationError({"site": [ValidationError("Øvre Eiker is paused.", code="not_recruiting")]})
+    response = handle(refused)
+    assert response.status_code == 409
+    assert response.data["type"] == URN + "site-not-recruiting"
+    assert response.data["detail"] == "Øvre Eiker is paused."
