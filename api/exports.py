@@ -235,7 +235,6 @@ class DatasetFileView(FileView):
             site=site,
             shifted=chosen["shift_dates"],
             labels=chosen["labels"],
-            blinded=blinded,
             token=_token_name(request),
         )
 

@@ -101,7 +101,7 @@ def datasets(request: AuthenticatedHttpRequest) -> HttpResponse | StreamingHttpR
     blinded = is_blinded(request.user)
     form = DatasetForm(request.GET if "dataset" in request.GET else None, user=request.user)
     if form.is_bound and form.is_valid():
-        return _download(request, form.cleaned_data, blinded=blinded)
+        return _download(request, form.cleaned_data)
     return render(
         request,
         "reports/datasets.html",
@@ -113,9 +113,7 @@ def datasets(request: AuthenticatedHttpRequest) -> HttpResponse | StreamingHttpR
     )
 
 
-def _download(
-    request: AuthenticatedHttpRequest, chosen: dict, *, blinded: bool
-) -> HttpResponse | StreamingHttpResponse:
+def _download(request: AuthenticatedHttpRequest, chosen: dict) -> HttpResponse | StreamingHttpResponse:
     return dataset_download(
         user=request.user,
         key=chosen["dataset"],
@@ -123,7 +121,6 @@ def _download(
         site=chosen["site"],
         shifted=chosen["shifted"],
         labels=chosen["values"] == LABELS,
-        blinded=blinded,
     )
 
 
@@ -135,13 +132,13 @@ def dataset_download(
     site: Site | None,
     shifted: bool,
     labels: bool,
-    blinded: bool,
     **audit_details: str,
 ) -> HttpResponse | StreamingHttpResponse:
     """The chosen dataset as a file response (CSV streamed a chunk at a time; Excel holds every dataset and the
     codebook), recorded as a DATASET_DOWNLOADED event first: for the page and the API alike (the API adds the
-    token's name to the event's `audit_details`). `key` is one of `dataset_keys(blinded=blinded)`, and `site`
-    one the user may download."""
+    token's name to the event's `audit_details`). Blinded or not is the user's own (`is_blinded`), never the
+    caller's to say. `key` is one of `dataset_keys(blinded=...)` for the user, and `site` one they may download."""
+    blinded = is_blinded(user)
     scope = ExportScope(site_ids=None if site is None else frozenset({site.pk}), blinded=blinded, shifted=shifted)
     record_event(
         kind=EventKind.DATASET_DOWNLOADED,
