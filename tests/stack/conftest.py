@@ -1,5 +1,5 @@
 """Fixtures of the production-stack tests: the trial running as in production (tests/stack/harness.py), once for
-the whole session, with the demo trial loaded.
+all the stack tests (package scope), with the demo trial loaded.
 
 Tests that break the stack (stop PostgreSQL, kill a worker) must leave it healthy again: `stack` checks /healthz
 before every test that uses it and restarts what a previous test left stopped.
@@ -34,7 +34,9 @@ def require_stack_programs() -> None:
         require(False, str(error))
 
 
-@pytest.fixture(scope="session")
+# Package scope: started at the first stack test, stopped after the last, so that its processes do not run beside
+# the rest of the suite.
+@pytest.fixture(scope="package")
 def production_stack() -> Iterator[ProductionStack]:
     """The stack itself, started once; use `stack`, which also makes sure it is healthy."""
     require_stack_programs()
