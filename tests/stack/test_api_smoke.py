@@ -42,6 +42,8 @@ def json_of(answer: requests.Response, status: int) -> dict:
 
 def test_a_script_works_through_the_api_of_the_production_stack(stack: ProductionStack):
     today = timezone.localdate()
+    # Only this test's: a fault test before it may have left a 503 of its own in Gunicorn's log.
+    errors_before = len(stack.server_errors())
     researcher = api(stack, token(stack, "researcher", "write", "randomise"))
     v1 = stack.url("/api/v1")
 
@@ -113,4 +115,4 @@ def test_a_script_works_through_the_api_of_the_production_stack(stack: Productio
     assert refused.headers["Content-Type"].startswith(PROBLEM)
     assert refused.json()["status"] == 401
 
-    assert stack.server_errors() == []
+    assert stack.server_errors()[errors_before:] == []

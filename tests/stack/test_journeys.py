@@ -68,12 +68,14 @@ def chromium() -> Iterator[Browser]:
 @pytest.fixture
 def open_page(chromium: Browser, stack: ProductionStack, request) -> Iterator[Callable[..., Page]]:
     """Opens a page of the stack in a fresh browser context. What a user would notice fails the test: a JavaScript
-    error, a CSP violation, a response >= 400; and at the end a 5xx in Gunicorn's log. On failure each page is kept
-    as a screenshot in test-results/."""
+    error, a CSP violation, a response >= 400; and at the end a 5xx that Gunicorn logged meanwhile. On failure each
+    page is kept as a screenshot in test-results/."""
     contexts = []
     problems: list[str] = []
     violations: list[list[str]] = []
     failed_before = request.session.testsfailed
+    # Only this journey's: a fault test before it may have left a 503 of its own in the log.
+    errors_before = len(stack.server_errors())
 
     def open_page(*, locale: str = ENGLISH_BROWSER, **options) -> Page:
         context = chromium.new_context(base_url=stack.base_url, ignore_https_errors=True, locale=locale, **options)
@@ -103,7 +105,7 @@ def open_page(chromium: Browser, stack: ProductionStack, request) -> Iterator[Ca
     for context in contexts:
         context.close()
     problems.extend(violation for seen in violations for violation in seen)
-    problems.extend(f"server error: {line}" for line in stack.server_errors())
+    problems.extend(f"server error: {line}" for line in stack.server_errors()[errors_before:])
     if not failed and problems:
         pytest.fail("The browser saw problems:\n" + "\n".join(dict.fromkeys(problems)))
 
