@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from trial import views
+from trial import errors, views
 from trial.forms import LoginForm
 
 urlpatterns = [
@@ -30,3 +30,6 @@ urlpatterns = [
     path("api/", include("api.urls")),
     path("admin/", admin.site.urls),
 ]
+
+# A database connection failure is a 503 that says nothing was saved (trial/errors.py); anything else, the 500 page.
+handler500 = errors.server_error
