@@ -178,7 +178,11 @@ def statistical_file(dataset: Dataset, file_format: str, *, note: str) -> bytes:
                 variable_format=dict.fromkeys(empty_dates, "DATE11"),
             )
         with open(path, "rb") as written:
-            return written.read()
+            content = written.read()
+        # ReadStat reports no error when a write fails on a full disk: it leaves the file empty.
+        if not content:
+            raise OSError(f"the {file_format} file was written empty (is the disk full?)")
+        return content
     finally:
         os.unlink(path)
 

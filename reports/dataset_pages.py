@@ -2,6 +2,7 @@
 a site, and download; the codebook below. For data managers and the PI (every site); anyone blinded gets no arm,
 no dose, no guesses and no contacts (reports/datasets.py). Every download is an audit event."""
 
+import logging
 from typing import cast
 
 from django import forms
@@ -9,7 +10,7 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User as Account
 from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
-from django.urls import URLPattern, path
+from django.urls import URLPattern, path, reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -21,6 +22,8 @@ from trial.events import record_event
 from trial.models import EventKind, Site
 from trial.navigation import MenuItem, register_menu_item
 from trial.roles import AuthenticatedHttpRequest, Role, User, has_role, is_blinded, require_role, sites_for
+
+logger = logging.getLogger(__name__)
 
 DATASET_ROLES = (Role.DATA_MANAGER, Role.PRINCIPAL_INVESTIGATOR)
 
@@ -101,7 +104,13 @@ def datasets(request: AuthenticatedHttpRequest) -> HttpResponse | StreamingHttpR
     blinded = is_blinded(request.user)
     form = DatasetForm(request.GET if "dataset" in request.GET else None, user=request.user)
     if form.is_bound and form.is_valid():
-        return _download(request, form.cleaned_data)
+        try:
+            return _download(request, form.cleaned_data)
+        except OSError:
+            # Excel, Stata and SPSS files are written through temporary files: a full disk fails this download
+            # only, with a page that says so (the attempt stays in the audit log: someone asked for the data).
+            logger.exception("A dataset file could not be written")
+            return render(request, "reports/download_failed.html", {"back": reverse("reports:datasets")}, status=503)
     return render(
         request,
         "reports/datasets.html",

@@ -14,7 +14,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse, QueryDict
 from django.shortcuts import render
-from django.urls import URLPattern, path
+from django.urls import URLPattern, path, reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET
@@ -157,14 +157,19 @@ def _download(request: AuthenticatedHttpRequest, file_format: str) -> HttpRespon
         report = build_report(filters)
         try:
             content = render_file(report)
-        except Exception:
-            if file_format != "pdf":
+        except Exception as error:
+            query = request.GET.copy().urlencode()
+            if file_format == "pdf":
+                # WeasyPrint depends on system libraries and fonts; when it fails the report is still there in the
+                # other formats. Logged with its traceback, and not recorded as downloaded.
+                logger.exception("The feasibility report's PDF could not be made")
+                return render(request, "reports/report_pdf_failed.html", {"query": query}, status=503)
+            if not isinstance(error, OSError):
                 raise
-            # WeasyPrint depends on system libraries and fonts; when it fails the report is still there in the
-            # other formats. Logged with its traceback, and not recorded as downloaded.
-            logger.exception("The feasibility report's PDF could not be made")
-            query = request.GET.copy()
-            return render(request, "reports/report_pdf_failed.html", {"query": query.urlencode()}, status=503)
+            # The Excel writer works in temporary files: a full disk fails this download only, never the page.
+            logger.exception("The feasibility report's %s file could not be written", file_format)
+            back = reverse("reports:report") + "?" + query
+            return render(request, "reports/download_failed.html", {"back": back}, status=503)
     sites = _sites_covered(filters)
     record_event(
         kind=EventKind.REPORT_DOWNLOADED,

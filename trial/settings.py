@@ -6,6 +6,7 @@ the process refuses to start with DEBUG on, a default SECRET_KEY or no encryptio
 """
 
 import os
+import tempfile
 from pathlib import Path
 
 import dj_database_url
@@ -395,6 +396,14 @@ EMAIL_BACKEND = os.environ.get(
     else "django.core.mail.backends.console.EmailBackend",
 )
 EMAIL_FILE_PATH = os.environ.get("EMAIL_FILE_PATH", str(VAR_DIR / "mail"))
+
+# In production the processes' temporary files (the Excel, Stata and SPSS downloads are written through them) go
+# under TRIAL_VAR_DIR/tmp: the volume the operator sizes and watches. Python's own choice (TMPDIR) moves silently to
+# /tmp, inside the container, when that folder is full at the first use, and stays there.
+if PRODUCTION:
+    TEMPORARY_FILES_DIR = VAR_DIR / "tmp"
+    TEMPORARY_FILES_DIR.mkdir(parents=True, exist_ok=True)
+    tempfile.tempdir = str(TEMPORARY_FILES_DIR)
 EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
 EMAIL_PORT = envint("EMAIL_PORT", "25")
 EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")

@@ -630,3 +630,22 @@ def test_the_builder_itself_refuses_contacts_and_arm_columns_to_a_blinded_scope(
         build_dataset(CONTACTS, blinded)
     for key in (FAMILIES, ASSESSMENTS):
         assert not [variable.name for variable in build_dataset(key, blinded).variables if variable.reveals_arm]
+
+
+@pytest.mark.parametrize("file_format", ["xlsx", "dta", "sav"])
+def test_a_file_that_cannot_be_written_answers_a_clear_error_for_that_download_only(
+    client, dina, small_trial, monkeypatch, tmp_path, file_format
+):
+    # Excel, Stata and SPSS files are made through temporary files: a folder they cannot be written to, as on a
+    # full disk.
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path / "gone"))
+    client.force_login(dina)
+
+    response = client.get(URL, {"dataset": "families", "file_format": file_format, "values": "codes"})
+
+    assert response.status_code == 503
+    page = response.content.decode()
+    assert "The file could not be made" in page
+    assert "gone" not in page
+    # CSV is streamed from the database, no temporary file: it still downloads.
+    assert download(client, dataset="families", file_format="csv").status_code == 200

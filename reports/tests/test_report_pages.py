@@ -396,3 +396,25 @@ def test_a_researcher_without_a_site_may_not_open_the_report(client, oei, alice,
         assert client.get(reverse(name)).status_code == 403, name
     assert f'href="{reverse("reports:report")}"' not in client.get(reverse("password_change")).content.decode()
     assert asked == []
+
+
+def test_an_excel_file_that_cannot_be_written_answers_a_clear_error_for_that_download_only(
+    client, paula, asked, monkeypatch, tmp_path, caplog
+):
+    # The Excel writer works in temporary files: a temporary folder it cannot write to, as on a full disk.
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path / "gone"))
+    client.force_login(paula)
+
+    with caplog.at_level(logging.ERROR, logger="reports.report_pages"):
+        response = client.get(reverse("reports:report_xlsx"), {"site": "", "start": "2026-06-01"})
+
+    assert response.status_code == 503
+    page = response.content.decode()
+    assert "The file could not be made" in page
+    assert f'href="{reverse("reports:report")}?site=&amp;start=2026-06-01"' in page
+    assert "gone" not in page
+    assert any("could not be written" in record.getMessage() for record in caplog.records)
+    assert not AuditEvent.objects.filter(kind=EventKind.REPORT_DOWNLOADED).exists()
+    # The page and the other downloads go on.
+    assert client.get(reverse("reports:report")).status_code == 200
+    assert client.get(reverse("reports:report_csv")).status_code == 200
