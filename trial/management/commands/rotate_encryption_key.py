@@ -109,6 +109,8 @@ class Command(BaseCommand):
         if batch_size < 1:
             raise CommandError("--batch-size must be at least 1.")
         keys = list(settings.ENCRYPTION_KEYS)
+        if not keys:
+            raise CommandError("ENCRYPTION_KEYS is empty: put the new key first, then the old one(s).")
         first = Fernet(keys[0].encode())
         every_key = MultiFernet([Fernet(key.encode()) for key in keys])
         tables = encrypted_tables()
