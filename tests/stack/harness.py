@@ -422,12 +422,14 @@ class ProductionStack:
         environment.update(self.extra_settings)
         return environment
 
-    def manage(self, *arguments: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess:
-        """`python manage.py ...` through the entrypoint, with the stack's settings."""
+    def manage(
+        self, *arguments: str, check: bool = True, timeout: float = 600, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess:
+        """`python manage.py ...` through the entrypoint, with the stack's settings (and `env`'s, for this run)."""
         result = subprocess.run(
             ["sh", str(ROOT / "docker" / "entrypoint.sh"), "python", "manage.py", *arguments],
             cwd=ROOT,
-            env=self.env(),
+            env={**self.env(), **(env or {})},
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -456,6 +458,16 @@ class ProductionStack:
         command = ["celery", "-A", "trial", "beat", "--loglevel=INFO", "--pidfile=", "--max-interval=5"]
         command += ["--schedule", str(self.directory / "celerybeat-schedule")]
         self.beat = Process("beat", command, self.env("trial-beat"), self.logs / "beat.log", "beat: Starting")
+
+    def restart_app(self) -> None:
+        """Stop beat, worker and web, and start them again with the stack's settings as they are now (after a change
+        of `encryption_keys`, say), as an operator restarts every container after changing the .env."""
+        for process in (self.beat, self.worker, self.web):
+            if process is not None:
+                process.stop()
+        self.start_web()
+        self.start_worker()
+        self.start_beat()
 
     def load_demo(self) -> dict[str, str]:
         """Load the demo trial (one user per role) and remember its users' passwords."""
