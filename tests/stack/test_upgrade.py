@@ -64,7 +64,7 @@ def users_at_work(stack: ProductionStack) -> Iterator[list[tuple[str, int]]]:
         while not stop.is_set():
             for path in ("/healthz", "/families/", "/families/OEI-001/"):
                 try:
-                    status = researcher.get(stack.url(path), timeout=30).status_code
+                    status = researcher.get(stack.url(path), timeout=60).status_code
                 except requests.RequestException:
                     status = 0
                 answers.append((path, status))
@@ -122,11 +122,18 @@ def test_the_previous_release_keeps_serving_a_database_migrated_by_this_one(prev
         phase("its journey ran again on the migrated database")
 
         # Web, worker and beat replaced by this release's: it serves what the previous one wrote, and its journey.
-        for process in (stack.beat, stack.worker, stack.web):
-            assert process is not None
-            process.stop()
+        # The new static files first, while the old release serves (as building the new image does).
+        stack.manage("collectstatic", "--noinput", "--verbosity", "0", code_root=ROOT)
+        phase("this release's static files collected")
+        stoppers = [
+            threading.Thread(target=process.stop) for process in (stack.beat, stack.worker, stack.web) if process
+        ]
+        for stopper in stoppers:
+            stopper.start()
+        for stopper in stoppers:
+            stopper.join(timeout=120)
+        assert not any(process and process.alive() for process in (stack.beat, stack.worker, stack.web))
         stack.code_root = ROOT
-        stack.manage("collectstatic", "--noinput", "--verbosity", "0")
         stack.start_web()
         stack.start_worker()
         stack.start_beat()
