@@ -229,8 +229,10 @@ class Process:
     """One of the app's processes (web, worker, beat), started through docker/entrypoint.sh in a session of its own,
     its output in a log file."""
 
-    def __init__(self, name: str, command: list[str], env: dict[str, str], log: Path, ready: str) -> None:
-        self.name, self.command, self.env, self.log, self.ready = name, command, env, log, ready
+    def __init__(
+        self, name: str, command: list[str], env: dict[str, str], log: Path, ready: str, root: Path = ROOT
+    ) -> None:
+        self.name, self.command, self.env, self.log, self.ready, self.root = name, command, env, log, ready, root
         self.process: subprocess.Popen | None = None
         self.start()
 
@@ -238,8 +240,8 @@ class Process:
         offset = self.log.stat().st_size if self.log.exists() else 0
         with open(self.log, "ab") as output:
             self.process = subprocess.Popen(
-                ["sh", str(ROOT / "docker" / "entrypoint.sh"), *self.command],
-                cwd=ROOT,
+                ["sh", str(self.root / "docker" / "entrypoint.sh"), *self.command],
+                cwd=self.root,
                 env=self.env,
                 stdout=output,
                 stderr=subprocess.STDOUT,
@@ -324,8 +326,9 @@ def make_certificate(directory: Path) -> tuple[Path, Path]:
 class ProductionStack:
     """PostgreSQL, Redis, Gunicorn (HTTPS), a Celery worker and beat, with production settings.
 
-    `settings` adds or overrides environment variables of every process (e.g. MESSAGE_SWEEP_SECONDS). Use it as a
-    context manager, or call start() and stop().
+    `settings` adds or overrides environment variables of every process (e.g. MESSAGE_SWEEP_SECONDS). `code_root`
+    runs the code of another folder (a previous release, for tests/stack/test_upgrade.py) with the same virtualenv.
+    Use it as a context manager, or call start() and stop().
     """
 
     def __init__(
@@ -335,8 +338,10 @@ class ProductionStack:
         web_workers: int = 2,
         worker_concurrency: int = 2,
         settings: dict[str, str] | None = None,
+        code_root: Path = ROOT,
     ) -> None:
         self.directory = directory
+        self.code_root = code_root
         self.web_workers = web_workers
         self.worker_concurrency = worker_concurrency
         self.extra_settings = dict(settings or {})
@@ -423,12 +428,19 @@ class ProductionStack:
         return environment
 
     def manage(
-        self, *arguments: str, check: bool = True, timeout: float = 600, env: dict[str, str] | None = None
+        self,
+        *arguments: str,
+        check: bool = True,
+        timeout: float = 600,
+        env: dict[str, str] | None = None,
+        code_root: Path | None = None,
     ) -> subprocess.CompletedProcess:
-        """`python manage.py ...` through the entrypoint, with the stack's settings (and `env`'s, for this run)."""
+        """`python manage.py ...` through the entrypoint, with the stack's settings (and `env`'s, for this run), and
+        the stack's code, unless `code_root` names another release's."""
+        root = code_root or self.code_root
         result = subprocess.run(
-            ["sh", str(ROOT / "docker" / "entrypoint.sh"), "python", "manage.py", *arguments],
-            cwd=ROOT,
+            ["sh", str(root / "docker" / "entrypoint.sh"), "python", "manage.py", *arguments],
+            cwd=root,
             env={**self.env(), **(env or {})},
             capture_output=True,
             text=True,
@@ -446,18 +458,24 @@ class ProductionStack:
         command = ["gunicorn", "--config", "trial/gunicorn.conf.py", "--bind", f"127.0.0.1:{self.port}"]
         command += ["--workers", str(self.web_workers), "--worker-tmp-dir", str(self.directory)]
         command += ["--certfile", str(self.cert), "--keyfile", str(self.key), "trial.wsgi"]
-        self.web = Process("web", command, self.env("trial-web"), self.logs / "web.log", "Booting worker")
+        self.web = Process(
+            "web", command, self.env("trial-web"), self.logs / "web.log", "Booting worker", self.code_root
+        )
         wait_until(self.healthz_answers, what="Gunicorn to answer /healthz")
 
     def start_worker(self) -> None:
         command = ["celery", "-A", "trial", "worker", "--loglevel=INFO", f"--concurrency={self.worker_concurrency}"]
         command += ["-n", f"worker-{self.port}@%h"]
-        self.worker = Process("worker", command, self.env("trial-worker"), self.logs / "worker.log", " ready.")
+        self.worker = Process(
+            "worker", command, self.env("trial-worker"), self.logs / "worker.log", " ready.", self.code_root
+        )
 
     def start_beat(self) -> None:
         command = ["celery", "-A", "trial", "beat", "--loglevel=INFO", "--pidfile=", "--max-interval=5"]
         command += ["--schedule", str(self.directory / "celerybeat-schedule")]
-        self.beat = Process("beat", command, self.env("trial-beat"), self.logs / "beat.log", "beat: Starting")
+        self.beat = Process(
+            "beat", command, self.env("trial-beat"), self.logs / "beat.log", "beat: Starting", self.code_root
+        )
 
     def restart_app(self) -> None:
         """Stop beat, worker and web, and start them again with the stack's settings as they are now (after a change
