@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class MonitoringConfig(AppConfig):
@@ -7,4 +8,4 @@ class MonitoringConfig(AppConfig):
     below it and nothing imports it."""
 
     name = "monitoring"
-    verbose_name = "Monitoring"
+    verbose_name = _("Monitoring")
