@@ -45,6 +45,9 @@ SETTINGS_VARIABLES = [
     "MESSAGE_SWEEP_SECONDS",
     "CELERY_VISIBILITY_TIMEOUT_SECONDS",
     "TRIAL_VAR_DIR",
+    "LOG_FORMAT",
+    "METRICS_TOKEN",
+    "PROMETHEUS_MULTIPROC_DIR",
     # pytest sets this for its session, and settings take its presence to mean "test environment".
     "PYTEST_VERSION",
     "DJANGO_SETTINGS_MODULE",

@@ -1,6 +1,8 @@
 """Gunicorn settings for the web container (`gunicorn --config trial/gunicorn.conf.py trial.wsgi`)."""
 
 import os
+import shutil
+from pathlib import Path
 
 bind = "0.0.0.0:8000"
 # Sync workers: each request is short; WEB_CONCURRENCY sets how many run at once.
@@ -15,6 +17,29 @@ max_requests_jitter = 100
 accesslog = "-"
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+# JSON lines when LOG_FORMAT is json (production's default), and never a query string (trial/gunicorn_logging.py).
+logger_class = "trial.gunicorn_logging.TrialLogger"
+# The plain access line: the path without its query string, status, bytes, milliseconds and the request id.
+access_log_format = '%(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(M)sms %({x-request-id}o)s'
+
+# /metrics adds up the counts of every worker (monitoring/metrics.py): prometheus_client's multiprocess mode keeps
+# them in files here. Set before the workers start, so each of them writes there; emptied when Gunicorn starts, so
+# that a restart begins from zero (Prometheus' rate() takes a counter's reset in its stride).
+_var = Path(os.environ.get("TRIAL_VAR_DIR") or Path(__file__).resolve().parent.parent / "var")
+METRICS_DIRECTORY = Path(os.environ.get("PROMETHEUS_MULTIPROC_DIR") or _var / "prometheus")
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(METRICS_DIRECTORY)
+
+
+def on_starting(server) -> None:
+    shutil.rmtree(METRICS_DIRECTORY, ignore_errors=True)
+    METRICS_DIRECTORY.mkdir(parents=True, mode=0o700)
+
+
+def child_exit(server, worker) -> None:
+    """A worker that exited (max_requests, a crash) keeps its counts in the sum; its live gauges are dropped."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
 
 
 def post_worker_init(worker) -> None:

@@ -113,10 +113,15 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "api",
+    "monitoring",
 ]
 
 MIDDLEWARE = [
-    # Outermost: whether a write was committed before a lost database connection decides what its 503 says.
+    # First: every later middleware's log lines, and every response (redirects too), carry the request's id.
+    "trial.logs.RequestIdMiddleware",
+    # Then the metrics, so that they count and time what the rest does (static files and refusals too).
+    "monitoring.middleware.RequestMetrics",
+    # Outside all the rest: whether a write was committed before a lost database connection decides what its 503 says.
     "trial.errors.NoteWhatWasCommitted",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -363,11 +368,22 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
+# JSON lines in production (one object per record, with the request's or task's id: trial/logs.py), plain text in
+# development and tests. Nothing the app logs names a family: ids, counts and study IDs only.
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "json" if PRODUCTION else "plain").strip().lower()
+if LOG_FORMAT not in ("json", "plain"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be json or plain, not {LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"request_id": {"()": "trial.logs.RequestIdFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "trial.logs.json_formatter"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["request_id"]},
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {
         # Axes would log the username and address of every failed login; keep it to warnings.
@@ -411,3 +427,8 @@ EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = envbool("EMAIL_USE_TLS", "false")
 EMAIL_TIMEOUT = envint("EMAIL_TIMEOUT", "10")
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "familypartner@localhost")
+
+# /metrics (monitoring/views.py) answers only a request with `Authorization: Bearer <METRICS_TOKEN>`; unset, the
+# address does not exist (404). Gunicorn's workers share their counts through PROMETHEUS_MULTIPROC_DIR
+# (trial/gunicorn.conf.py sets it).
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")

@@ -8,6 +8,7 @@ from trial.forms import LoginForm
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
+    path("", include("monitoring.urls")),
     path("settings/", views.trial_settings, name="trial_settings"),
     path("settings/sites/", views.recruitment_states, name="recruitment_states"),
     path("settings/sites/<str:site_code>/", views.site_recruitment_state, name="site_recruitment_state"),

@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime
 import glob
 import ipaddress
+import json
 import os
 import re
 import secrets
@@ -46,7 +47,8 @@ VENV_BIN = Path(sys.executable).parent
 DEADLINE_SECONDS = 90
 # Variables of the outer environment that must not leak into the stack (pytest's, the test database's, ...).
 LEAKING_PREFIXES = ("PYTEST", "DJANGO_", "EMAIL_", "MESSAGE_", "CELERY_", "TRIAL_", "DATABASE_", "REDIS_")
-LEAKING_NAMES = {"SECRET_KEY", "ENCRYPTION_KEYS", "ALLOWED_HOSTS", "CSRF_TRUSTED_ORIGINS", "LOG_LEVEL"}
+LEAKING_NAMES = {"SECRET_KEY", "ENCRYPTION_KEYS", "ALLOWED_HOSTS", "CSRF_TRUSTED_ORIGINS", "LOG_LEVEL", "LOG_FORMAT"}
+LEAKING_NAMES |= {"METRICS_TOKEN", "PROMETHEUS_MULTIPROC_DIR"}
 
 
 class StackError(RuntimeError):
@@ -347,6 +349,7 @@ class ProductionStack:
         self.extra_settings = dict(settings or {})
         self.secret_key = secrets.token_urlsafe(64)
         self.encryption_keys = [Fernet.generate_key().decode()]
+        self.metrics_token = secrets.token_urlsafe(32)
         self.port = free_port()
         self.var = directory / "var"
         self.mail = self.var / "mail"
@@ -423,6 +426,7 @@ class ProductionStack:
             EMAIL_FILE_PATH=str(self.mail),
             DEFAULT_FROM_EMAIL="familypartner@example.org",
             MESSAGE_SWEEP_SECONDS="5",
+            METRICS_TOKEN=self.metrics_token,
         )
         environment.update(self.extra_settings)
         return environment
@@ -557,9 +561,34 @@ class ProductionStack:
         return "\n".join(parts)
 
     def server_errors(self) -> list[str]:
-        """Lines of Gunicorn's access log with a 5xx status."""
+        """Lines of Gunicorn's access log with a 5xx status: JSON lines (LOG_FORMAT=json, production's) or plain."""
         assert self.web is not None
-        return [line for line in self.web.output().splitlines() if re.search(r'" 5\d\d ', line)]
+        return [line for line in self.web.output().splitlines() if access_status(line) // 100 == 5]
+
+    def web_log_records(self) -> list[dict]:
+        """The web log's JSON lines, parsed (other lines, such as a traceback's, are left out)."""
+        assert self.web is not None
+        return [record for line in self.web.output().splitlines() if (record := json_line(line)) is not None]
+
+
+def json_line(line: str) -> dict | None:
+    if not line.startswith("{"):
+        return None
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def access_status(line: str) -> int:
+    """The status of an access log line (JSON or plain), 0 when the line is not one."""
+    record = json_line(line)
+    if record is not None:
+        status = record.get("status") if record.get("logger") == "gunicorn.access" else None
+        return status if isinstance(status, int) else 0
+    match = re.search(r'" (\d{3}) ', line)
+    return int(match.group(1)) if match else 0
 
 
 @contextmanager
