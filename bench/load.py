@@ -81,6 +81,17 @@ def run_locust(stack, data_file: Path, users_: list[str], users: int, seconds: i
     return rows
 
 
+def refresh_ready(stack, data: dict, data_file: Path) -> None:
+    """Leave in the data file only the ready families still consented: each locust run starts its pool afresh, and a
+    family randomised by an earlier run would answer as already randomised (the API's 200, the page's receipt)."""
+    rows = stack.sql(
+        "SELECT study_id FROM families_family WHERE status = 'consented' AND study_id = ANY(%s)", (data["ready"],)
+    )
+    still = {study_id for (study_id,) in rows}
+    data["ready"] = [study_id for study_id in data["ready"] if study_id in still]
+    data_file.write_text(json.dumps(data))
+
+
 def number(row: dict, column: str) -> float:
     value = row.get(column, "") or "0"
     return 0.0 if value == "N/A" else float(value)
@@ -246,9 +257,12 @@ def main() -> None:
             )
             print(f"{LOAD_USERS} users of mixed roles for {LOAD_SECONDS} s, thinking 1-3 s between tasks")
             print()
+            refresh_ready(stack, data, data_file)
             mix = run_locust(stack, data_file, MIX, LOAD_USERS, LOAD_SECONDS, "1-3", work / "mix")
             slow = print_pages(mix)
             # Throughput: the same users without thinking; the rest of the ready families go to the mix first.
+            refresh_ready(stack, data, data_file)
+            print(f"\n{len(data['ready'])} families still ready to randomise")
             saturated = run_locust(stack, data_file, MIX, LOAD_USERS, LOAD_SECONDS, "0", work / "saturated")
             bare = run_locust(stack, data_file, ["Bare"], LOAD_USERS, LOAD_SECONDS, "0", work / "bare")
             total = next(row for row in mix if row["Name"] == "Aggregated")
@@ -290,6 +304,8 @@ def main() -> None:
                     f"the first {WARM_UP_SECONDS} s to the end"
                 )
                 print()
+                refresh_ready(stack, data, data_file)
+                print(f"{len(data['ready'])} families still ready to randomise")
                 sampler = MemorySampler(stack)
                 sampler.start()
                 soak = run_locust(stack, data_file, MIX, soak_users, SOAK_SECONDS, "1-3", work / "soak")
