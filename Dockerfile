@@ -15,9 +15,11 @@ RUN groupadd --system --gid 10001 trial \
 
 WORKDIR /app
 
-# WeasyPrint (the report's PDF) draws text with Pango; DejaVu gives it the Norwegian letters.
+# WeasyPrint (the report's PDF) draws text with Pango; DejaVu gives it the Norwegian letters. `manage.py backup` and
+# `restore_backup` run pg_dump and pg_restore (15, as the compose file's postgres).
 RUN apt-get update \
     && apt-get install --yes --no-install-recommends libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core \
+        postgresql-client \
     && rm -rf /var/lib/apt/lists/*
 
 # Runtime dependencies only (not requirements-dev.txt); every wheel needed is prebuilt, so no compiler.
