@@ -208,6 +208,9 @@ PAGES: dict[str, Page] = {
         )
     ),
     "healthz": Page(get=rule(others=OK, anonymous=OK)),
+    # Prometheus' scrape: only with METRICS_TOKEN set, and then only for that bearer token, never for a session
+    # (monitoring/tests/test_metrics.py); here no token is set, so it does not exist for anyone.
+    "metrics": Page(get=rule(others=NOT_FOUND, anonymous=NOT_FOUND)),
     # Signing in: a wrong password gets the form back; the signed-in are sent home, whatever they post.
     "login": Page(
         get=rule(others=redirect_to("home"), anonymous=OK),
