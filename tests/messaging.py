@@ -28,16 +28,11 @@ from aiosmtpd.controller import Controller
 from django.db import connection
 
 from conftest import require
+from tests.stack.harness import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 # Every wait is bounded: long enough for a busy 2-core machine, short enough that a broken test fails in a minute.
 DEADLINE_SECONDS = 60
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def wait_until(condition: Callable[[], object], *, timeout: float = DEADLINE_SECONDS, what: str = "the condition"):

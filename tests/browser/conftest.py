@@ -7,6 +7,7 @@ Chromium the machine has, at $CHROMIUM or /usr/bin/chromium, and the network sta
 import os
 import re
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -54,6 +55,13 @@ def chromium() -> Iterator[Browser]:
         os.access(CHROMIUM, os.X_OK),
         f"Chromium is not installed at {CHROMIUM} (apt-get install chromium, or set CHROMIUM)",
     )
+    with launched_chromium() as browser:
+        yield browser
+
+
+@contextmanager
+def launched_chromium() -> Iterator[Browser]:
+    """Debian's Chromium under Playwright (the browser tests' and the production stack's journeys')."""
     with pytest.MonkeyPatch.context() as patch:
         # Playwright's sync API keeps its event loop running in the test's thread, so Django sees a
         # running loop and refuses every ORM call the test makes (SynchronousOnlyOperation), although

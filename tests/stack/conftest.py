@@ -9,6 +9,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -40,8 +41,18 @@ def require_stack_programs() -> None:
 def production_stack() -> Iterator[ProductionStack]:
     """The stack itself, started once; use `stack`, which also makes sure it is healthy."""
     require_stack_programs()
-    directory = Path(tempfile.mkdtemp(prefix="trial-stack-", dir=os.environ.get(STACK_DIRECTORY_ENV)))
-    stack = ProductionStack(directory)
+    with running_stack(stack_directory("trial-stack-")) as stack:
+        yield stack
+
+
+def stack_directory(prefix: str) -> Path:
+    return Path(tempfile.mkdtemp(prefix=prefix, dir=os.environ.get(STACK_DIRECTORY_ENV)))
+
+
+@contextmanager
+def running_stack(directory: Path, **options) -> Iterator[ProductionStack]:
+    """A stack started in `directory` with the demo loaded, stopped at the end (its logs kept)."""
+    stack = ProductionStack(directory, **options)
     try:
         stack.start()
         stack.load_demo()

@@ -16,12 +16,12 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone, translation
 from openpyxl import load_workbook
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from conftest import require
 from families.models import ConsentDecision
 from randomization.models import Arm
-from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, NORWEGIAN_BROWSER, RESULTS_DIR
+from tests.browser.conftest import CHROMIUM, NORWEGIAN_BROWSER, RESULTS_DIR, launched_chromium
 from tests.browser.test_content_security_policy import watch_for_violations
 from tests.browser.test_enrolment_journeys import field
 from tests.stack.harness import ProductionStack
@@ -55,14 +55,8 @@ def chromium() -> Iterator[Browser]:
     import os
 
     require(os.access(CHROMIUM, os.X_OK), f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)")
-    # Playwright's sync API runs an event loop in this thread; these tests make no ORM call of their own, but
-    # translation and the stack's fixtures might touch Django: the same exemption as tests/browser/conftest.py.
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-            yield browser
-            browser.close()
+    with launched_chromium() as browser:
+        yield browser
 
 
 @pytest.fixture

@@ -12,12 +12,10 @@ the backend's line of dashes. Every wait is bounded polling (wait_until), never 
 """
 
 import itertools
-import os
 import re
 import shutil
 import signal
 import subprocess
-import tempfile
 from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime
@@ -29,7 +27,7 @@ import pytest
 from django.urls import reverse
 
 from conftest import require
-from tests.stack.conftest import STACK_DIRECTORY_ENV, require_stack_programs, restore
+from tests.stack.conftest import require_stack_programs, restore, running_stack, stack_directory
 from tests.stack.harness import Process, ProductionStack, free_port, wait_until
 
 SWEEP_SECONDS = 5
@@ -61,19 +59,13 @@ def mount_tmpfs(directory: Path, size: str) -> None:
 @pytest.fixture(scope="module")
 def faulty_stack() -> Iterator[ProductionStack]:
     require_stack_programs()
-    directory = Path(tempfile.mkdtemp(prefix="trial-faults-", dir=os.environ.get(STACK_DIRECTORY_ENV)))
+    directory = stack_directory("trial-faults-")
     # TRIAL_VAR_DIR on a small disk of its own: the mail files and the processes' temporary files (var/tmp).
     disk = directory / "var"
     mount_tmpfs(disk, "16m")
     try:
-        stack = ProductionStack(directory, settings=SETTINGS)
-        try:
-            stack.start()
-            stack.load_demo()
+        with running_stack(directory, settings=SETTINGS) as stack:
             yield stack
-        finally:
-            stack.stop()
-            print(f"\nThe fault stack's logs: {stack.logs}")
     finally:
         subprocess.run(["umount", "--lazy", str(disk)], check=False)
 
