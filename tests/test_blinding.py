@@ -30,6 +30,7 @@ from families.models import Family, FamilyStatus, WithdrawalReason
 from families.tests.factories import days_ago, family_in_state, register_family
 from followups import services as followup_services
 from followups.models import Assessment
+from followups.schedule import windows_from_settings
 from followups.tests.factories import record, record_baseline
 from randomization import lists, services
 from randomization.models import Allocation, Arm, Unblinding
@@ -123,9 +124,20 @@ def blinding_leaks(body: str) -> list[str]:
 
 def planned_ends() -> set[str]:
     """The intervention periods' planned ends, as either language writes a date. (Their starts and ends are
-    the day of the randomisation, which an assessor may see.)"""
-    days = InterventionPeriod.objects.values_list("planned_end_on", flat=True)
+    the day of the randomisation, which an assessor may see.) A planned end that falls on a date of the follow-up
+    schedule, which is the same in both arms and shown to assessors, gives nothing away: randomised on 1 December,
+    the 11-month planned end and the opening of the 12-month window (30 days before 1 December) are both 1 November."""
+    days = set(InterventionPeriod.objects.values_list("planned_end_on", flat=True)) - schedule_dates()
     return {date_in(language, day) for day in days for language in LANGUAGES}
+
+
+def schedule_dates() -> set[date]:
+    """Every date of every randomised family's follow-up windows (opening, target, closing)."""
+    settings = TrialSettings.current()
+    moments = Allocation.objects.values_list("randomised_at", flat=True)
+    randomised_on = {timezone.localdate(moment) for moment in moments}
+    windows = [window for day in randomised_on for window in windows_from_settings(day, settings)]
+    return {day for window in windows for day in (window.opens_on, window.target_on, window.closes_on) if day}
 
 
 def date_in(language: str, day: date) -> str:
