@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 
@@ -9,6 +10,8 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponseBase
 
 from monitoring.metrics import request_observed
+
+logger = logging.getLogger(__name__)
 
 
 def view_label(request: HttpRequest) -> str:
@@ -28,10 +31,15 @@ class RequestMetrics:
     def __call__(self, request: HttpRequest) -> HttpResponseBase:
         started = time.perf_counter()
         response = self.get_response(request)
-        request_observed(
-            view=view_label(request),
-            method=request.method or "",
-            status=response.status_code,
-            seconds=time.perf_counter() - started,
-        )
+        try:
+            request_observed(
+                view=view_label(request),
+                method=request.method or "",
+                status=response.status_code,
+                seconds=time.perf_counter() - started,
+            )
+        except OSError:
+            # The multiprocess files live on the var volume: a full disk must cost a data point, never the user's
+            # request (tests/stack/test_service_faults.py fills that disk).
+            logger.warning("Could not record the request's metrics", exc_info=True)
         return response

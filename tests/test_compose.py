@@ -54,7 +54,7 @@ def harness_commands(monkeypatch) -> dict[str, list[str]]:
     started: dict[str, list[str]] = {}
 
     class Recorded:
-        def __init__(self, name, command, env, log, ready):
+        def __init__(self, name, command, env, log, ready, *code_root):
             started[name] = list(command)
 
     stack = harness.ProductionStack(ROOT / "var" / "compose-check-unused")

@@ -2,6 +2,7 @@
 
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 bind = "0.0.0.0:8000"
@@ -23,16 +24,25 @@ logger_class = "trial.gunicorn_logging.TrialLogger"
 access_log_format = '%(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(M)sms %({x-request-id}o)s'
 
 # /metrics adds up the counts of every worker (monitoring/metrics.py): prometheus_client's multiprocess mode keeps
-# them in files here. Set before the workers start, so each of them writes there; emptied when Gunicorn starts, so
-# that a restart begins from zero (Prometheus' rate() takes a counter's reset in its stride).
-_var = Path(os.environ.get("TRIAL_VAR_DIR") or Path(__file__).resolve().parent.parent / "var")
-METRICS_DIRECTORY = Path(os.environ.get("PROMETHEUS_MULTIPROC_DIR") or _var / "prometheus")
+# them in memory-mapped files here. Set before the workers start, so each of them writes there; emptied when Gunicorn
+# starts, so that a restart begins from zero (Prometheus' rate() takes a counter's reset in its stride). By default a
+# folder of this Gunicorn's own in memory (/dev/shm), never on the data volume: a write into a memory-mapped file on
+# a full disk kills the process with SIGBUS, which tests/stack/test_service_faults.py's full disk did to a worker.
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    METRICS_DIRECTORY = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+else:
+    _memory = "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108
+    METRICS_DIRECTORY = Path(tempfile.mkdtemp(prefix="trial-metrics-", dir=_memory))
 os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(METRICS_DIRECTORY)
 
 
 def on_starting(server) -> None:
     shutil.rmtree(METRICS_DIRECTORY, ignore_errors=True)
     METRICS_DIRECTORY.mkdir(parents=True, mode=0o700)
+
+
+def on_exit(server) -> None:
+    shutil.rmtree(METRICS_DIRECTORY, ignore_errors=True)
 
 
 def child_exit(server, worker) -> None:

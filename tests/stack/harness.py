@@ -560,10 +560,11 @@ class ProductionStack:
                 parts.append(f"--- {process.name} ({process.log})\n{process.output()[-characters:]}")
         return "\n".join(parts)
 
-    def server_errors(self) -> list[str]:
-        """Lines of Gunicorn's access log with a 5xx status: JSON lines (LOG_FORMAT=json, production's) or plain."""
+    def server_errors(self, since: int = 0) -> list[str]:
+        """Lines of Gunicorn's access log with a 5xx status: JSON lines (LOG_FORMAT=json, production's) or plain;
+        `since` is an offset in the web log (`len(stack.web.output())` taken earlier), to read only what came after."""
         assert self.web is not None
-        return [line for line in self.web.output().splitlines() if access_status(line) // 100 == 5]
+        return [line for line in self.web.output()[since:].splitlines() if access_status(line) // 100 == 5]
 
     def web_log_records(self) -> list[dict]:
         """The web log's JSON lines, parsed (other lines, such as a traceback's, are left out)."""

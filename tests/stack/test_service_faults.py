@@ -28,7 +28,7 @@ from django.urls import reverse
 
 from conftest import require
 from tests.stack.conftest import require_stack_programs, restore, running_stack, stack_directory
-from tests.stack.harness import Process, ProductionStack, free_port, wait_until
+from tests.stack.harness import Process, ProductionStack, access_status, free_port, json_line, wait_until
 
 SWEEP_SECONDS = 5
 SETTINGS = {
@@ -172,7 +172,7 @@ def unblind(stack: ProductionStack, session, study_id: str):
 
 def server_failures(stack: ProductionStack) -> list[str]:
     """Gunicorn's access log lines with a 500 (a 503 is what a refused download or /healthz may answer)."""
-    return [line for line in stack.server_errors() if '" 500 ' in line]
+    return [line for line in stack.server_errors() if access_status(line) == 500]
 
 
 # --- 1. Redis ------------------------------------------------------------------------------------------------------
@@ -249,7 +249,16 @@ SENT_LINE = re.compile(r"^\[?(\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d[,.]\d+).*Sending
 
 
 def sweep_times(output: str) -> list[datetime]:
-    return [datetime.fromisoformat(stamp.replace(",", ".")) for stamp in SENT_LINE.findall(output)]
+    """When beat sent the message sweep, from its log: JSON lines (production's) or plain ones."""
+    times = []
+    for line in output.splitlines():
+        record = json_line(line)
+        if record is not None:
+            if "Sending due task deliver-messages" in str(record.get("message", "")):
+                times.append(datetime.fromisoformat(str(record["timestamp"]).replace("Z", "+00:00")))
+        elif match := SENT_LINE.search(line):
+            times.append(datetime.fromisoformat(match.group(1).replace(",", ".")))
+    return times
 
 
 def test_beat_restarted_goes_on_and_sends_no_job_twice_for_one_due_time(stack: ProductionStack):
