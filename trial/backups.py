@@ -149,3 +149,12 @@ def read_manifest(path: Path) -> tuple[dict[str, Any], Path]:
     except (OSError, ValueError) as error:
         raise CommandError(f"No readable manifest at {manifest_file}: {error}") from None
     return manifest, manifest_file.parent / manifest["dump"]
+
+
+def readable_backup(path: Path) -> tuple[dict[str, Any], Path]:
+    """The manifest and dump of a backup that this database server and these keys can restore, or a CommandError
+    saying why not (not PostgreSQL; a key of the backup missing from ENCRYPTION_KEYS)."""
+    require_postgresql()
+    manifest, dump = read_manifest(path)
+    refuse_unreadable(manifest)
+    return manifest, dump

@@ -28,10 +28,8 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, backup: Path, database_url: str, **options):
-        backups.require_postgresql()
-        manifest, dump = backups.read_manifest(backup)
         # First, before anything is written: a backup the keys cannot read is not worth restoring.
-        backups.refuse_unreadable(manifest)
+        _manifest, dump = backups.readable_backup(backup)
         if not dump.exists():
             raise CommandError(f"The dump {dump} named by the manifest is missing.")
         target = dj_database_url.parse(database_url)

@@ -19,9 +19,7 @@ class Command(BaseCommand):
         parser.add_argument("backup", type=Path, help="The backup's manifest (.json) or dump (.dump).")
 
     def handle(self, *args, backup: Path, **options):
-        backups.require_postgresql()
-        manifest, _dump = backups.read_manifest(backup)
-        backups.refuse_unreadable(manifest)
+        manifest, _dump = backups.readable_backup(backup)
         # Before the lists are verified: a verification is itself a row.
         state = backups.manifest_state()
         differences = []
