@@ -4,7 +4,7 @@ indeed nothing of it was saved: the service's transaction rolled back."""
 from unittest import mock
 
 import pytest
-from django.db import InterfaceError, OperationalError
+from django.db import DatabaseError, InterfaceError, OperationalError, connection
 from django.test import Client
 
 from api.tests.helpers import api_as
@@ -97,3 +97,49 @@ def test_it_does_not_say_nothing_was_saved_when_the_connection_is_lost_after_the
     assert INTERRUPTED not in page.content.decode()
     assert "after your change was saved" in page.content.decode()
     assert Allocation.objects.filter(family=family).count() == 1
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        # psycopg2 raises a plain DatabaseError for some ways a connection dies (no message from libpq).
+        DatabaseError("error with status PGRES_TUPLES_OK and no message from the libpq"),
+        # A bug of ours, raised while the lost connection was being handled, is still the lost connection.
+        RuntimeError("raised while handling it"),
+    ],
+)
+def test_a_connection_that_died_otherwise_is_still_the_503_and_saves_nothing(transactional_db, oei, alice, dina, error):
+    allocation_list_for(oei, by=dina)
+    family = ready_to_randomise(oei, by=alice)
+    client = Client(raise_request_exception=False)
+    client.force_login(alice)
+
+    def die(*args, **kwargs):
+        connection.close()
+        if isinstance(error, RuntimeError):
+            try:
+                raise TERMINATED
+            except OperationalError:
+                raise error  # noqa: B904 (the context is the point)
+        raise error
+
+    with _connection_lost_after_the_claim(die):
+        page = client.post(f"/families/{family.study_id}/randomise/", {"site": "OEI", "confirm": "on"})
+
+    assert page.status_code == 503
+    assert INTERRUPTED in page.content.decode()
+    assert Family.objects.get(pk=family.pk).status == FamilyStatus.CONSENTED
+    assert not Allocation.objects.exists()
+
+
+def test_a_database_error_on_a_working_connection_is_a_bug_and_the_500_page(oei, alice, dina):
+    allocation_list_for(oei, by=dina)
+    family = ready_to_randomise(oei, by=alice)
+    client = Client(raise_request_exception=False)
+    client.force_login(alice)
+
+    with _connection_lost_after_the_claim(DatabaseError("a query of ours that is wrong")):
+        page = client.post(f"/families/{family.study_id}/randomise/", {"site": "OEI", "confirm": "on"})
+
+    assert page.status_code == 500
+    assert INTERRUPTED not in page.content.decode()

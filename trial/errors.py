@@ -17,7 +17,7 @@ The page needs neither the database nor the session (no base template, no contex
 import sys
 from collections.abc import Callable
 
-from django.db import InterfaceError, OperationalError, connection, transaction
+from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.template import loader
 from django.utils.translation import get_language
@@ -59,7 +59,30 @@ class NoteWhatWasCommitted:
 
 
 def is_database_interruption(error: BaseException | None) -> bool:
-    return isinstance(error, OperationalError | InterfaceError)
+    """Whether the request failed because its database connection did: an OperationalError or InterfaceError, or
+    any other database error once the connection is gone (psycopg2 raises a plain DatabaseError for some ways a
+    connection dies, and Django a ProgrammingError for a query after it was closed in a transaction), also where
+    that error is the cause or context of the one that reached Django."""
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, OperationalError | InterfaceError):
+            return True
+        if isinstance(error, DatabaseError) and not _connection_usable():
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
+def _connection_usable() -> bool:
+    """The request's connection still answers (checked only after a database error: one `SELECT 1`). None means
+    Django closed it after the failure; no transaction is open by now, so a refusal means the connection is broken."""
+    if connection.connection is None:
+        return False
+    try:
+        return connection.is_usable()
+    except Exception:  # whatever a broken connection raises, it is not usable
+        return False
 
 
 def server_error(request: HttpRequest, template_name: str = "500.html") -> HttpResponse:
