@@ -25,6 +25,9 @@ def partner(site, username: str, *, capacity: int = 5, **kwargs) -> PartnerProfi
     return PartnerProfile.objects.create(user=user, site=site, capacity=capacity)
 
 
+ATTEMPTS = 13
+
+
 def _list_for(site) -> None:
     if not AllocationList.objects.filter(site=site).exists():
         data_manager = UserFactory(username="factory-data-manager", roles=[Role.DATA_MANAGER])
@@ -41,13 +44,14 @@ def _list_for(site) -> None:
 def randomised_family(site, *, researcher, arm: str = Arm.INTERVENTION) -> Family:
     """A family randomised at `site` to `arm` (families randomised on the way to it stay in the other arm)."""
     _list_for(site)
-    for _attempt in range(4):
+    # Blocks of up to 6 in a 1:1 ratio (the demo's lists) give at most 6 of one arm in a row; pairs at most 2.
+    for _attempt in range(ATTEMPTS):
         family = family_in_state("consented", site=site, by=researcher)
         record_baseline(family)
         result = randomisation.family_randomise(family=family, confirmed_site=site, randomised_by=researcher)
         if result.allocation.arm == arm:
             return Family.objects.get(pk=family.pk)
-    raise AssertionError(f"no {arm} allocation in four tries")
+    raise AssertionError(f"no {arm} allocation in {ATTEMPTS} tries")
 
 
 def assigned_family(site, *, researcher, to: PartnerProfile, started_on: date | None = None) -> Family:
