@@ -12,6 +12,7 @@
 
 import base64
 import binascii
+import logging
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
@@ -27,15 +28,25 @@ from rest_framework.response import Response
 from api.authentication import token_of
 from api.base import ApiView
 from api.models import Scope
-from api.problems import PROBLEM_CONTENT_TYPE, ProblemSerializer
+from api.problems import PROBLEM_CONTENT_TYPE, URN, ProblemSerializer, problem
 from reports import dataset_files
 from reports.audit import AuditRow, Cursor, audit_page, may_read_audit_log
 from reports.audit_pages import AuditFilterForm, audit_csv_response
-from reports.dataset_pages import DATASET_ROLES, FORMAT_CHOICES, can_download_datasets, dataset_download
+from reports.dataset_pages import (
+    DATASET_ROLES,
+    FILE_NOT_WRITTEN,
+    FORMAT_CHOICES,
+    can_download_datasets,
+    dataset_download,
+)
 from reports.datasets import DATASET_TITLES, KIND_LABELS, ExportScope, codebook, dataset_keys
 from trial.roles import is_blinded, sites_for
 
+logger = logging.getLogger(__name__)
+
 CSV_TYPE = "text/csv"
+# A file that could not be written (a full disk): try again after about this many seconds.
+FILE_RETRY_AFTER_SECONDS = 300
 FILE_TYPES = {
     dataset_files.CSV: CSV_TYPE,
     dataset_files.XLSX: dataset_files.CONTENT_TYPES[dataset_files.XLSX],
@@ -212,7 +223,12 @@ class DatasetFileView(FileView):
             (200, media_type): OpenApiResponse(OpenApiTypes.BINARY, description="The file.")
             for media_type in FILE_TYPES.values()
         }
-        | {BAD_REQUEST: OpenApiResponse(ProblemSerializer, description="A parameter is not valid.")},
+        | {BAD_REQUEST: OpenApiResponse(ProblemSerializer, description="A parameter is not valid.")}
+        | {
+            (503, PROBLEM_CONTENT_TYPE): OpenApiResponse(
+                ProblemSerializer, description="The file could not be written (the server's disk may be full)."
+            )
+        },
     )
     def get(self, request, key: str):
         _require(can_download_datasets(request.user))
@@ -228,15 +244,23 @@ class DatasetFileView(FileView):
             if site is None:
                 raise ValidationError({"site": _("No site of yours has this code; give a site's code or all.")})
         self.audit_subject, self.audit_site = key, site
-        return dataset_download(
-            user=request.user,
-            key=key,
-            file_format=chosen["file_format"],
-            site=site,
-            shifted=chosen["shift_dates"],
-            labels=chosen["labels"],
-            token=_token_name(request),
-        )
+        try:
+            return dataset_download(
+                user=request.user,
+                key=key,
+                file_format=chosen["file_format"],
+                site=site,
+                shifted=chosen["shift_dates"],
+                labels=chosen["labels"],
+                token=_token_name(request),
+            )
+        except OSError:
+            # As on the page: Excel, Stata and SPSS files go through temporary files, and a full disk fails this
+            # download only, with a problem that says so (never a 500).
+            logger.exception("A dataset file could not be written")
+            response = problem(503, str(FILE_NOT_WRITTEN), type_=f"{URN}file-not-written", instance=request.path)
+            response["Retry-After"] = str(FILE_RETRY_AFTER_SECONDS)
+            return response
 
 
 # --- The audit log -------------------------------------------------------------------------------------------

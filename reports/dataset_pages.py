@@ -24,6 +24,12 @@ from trial.navigation import MenuItem, register_menu_item
 from trial.roles import AuthenticatedHttpRequest, Role, User, has_role, is_blinded, require_role, sites_for
 
 logger = logging.getLogger(__name__)
+# A file that could not be written (a full disk: Excel, Stata and SPSS files go through temporary files): the page's
+# and the API's words (templates/reports/download_failed.html says the same).
+FILE_NOT_WRITTEN = gettext_lazy(
+    "The server could not write the file just now (its disk may be full); the error has been logged. Try the "
+    "download again later, and tell the trial's administrator if it happens again."
+)
 
 DATASET_ROLES = (Role.DATA_MANAGER, Role.PRINCIPAL_INVESTIGATOR)
 

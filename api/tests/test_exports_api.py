@@ -380,3 +380,27 @@ def test_any_query_is_answered_without_a_500(paula, params, url):
     response = api_as(paula, "export").get(url, params)
     assert response.status_code in (200, 400), content_of(response)[:300]
     content_of(response)
+
+
+@pytest.mark.parametrize("file_format", ["xlsx", "dta", "sav"])
+def test_a_file_that_cannot_be_written_is_a_503_problem_for_that_download_only(
+    dina,
+    small_trial,
+    monkeypatch,
+    tmp_path,
+    file_format,  # noqa: F811
+):
+    # As the page's test does: a temporary folder the files cannot be written to, as on a full disk.
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path / "gone"))
+    api = api_as(dina, "export", language="nb")
+
+    response = api.get(f"{DATASETS}families/", {"file_format": file_format})
+
+    assert response.status_code == 503
+    assert response["Content-Type"] == "application/problem+json"
+    assert int(response["Retry-After"]) > 0
+    body = response.json()
+    assert body["type"] == "urn:family-partner:problem:file-not-written"
+    assert "disken" in body["detail"] and "gone" not in body["detail"]
+    # CSV is streamed from the database, no temporary file: it still downloads.
+    assert api.get(f"{DATASETS}families/").status_code == 200
