@@ -385,10 +385,10 @@ def test_any_query_is_answered_without_a_500(paula, params, url):
 @pytest.mark.parametrize("file_format", ["xlsx", "dta", "sav"])
 def test_a_file_that_cannot_be_written_is_a_503_problem_for_that_download_only(
     dina,
-    small_trial,
+    small_trial,  # noqa: F811
     monkeypatch,
     tmp_path,
-    file_format,  # noqa: F811
+    file_format,
 ):
     # As the page's test does: a temporary folder the files cannot be written to, as on a full disk.
     monkeypatch.setattr("tempfile.tempdir", str(tmp_path / "gone"))
