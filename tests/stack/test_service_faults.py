@@ -312,6 +312,10 @@ def test_a_full_disk_fails_no_request_loses_no_message_and_fails_only_the_downlo
     (study_id,) = unblindable_families(stack, 1)
     pi = stack.login("pi")
     datamanager = stack.login("datamanager")
+    key = stack.manage("create_api_token", "datamanager", "--name", "full disk", "--scope", "export").stdout.strip()
+    script = stack.client()
+    script.headers.update({"Authorization": f"Bearer {key}", "Accept-Language": "en"})
+    api_dataset = stack.url("/api/v1/datasets/families/")
 
     filler = fill(disk)
     try:
@@ -340,6 +344,13 @@ def test_a_full_disk_fails_no_request_loses_no_message_and_fails_only_the_downlo
         assert report_excel.status_code == 503
         assert "The file could not be made" in report_excel.text
         assert dataset_download(stack, datamanager, "csv").status_code == 200
+        # The API's too: a problem that says so, never a 500.
+        problem = script.get(api_dataset, params={"file_format": "xlsx"}, timeout=60)
+        assert problem.status_code == 503, problem.text[:2000]
+        assert problem.headers["Content-Type"] == "application/problem+json"
+        assert problem.json()["type"] == "urn:family-partner:problem:file-not-written"
+        assert "disk may be full" in problem.json()["detail"]
+        assert script.get(api_dataset, timeout=60).status_code == 200
         assert pi.get(stack.url(reverse("reports:report")), timeout=60).status_code == 200
         assert stack.healthz().status_code == 200
     finally:
