@@ -22,6 +22,18 @@ def _connection_lost_after_the_claim(error: Exception):
     return mock.patch("randomization.services._allocate", side_effect=error)
 
 
+def _ready_to_randomise(oei, alice, dina) -> tuple[Family, Client]:
+    """A family ready to randomise at OEI, and alice's browser, which sees a server error as the user does."""
+    allocation_list_for(oei, by=dina)
+    client = Client(raise_request_exception=False)
+    client.force_login(alice)
+    return ready_to_randomise(oei, by=alice), client
+
+
+def _randomise(client: Client, family: Family):
+    return client.post(f"/families/{family.study_id}/randomise/", {"site": "OEI", "confirm": "on"})
+
+
 @pytest.mark.parametrize("error", [TERMINATED, InterfaceError("connection already closed")])
 def test_it_answers_the_api_with_a_503_problem_and_saves_nothing(oei, alice, dina, error):
     allocation_list_for(oei, by=dina)
@@ -48,13 +60,10 @@ def test_it_answers_the_api_with_a_503_problem_and_saves_nothing(oei, alice, din
 
 
 def test_it_answers_a_page_with_the_503_page_and_saves_nothing(oei, alice, dina):
-    allocation_list_for(oei, by=dina)
-    family = ready_to_randomise(oei, by=alice)
-    client = Client(raise_request_exception=False)
-    client.force_login(alice)
+    family, client = _ready_to_randomise(oei, alice, dina)
 
     with _connection_lost_after_the_claim(TERMINATED):
-        page = client.post(f"/families/{family.study_id}/randomise/", {"site": "OEI", "confirm": "on"})
+        page = _randomise(client, family)
 
     assert page.status_code == 503
     assert page["Content-Type"].startswith("text/html")
@@ -62,19 +71,21 @@ def test_it_answers_a_page_with_the_503_page_and_saves_nothing(oei, alice, dina)
     assert Family.objects.get(pk=family.pk).status == FamilyStatus.CONSENTED
     assert not Allocation.objects.exists()
     # Trying again, with the database back, randomises the family once.
-    again = client.post(f"/families/{family.study_id}/randomise/", {"site": "OEI", "confirm": "on"})
+    again = _randomise(client, family)
     assert again.status_code == 302
     assert Allocation.objects.filter(family=family).count() == 1
 
 
-def test_a_bug_is_still_the_500_page(oei, alice, dina):
-    allocation_list_for(oei, by=dina)
-    family = ready_to_randomise(oei, by=alice)
-    client = Client(raise_request_exception=False)
-    client.force_login(alice)
+@pytest.mark.parametrize(
+    "error",
+    # A bug; and a database error on a connection that still works (a wrong query of ours) is a bug too.
+    [RuntimeError("a bug"), DatabaseError("a query of ours that is wrong")],
+)
+def test_a_bug_is_still_the_500_page(oei, alice, dina, error):
+    family, client = _ready_to_randomise(oei, alice, dina)
 
-    with _connection_lost_after_the_claim(RuntimeError("a bug")):
-        page = client.post(f"/families/{family.study_id}/randomise/", {"site": "OEI", "confirm": "on"})
+    with _connection_lost_after_the_claim(error):
+        page = _randomise(client, family)
 
     assert page.status_code == 500
     assert INTERRUPTED not in page.content.decode()
@@ -85,13 +96,10 @@ def test_it_does_not_say_nothing_was_saved_when_the_connection_is_lost_after_the
 ):
     """The randomisation commits; the connection is lost while the answer is being made (here: the receipt's
     message). The 503 must not promise that nothing was saved."""
-    allocation_list_for(oei, by=dina)
-    family = ready_to_randomise(oei, by=alice)
-    client = Client(raise_request_exception=False)
-    client.force_login(alice)
+    family, client = _ready_to_randomise(oei, alice, dina)
 
     with mock.patch("randomization.views._arm_message", side_effect=TERMINATED):
-        page = client.post(f"/families/{family.study_id}/randomise/", {"site": "OEI", "confirm": "on"})
+        page = _randomise(client, family)
 
     assert page.status_code == 503
     assert INTERRUPTED not in page.content.decode()
@@ -109,10 +117,7 @@ def test_it_does_not_say_nothing_was_saved_when_the_connection_is_lost_after_the
     ],
 )
 def test_a_connection_that_died_otherwise_is_still_the_503_and_saves_nothing(transactional_db, oei, alice, dina, error):
-    allocation_list_for(oei, by=dina)
-    family = ready_to_randomise(oei, by=alice)
-    client = Client(raise_request_exception=False)
-    client.force_login(alice)
+    family, client = _ready_to_randomise(oei, alice, dina)
 
     def die(*args, **kwargs):
         connection.close()
@@ -124,22 +129,9 @@ def test_a_connection_that_died_otherwise_is_still_the_503_and_saves_nothing(tra
         raise error
 
     with _connection_lost_after_the_claim(die):
-        page = client.post(f"/families/{family.study_id}/randomise/", {"site": "OEI", "confirm": "on"})
+        page = _randomise(client, family)
 
     assert page.status_code == 503
     assert INTERRUPTED in page.content.decode()
     assert Family.objects.get(pk=family.pk).status == FamilyStatus.CONSENTED
     assert not Allocation.objects.exists()
-
-
-def test_a_database_error_on_a_working_connection_is_a_bug_and_the_500_page(oei, alice, dina):
-    allocation_list_for(oei, by=dina)
-    family = ready_to_randomise(oei, by=alice)
-    client = Client(raise_request_exception=False)
-    client.force_login(alice)
-
-    with _connection_lost_after_the_claim(DatabaseError("a query of ours that is wrong")):
-        page = client.post(f"/families/{family.study_id}/randomise/", {"site": "OEI", "confirm": "on"})
-
-    assert page.status_code == 500
-    assert INTERRUPTED not in page.content.decode()
