@@ -15,6 +15,10 @@ worker_tmp_dir = "/dev/shm"  # noqa: S108
 # A worker is replaced after this many requests, so a slow leak never grows without bound.
 max_requests = 1000
 max_requests_jitter = 100
+# Gunicorn 25+ opens a control socket for `gunicornc` in $XDG_RUNTIME_DIR or $HOME/.gunicorn, one path per user: two
+# Gunicorns of one user (a host running two instances, the stack tests) would share it, and nothing here uses it.
+# Operators restart and scale through Docker Compose instead.
+control_socket_disable = True
 accesslog = "-"
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
