@@ -11,7 +11,6 @@ import asyncio
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -28,7 +27,7 @@ from aiosmtpd.controller import Controller
 from django.db import connection
 
 from conftest import require
-from tests.stack.harness import free_port
+from tests.stack.harness import RedisProcess, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 # Every wait is bounded: long enough for a busy 2-core machine, short enough that a broken test fails in a minute.
@@ -134,62 +133,16 @@ class SMTPServer:
 # --- Redis -----------------------------------------------------------------------------------------------------
 
 
-class RedisServer:
-    """A redis-server of this test's own, on a free port, keeping nothing on disk: stopping it loses every queued
-    task, as a Redis that crashed without persistence would (the outbox in PostgreSQL must make up for it)."""
-
-    def __init__(self, directory: Path) -> None:
-        self.port = free_port()
-        self.directory = directory
-        self.process: subprocess.Popen | None = None
-        self.start()
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        arguments = ["--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-        self.process = subprocess.Popen(
-            ["redis-server", *arguments, "--dir", str(self.directory)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        wait_until(self.answers, timeout=20, what="redis-server to answer")
-
-    def answers(self) -> bool:
-        try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=1) as client:
-                client.sendall(b"PING\r\n")
-                return client.recv(16).startswith(b"+PONG")
-        except OSError:
-            return False
-
-    def freeze(self) -> None:
-        """Redis hangs: connections are accepted by the kernel, nothing answers (a stuck host, a full disk)."""
-        assert self.process is not None
-        self.process.send_signal(signal.SIGSTOP)
-
-    def thaw(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGCONT)
-
-    def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGCONT)
-            self.process.kill()
-            self.process.wait(timeout=20)
-        self.process = None
-
-
 @pytest.fixture
-def redis_server(tmp_path) -> Iterator[RedisServer]:
+def redis_server(tmp_path) -> Iterator[RedisProcess]:
+    """A redis-server of this test's own, keeping nothing on disk: stopping it loses every queued task, as a Redis
+    that crashed without persistence would (the outbox in PostgreSQL must make up for it)."""
     require(shutil.which("redis-server") is not None, "needs redis-server (apt-get install redis-server)")
-    server = RedisServer(tmp_path)
+    server = RedisProcess(tmp_path, appendonly=False)
     try:
         yield server
     finally:
-        server.kill()
+        server.stop()
 
 
 @contextmanager
@@ -255,7 +208,7 @@ class CeleryProcesses:
     """Workers and beats on the private Redis, delivering by the private SMTP server, with short delivery times
     (MESSAGE_* settings) so that a test takes seconds."""
 
-    def __init__(self, directory: Path, redis: RedisServer, smtp: SMTPServer) -> None:
+    def __init__(self, directory: Path, redis: RedisProcess, smtp: SMTPServer) -> None:
         self.directory = directory
         self.running: list[CeleryProcess] = []
         self.settings = {

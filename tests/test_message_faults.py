@@ -73,7 +73,7 @@ def test_redis_stopped_while_users_work_fails_no_request_and_loses_no_message(
     celery_processes.beat()
     client.force_login(paula)
 
-    redis_server.kill()
+    redis_server.stop()
     for family in families:
         started = time.monotonic()
         response = client.post(

@@ -226,6 +226,15 @@ class RedisProcess:
         self.stop()
         self.start()
 
+    def freeze(self) -> None:
+        """Redis hangs: connections are accepted by the kernel, nothing answers (a stuck host, a full disk)."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGCONT)
+
 
 class Process:
     """One of the app's processes (web, worker, beat), started through docker/entrypoint.sh in a session of its own,
