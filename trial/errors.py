@@ -68,21 +68,12 @@ def is_database_interruption(error: BaseException | None) -> bool:
         seen.add(id(error))
         if isinstance(error, OperationalError | InterfaceError):
             return True
-        if isinstance(error, DatabaseError) and not _connection_usable():
+        # Gone: Django closed it after the failure (None, on every backend), or it refuses a `SELECT 1` (is_usable,
+        # asked only after a database error, when no transaction is open any more).
+        if isinstance(error, DatabaseError) and (connection.connection is None or not connection.is_usable()):
             return True
         error = error.__cause__ or error.__context__
     return False
-
-
-def _connection_usable() -> bool:
-    """The request's connection still answers (checked only after a database error: one `SELECT 1`). None means
-    Django closed it after the failure; no transaction is open by now, so a refusal means the connection is broken."""
-    if connection.connection is None:
-        return False
-    try:
-        return connection.is_usable()
-    except Exception:  # whatever a broken connection raises, it is not usable
-        return False
 
 
 def server_error(request: HttpRequest, template_name: str = "500.html") -> HttpResponse:
