@@ -12,7 +12,6 @@
 
 import base64
 import binascii
-import logging
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
@@ -36,13 +35,12 @@ from reports.dataset_pages import (
     DATASET_ROLES,
     FILE_NOT_WRITTEN,
     FORMAT_CHOICES,
+    FileNotWritten,
     can_download_datasets,
     dataset_download,
 )
 from reports.datasets import DATASET_TITLES, KIND_LABELS, ExportScope, codebook, dataset_keys
 from trial.roles import is_blinded, sites_for
-
-logger = logging.getLogger(__name__)
 
 CSV_TYPE = "text/csv"
 # A file that could not be written (a full disk): try again after about this many seconds.
@@ -254,10 +252,8 @@ class DatasetFileView(FileView):
                 labels=chosen["labels"],
                 token=_token_name(request),
             )
-        except OSError:
-            # As on the page: Excel, Stata and SPSS files go through temporary files, and a full disk fails this
-            # download only, with a problem that says so (never a 500).
-            logger.exception("A dataset file could not be written")
+        except FileNotWritten:
+            # As on the page: this download only fails, with a problem that says so (never a 500).
             response = problem(503, str(FILE_NOT_WRITTEN), type_=f"{URN}file-not-written", instance=request.path)
             response["Retry-After"] = str(FILE_RETRY_AFTER_SECONDS)
             return response

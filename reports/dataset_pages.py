@@ -3,6 +3,7 @@ a site, and download; the codebook below. For data managers and the PI (every si
 no dose, no guesses and no contacts (reports/datasets.py). Every download is an audit event."""
 
 import logging
+from collections.abc import Callable
 from typing import cast
 
 from django import forms
@@ -32,6 +33,21 @@ FILE_NOT_WRITTEN = gettext_lazy(
 )
 
 DATASET_ROLES = (Role.DATA_MANAGER, Role.PRINCIPAL_INVESTIGATOR)
+
+
+class FileNotWritten(Exception):
+    """A dataset file could not be written: Excel, Stata and SPSS files go through temporary files, so a full disk
+    fails them (CSV is streamed). Logged where it happens; the page and the API each answer it in their own form,
+    for that download only (the attempt stays in the audit log: someone asked for the data)."""
+
+
+def _written(make: Callable[[], bytes]) -> bytes:
+    try:
+        return make()
+    except OSError as error:
+        logger.exception("A dataset file could not be written")
+        raise FileNotWritten from error
+
 
 FORMAT_CHOICES = [
     (dataset_files.CSV, gettext_lazy("CSV")),
@@ -112,10 +128,7 @@ def datasets(request: AuthenticatedHttpRequest) -> HttpResponse | StreamingHttpR
     if form.is_bound and form.is_valid():
         try:
             return _download(request, form.cleaned_data)
-        except OSError:
-            # Excel, Stata and SPSS files are written through temporary files: a full disk fails this download
-            # only, with a page that says so (the attempt stays in the audit log: someone asked for the data).
-            logger.exception("A dataset file could not be written")
+        except FileNotWritten:
             return render(request, "reports/download_failed.html", {"back": reverse("reports:datasets")}, status=503)
     return render(
         request,
@@ -171,7 +184,7 @@ def dataset_download(
     note = _note(shifted=shifted, site=site)
     if file_format == dataset_files.XLSX:
         name = _file_name("datasets", file_format=file_format, site=site, shifted=shifted, labels=labels)
-        content = dataset_files.excel_workbook(codebook(scope), labels=labels, note=note)
+        content = _written(lambda: dataset_files.excel_workbook(codebook(scope), labels=labels, note=note))
         return _attachment(HttpResponse(content, content_type=dataset_files.CONTENT_TYPES[file_format]), name)
     name = _file_name(key, file_format=file_format, site=site, shifted=shifted, labels=labels)
     dataset = build_dataset(key, scope)
@@ -180,7 +193,7 @@ def dataset_download(
             dataset_files.csv_lines(dataset, labels=labels), content_type=dataset_files.CONTENT_TYPES[file_format]
         )
         return _attachment(response, name)
-    content = dataset_files.statistical_file(dataset, file_format, note=note)
+    content = _written(lambda: dataset_files.statistical_file(dataset, file_format, note=note))
     return _attachment(HttpResponse(content, content_type=dataset_files.CONTENT_TYPES[file_format]), name)
 
 
