@@ -575,10 +575,10 @@ class ProductionStack:
         assert self.web is not None
         return [line for line in self.web.output()[since:].splitlines() if access_status(line) // 100 == 5]
 
-    def web_log_records(self) -> list[dict]:
-        """The web log's JSON lines, parsed (other lines, such as a traceback's, are left out)."""
+    def web_log_records(self, since: int = 0) -> list[dict]:
+        """The web log's JSON lines, parsed (other lines, such as a traceback's, are left out); `since` as above."""
         assert self.web is not None
-        return [record for line in self.web.output().splitlines() if (record := json_line(line)) is not None]
+        return [record for line in self.web.output()[since:].splitlines() if (record := json_line(line)) is not None]
 
 
 def json_line(line: str) -> dict | None:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import pytest
 import requests
 
-from tests.stack.harness import ProductionStack, access_status, json_line, wait_until
+from tests.stack.harness import ProductionStack, access_status, wait_until
 
 INTERRUPTED = "The database connection was interrupted. Nothing was saved; please try again."
 # Either 503 says what became of the change: nothing saved, or (lost after a service committed) saved.
@@ -108,14 +108,12 @@ def _post_until_answered(
     return answer
 
 
-def _logged_errors(log: str) -> list[str]:
+def _logged_errors(stack: ProductionStack, since: int) -> list[str]:
     """The web log's errors other than the 503s (each with its traceback): what a failure of the race needs."""
     return [
         f"{record.get('message')}\n{record.get('exc_info', '')}"
-        for line in log.splitlines()
-        if (record := json_line(line)) is not None
-        and record.get("level") == "ERROR"
-        and not str(record.get("message", "")).startswith("Service Unavailable")
+        for record in stack.web_log_records(since)
+        if record.get("level") == "ERROR" and not str(record.get("message", "")).startswith("Service Unavailable")
     ]
 
 
@@ -231,7 +229,7 @@ def test_terminated_connections_keep_allocations_lists_caseloads_and_contacts_tr
     faulter.join(timeout=30)
 
     assert not any(thread.is_alive() for thread in users), "a client never finished"
-    assert outcomes.errors == [], "\n".join([*outcomes.errors, *_logged_errors(web.output()[web_log_start:])])
+    assert outcomes.errors == [], "\n".join([*outcomes.errors, *_logged_errors(stack, web_log_start)])
     assert sum(terminated) > 0, "the fault never terminated a connection"
     assert outcomes.statuses[503] > 0, "no request was interrupted: the fault did not land"
     assert outcomes.interrupted_bodies_ok
